@@ -1,0 +1,43 @@
+# Volant's build. `make run` starts Volant; `make test` runs every test.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+
+BIN        ?= bin
+STATE_DIR  ?= $(if $(filter 0,$(shell id -u)),/var/lib/volant,$(HOME)/.local/share/volant)
+LISTEN     ?= 127.0.0.1:7777
+GOFLAGS_STATIC := CGO_ENABLED=0
+TEST_TIMEOUT ?= 25m
+
+.PHONY: all deps build image run test test-short bench lint clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	@mkdir -p $(BIN)
+	go build -o $(BIN)/volantd ./cmd/volantd
+	go build -o $(BIN)/volar ./cmd/volar
+	$(GOFLAGS_STATIC) go build -trimpath -ldflags='-s -w -buildid=' -o $(BIN)/kestrel ./cmd/kestrel
+
+image: deps build
+	$(BIN)/volantd image build --state-dir $(STATE_DIR) --kestrel $(BIN)/kestrel
+
+run: image
+	$(BIN)/volantd serve --listen $(LISTEN) --state-dir $(STATE_DIR)
+
+# Every test, including the ones that boot real guests under QEMU.
+test: deps build
+	go vet ./...
+	go test -count=1 -timeout $(TEST_TIMEOUT) -p 2 ./...
+
+# Unit tests only (no guest boots).
+test-short:
+	go test -short -count=1 ./...
+
+bench: deps build
+	go test -run '^$$' -bench . -benchtime 5x -count 1 -timeout 30m ./...
+
+clean:
+	rm -rf $(BIN)

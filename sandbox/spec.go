@@ -1,0 +1,163 @@
+package sandbox
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/volant-sh/volant/errdefs"
+)
+
+// NetworkMode is how a sandbox's interface reaches the world.
+type NetworkMode string
+
+// The network modes.
+const (
+	// NetworkBridge gives the sandbox a tap on the host bridge and an address
+	// from the pool; guests are isolated from each other and from the host.
+	NetworkBridge NetworkMode = "bridge"
+	// NetworkUser uses the VMM's user-mode stack (outbound only; needs no root).
+	NetworkUser NetworkMode = "user"
+	// NetworkNone gives the sandbox no network interface.
+	NetworkNone NetworkMode = "none"
+)
+
+// Spec is what a caller asks for when creating a sandbox.
+type Spec struct {
+	// Name is an optional unique name (DNS label).
+	Name string `json:"name,omitempty"`
+	// Runtime names the runtime the sandbox runs; empty means DefaultRuntime.
+	Runtime string `json:"runtime,omitempty"`
+	// VCPUs and MemoryMiB size the guest; 0 means the configured defaults.
+	VCPUs     int `json:"vcpus,omitempty"`
+	MemoryMiB int `json:"memory_mib,omitempty"`
+	// DiskMiB sizes a scratch disk mounted at /data; 0 means none.
+	DiskMiB int `json:"disk_mib,omitempty"`
+	// Network is the network mode; empty means the configured default.
+	Network NetworkMode `json:"network,omitempty"`
+	// Env is added to every command's environment.
+	Env map[string]string `json:"env,omitempty"`
+	// Labels are free key/value pairs to filter on.
+	Labels map[string]string `json:"labels,omitempty"`
+	// TTLSeconds deletes the sandbox this long after creation; 0 means never.
+	TTLSeconds int `json:"ttl_s,omitempty"`
+	// IdleTimeoutSeconds stops the sandbox after this long without API
+	// activity; 0 means never.
+	IdleTimeoutSeconds int `json:"idle_timeout_s,omitempty"`
+	// FromSnapshot restores the sandbox from this snapshot id.
+	FromSnapshot string `json:"from_snapshot,omitempty"`
+	// ColdBoot forces a cold boot even when a template snapshot exists.
+	ColdBoot bool `json:"cold_boot,omitempty"`
+}
+
+// DefaultRuntime is the runtime of the built-in guest image.
+const DefaultRuntime = "default"
+
+// Limits bound what a Spec may ask for.
+type Limits struct {
+	MaxVCPUs     int
+	MaxMemoryMiB int
+	MaxDiskMiB   int
+	MaxTTL       int
+}
+
+var (
+	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62}[A-Za-z0-9])?$`)
+	envKeyRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Validate reports the first thing wrong with s, saying how to fix it.
+func (s Spec) Validate(l Limits) error {
+	if s.Name != "" && !nameRE.MatchString(s.Name) {
+		return errdefs.Invalid("name %q: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit", s.Name)
+	}
+	if s.VCPUs < 0 || (l.MaxVCPUs > 0 && s.VCPUs > l.MaxVCPUs) {
+		return errdefs.Invalid("vcpus %d: must be between 1 and %d", s.VCPUs, l.MaxVCPUs)
+	}
+	if s.MemoryMiB != 0 && (s.MemoryMiB < 128 || (l.MaxMemoryMiB > 0 && s.MemoryMiB > l.MaxMemoryMiB)) {
+		return errdefs.Invalid("memory_mib %d: must be between 128 and %d", s.MemoryMiB, l.MaxMemoryMiB)
+	}
+	if s.MemoryMiB < 0 {
+		return errdefs.Invalid("memory_mib %d: must be between 128 and %d", s.MemoryMiB, l.MaxMemoryMiB)
+	}
+	if s.DiskMiB < 0 || (l.MaxDiskMiB > 0 && s.DiskMiB > l.MaxDiskMiB) {
+		return errdefs.Invalid("disk_mib %d: must be between 0 and %d", s.DiskMiB, l.MaxDiskMiB)
+	}
+	switch s.Network {
+	case "", NetworkBridge, NetworkUser, NetworkNone:
+	default:
+		return errdefs.Invalid("network %q: use bridge, user or none", s.Network)
+	}
+	if s.TTLSeconds < 0 || (l.MaxTTL > 0 && s.TTLSeconds > l.MaxTTL) {
+		return errdefs.Invalid("ttl_s %d: must be between 0 (no limit) and %d", s.TTLSeconds, l.MaxTTL)
+	}
+	if s.IdleTimeoutSeconds < 0 {
+		return errdefs.Invalid("idle_timeout_s %d: must be 0 (no limit) or positive", s.IdleTimeoutSeconds)
+	}
+	if len(s.Env) > 256 {
+		return errdefs.Invalid("env: at most 256 variables, got %d", len(s.Env))
+	}
+	for _, k := range sortedKeys(s.Env) {
+		if !envKeyRE.MatchString(k) {
+			return errdefs.Invalid("env %q: names are letters, digits and '_', not starting with a digit", k)
+		}
+		if strings.ContainsRune(s.Env[k], 0) {
+			return errdefs.Invalid("env %q: value contains a NUL byte", k)
+		}
+	}
+	if len(s.Labels) > 64 {
+		return errdefs.Invalid("labels: at most 64, got %d", len(s.Labels))
+	}
+	for _, k := range sortedKeys(s.Labels) {
+		if !labelKeyRE.MatchString(k) {
+			return errdefs.Invalid("label key %q: 1-64 letters, digits, '.', '_', '/', '-'", k)
+		}
+		if len(s.Labels[k]) > 256 {
+			return errdefs.Invalid("label %q: value longer than 256 bytes", k)
+		}
+	}
+	if s.FromSnapshot != "" && s.ColdBoot {
+		return errdefs.Invalid("from_snapshot and cold_boot exclude each other: pass one")
+	}
+	return nil
+}
+
+// withDefaults fills unset fields from d.
+func (s Spec) withDefaults(d Defaults) Spec {
+	if s.Runtime == "" {
+		s.Runtime = DefaultRuntime
+	}
+	if s.VCPUs == 0 {
+		s.VCPUs = d.VCPUs
+	}
+	if s.MemoryMiB == 0 {
+		s.MemoryMiB = d.MemoryMiB
+	}
+	if s.Network == "" {
+		s.Network = d.Network
+	}
+	return s
+}
+
+// Defaults are used for fields a Spec leaves unset.
+type Defaults struct {
+	VCPUs     int         `json:"vcpus"`
+	MemoryMiB int         `json:"memory_mib"`
+	Network   NetworkMode `json:"network"`
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// String is for logs.
+func (s Spec) String() string {
+	return fmt.Sprintf("%s %dvcpu %dMiB net=%s", s.Runtime, s.VCPUs, s.MemoryMiB, s.Network)
+}

@@ -1,0 +1,91 @@
+package sandbox
+
+import (
+	"time"
+
+	"github.com/volant-sh/volant/errdefs"
+)
+
+// State is a sandbox's place in its lifecycle.
+type State string
+
+// The lifecycle: creating -> running <-> paused; running/paused -> stopped;
+// stopped -> running (start); any -> failed (with a reason); any -> deleting.
+const (
+	StateCreating State = "creating"
+	StateRunning  State = "running"
+	StatePaused   State = "paused"
+	StateStopped  State = "stopped"
+	StateFailed   State = "failed"
+	StateDeleting State = "deleting"
+)
+
+// States lists every state, for validation of filters.
+var States = []State{StateCreating, StateRunning, StatePaused, StateStopped, StateFailed, StateDeleting}
+
+var transitions = map[State][]State{
+	StateCreating: {StateRunning, StateFailed, StateDeleting},
+	StateRunning:  {StatePaused, StateStopped, StateFailed, StateDeleting},
+	StatePaused:   {StateRunning, StateStopped, StateFailed, StateDeleting},
+	StateStopped:  {StateRunning, StateFailed, StateDeleting, StateCreating},
+	StateFailed:   {StateDeleting},
+	StateDeleting: {StateFailed},
+}
+
+// canMove reports whether from -> to is a legal transition.
+func canMove(from, to State) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidState reports whether s names a state.
+func ValidState(s string) bool {
+	for _, st := range States {
+		if string(st) == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Sandbox is the engine's view of one sandbox.
+type Sandbox struct {
+	ID           string            `json:"id"`
+	Name         string            `json:"name,omitempty"`
+	Runtime      string            `json:"runtime"`
+	State        State             `json:"state"`
+	Reason       string            `json:"reason,omitempty"`
+	Spec         Spec              `json:"spec"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	IP           string            `json:"ip,omitempty"`
+	Gateway      string            `json:"gateway,omitempty"`
+	MAC          string            `json:"mac,omitempty"`
+	FromSnapshot string            `json:"from_snapshot,omitempty"`
+	// Boot says how the sandbox last started: "cold" or "restore".
+	Boot         string     `json:"boot,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
+	LastActiveAt time.Time  `json:"last_active_at"`
+}
+
+// needRunning returns an error that tells the caller what to do when sb is
+// not running.
+func needRunning(sb *Sandbox) error {
+	switch sb.State {
+	case StateRunning:
+		return nil
+	case StatePaused:
+		return errdefs.Conflict("sandbox %s is paused; resume it first (sandbox_resume or POST /v1/sandboxes/%s/resume)", sb.ID, sb.ID)
+	case StateStopped:
+		return errdefs.Conflict("sandbox %s is stopped; start it first (POST /v1/sandboxes/%s/start)", sb.ID, sb.ID)
+	case StateFailed:
+		return errdefs.Conflict("sandbox %s failed (%s); delete it and create a new one", sb.ID, sb.Reason)
+	default:
+		return errdefs.Conflict("sandbox %s is %s; wait until it is running", sb.ID, sb.State)
+	}
+}

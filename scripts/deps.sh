@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what Volant needs on a Debian 12 machine. Idempotent: it installs
+# only what is missing, so `make run` and `make test` can call it every time.
+set -euo pipefail
+
+pkgs=(
+  qemu-system-x86   # the VMM
+  qemu-utils        # qemu-img for disk overlays
+  busybox-static    # the guest's userland
+  e2fsprogs         # mkfs.ext4 for scratch disks
+  iproute2          # ip netns for network tests
+  nftables          # host protection and NAT
+  cpio              # inspecting initramfs images
+  ca-certificates
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+  echo "deps: Go 1.26 is required (https://go.dev/dl); not found on PATH or in /usr/local/go" >&2
+  exit 1
+fi
