@@ -1,0 +1,165 @@
+// Package daemon assembles volantd: it opens the state directory and wires
+// the store, image, driver, network, engine and the REST and MCP adapters.
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/volant-sh/volant/errdefs"
+)
+
+// Config is volantd's configuration. Zero fields take the defaults of
+// Defaults(); Load layers a JSON file and VOLANT_* environment variables.
+type Config struct {
+	// Listen is the REST+MCP address; default 127.0.0.1:7777.
+	Listen string `json:"listen"`
+	// StateDir holds the database, images, VMs, snapshots and the token.
+	StateDir string `json:"state_dir"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `json:"log_level"`
+	// Accel is the QEMU accelerator: auto, kvm or tcg.
+	Accel string `json:"accel"`
+	// Subnet is the bridge network's pool; the first address is the gateway.
+	Subnet string `json:"subnet"`
+	// Bridge is the bridge's name.
+	Bridge string `json:"bridge"`
+	// NAT lets bridged guests reach the outside through the host.
+	NAT bool `json:"nat"`
+	// AllowGuestToGuest turns off bridge port isolation.
+	AllowGuestToGuest bool `json:"allow_guest_to_guest"`
+	// DefaultNetwork is bridge, user or none; default bridge as root, else user.
+	DefaultNetwork string `json:"default_network"`
+	// DefaultVCPUs and DefaultMemoryMiB size sandboxes that do not say.
+	DefaultVCPUs     int `json:"default_vcpus"`
+	DefaultMemoryMiB int `json:"default_memory_mib"`
+	// CPUOvercommit and MemoryOvercommit multiply the host's CPUs and
+	// memory to make the admission budget.
+	CPUOvercommit    float64 `json:"cpu_overcommit"`
+	MemoryOvercommit float64 `json:"memory_overcommit"`
+	// ReservedMemoryMiB is kept for the host and left out of the budget.
+	ReservedMemoryMiB int `json:"reserved_memory_mib"`
+	// TLSCert and TLSKey enable TLS when both are set.
+	TLSCert string `json:"tls_cert"`
+	TLSKey  string `json:"tls_key"`
+	// KestrelPath is the static agent binary for image builds; default
+	// "kestrel" next to the volantd executable.
+	KestrelPath string `json:"kestrel_path"`
+}
+
+// Defaults returns the safe defaults: loopback, a root-or-user state dir.
+func Defaults() Config {
+	c := Config{
+		Listen:            "127.0.0.1:7777",
+		LogLevel:          "info",
+		Accel:             "auto",
+		Subnet:            "10.88.0.0/16",
+		Bridge:            "volant0",
+		DefaultVCPUs:      1,
+		DefaultMemoryMiB:  256,
+		CPUOvercommit:     4,
+		MemoryOvercommit:  1.5,
+		ReservedMemoryMiB: 1024,
+	}
+	if os.Geteuid() == 0 {
+		c.StateDir = "/var/lib/volant"
+		c.DefaultNetwork = "bridge"
+	} else {
+		c.DefaultNetwork = "user"
+		if d, err := os.UserHomeDir(); err == nil {
+			c.StateDir = filepath.Join(d, ".local", "share", "volant")
+		}
+		if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+			c.StateDir = filepath.Join(x, "volant")
+		}
+	}
+	if exe, err := os.Executable(); err == nil {
+		c.KestrelPath = filepath.Join(filepath.Dir(exe), "kestrel")
+	}
+	return c
+}
+
+// LoadFile overlays the JSON config file at path onto c.
+func (c *Config) LoadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading config file: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return errdefs.Invalid("config file %s: %v", path, err)
+	}
+	return nil
+}
+
+// LoadEnv overlays VOLANT_* environment variables onto c.
+func (c *Config) LoadEnv() error {
+	str := map[string]*string{
+		"VOLANT_LISTEN": &c.Listen, "VOLANT_STATE_DIR": &c.StateDir, "VOLANT_LOG_LEVEL": &c.LogLevel,
+		"VOLANT_ACCEL": &c.Accel, "VOLANT_SUBNET": &c.Subnet, "VOLANT_BRIDGE": &c.Bridge,
+		"VOLANT_DEFAULT_NETWORK": &c.DefaultNetwork, "VOLANT_TLS_CERT": &c.TLSCert,
+		"VOLANT_TLS_KEY": &c.TLSKey, "VOLANT_KESTREL": &c.KestrelPath,
+	}
+	for k, p := range str {
+		if v, ok := os.LookupEnv(k); ok {
+			*p = v
+		}
+	}
+	if v, ok := os.LookupEnv("VOLANT_NAT"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errdefs.Invalid("VOLANT_NAT=%q: use true or false", v)
+		}
+		c.NAT = b
+	}
+	return nil
+}
+
+// Validate reports the first thing wrong with c, saying how to fix it.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return errdefs.Invalid("listen %q: use host:port, e.g. 127.0.0.1:7777", c.Listen)
+	}
+	if c.StateDir == "" || !filepath.IsAbs(c.StateDir) {
+		return errdefs.Invalid("state dir %q: must be an absolute path (--state-dir)", c.StateDir)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return errdefs.Invalid("log level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	switch c.Accel {
+	case "auto", "kvm", "tcg":
+	default:
+		return errdefs.Invalid("accel %q: use auto, kvm or tcg", c.Accel)
+	}
+	p, err := netip.ParsePrefix(c.Subnet)
+	if err != nil || !p.Addr().Is4() || p.Bits() > 29 || p.Bits() < 8 {
+		return errdefs.Invalid("subnet %q: use an IPv4 prefix between /8 and /29, e.g. 10.88.0.0/16", c.Subnet)
+	}
+	if len(c.Bridge) == 0 || len(c.Bridge) > 15 {
+		return errdefs.Invalid("bridge %q: a name of 1-15 characters", c.Bridge)
+	}
+	switch c.DefaultNetwork {
+	case "bridge", "user", "none":
+	default:
+		return errdefs.Invalid("default network %q: use bridge, user or none", c.DefaultNetwork)
+	}
+	if c.DefaultVCPUs < 1 || c.DefaultMemoryMiB < 128 {
+		return errdefs.Invalid("default size %d vcpu / %d MiB: at least 1 vcpu and 128 MiB", c.DefaultVCPUs, c.DefaultMemoryMiB)
+	}
+	if c.CPUOvercommit < 1 || c.MemoryOvercommit < 1 {
+		return errdefs.Invalid("overcommit must be at least 1 (got cpu %g, memory %g)", c.CPUOvercommit, c.MemoryOvercommit)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errdefs.Invalid("tls: give both tls_cert and tls_key, or neither")
+	}
+	return nil
+}
