@@ -1,0 +1,56 @@
+package sandbox
+
+import "time"
+
+// ListOptions filters and pages List.
+type ListOptions struct {
+	States  []State
+	Runtime string
+	Labels  map[string]string
+	// Limit is the page size; 0 means 100, at most 1000.
+	Limit int
+	// Cursor continues after the page that returned it as Next.
+	Cursor string
+}
+
+// ListPage is one page of sandboxes.
+type ListPage struct {
+	Items []*Sandbox `json:"items"`
+	// Next is the cursor of the next page; empty on the last page.
+	Next string `json:"next,omitempty"`
+}
+
+// Snapshot is a saved sandbox: memory, devices and disks at one instant.
+type Snapshot struct {
+	ID        string    `json:"id"`
+	SandboxID string    `json:"sandbox_id"`
+	ParentID  string    `json:"parent_id,omitempty"`
+	Runtime   string    `json:"runtime"`
+	Template  bool      `json:"template,omitempty"`
+	SizeBytes int64     `json:"size_bytes"`
+	CreatedAt time.Time `json:"created_at"`
+	// Refs counts what keeps the snapshot alive: child snapshots and
+	// sandboxes restored from it.
+	Children  int `json:"children"`
+	Sandboxes int `json:"sandboxes"`
+}
+
+// SystemInfo describes the engine and its host.
+type SystemInfo struct {
+	Version     string   `json:"version"`
+	Driver      string   `json:"driver"`
+	Drivers     []string `json:"drivers"`
+	Accel       string   `json:"accel"`
+	AccelReason string   `json:"accel_reason,omitempty"`
+	Image       string   `json:"image,omitempty"`
+	Kernel      string   `json:"kernel,omitempty"`
+	Capacity    Capacity `json:"capacity"`
+	Usage       Capacity `json:"usage"`
+	Sandboxes   int      `json:"sandboxes"`
+}
+
+// Capacity is a CPU/memory amount.
+type Capacity struct {
+	VCPUs     int `json:"vcpus"`
+	MemoryMiB int `json:"memory_mib"`
+}
