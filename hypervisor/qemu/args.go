@@ -1,0 +1,176 @@
+package qemu
+
+import (
+	"fmt"
+	"hash/fnv"
+	"path/filepath"
+	"strings"
+
+	"github.com/volant-sh/volant/hypervisor"
+	"github.com/volant-sh/volant/kestrel/client"
+)
+
+// Names of the files the driver keeps in a VM's directory.
+const (
+	qmpSocket     = "qmp.sock"
+	agentSocket   = "agent.sock"
+	consoleSocket = "console.sock"
+	pidFile       = "qemu.pid"
+	qemuLog       = "qemu.log"    // QEMU's own stdout and stderr
+	consoleLog    = "console.log" // the bounded tail of the serial console
+	launchFile    = "launch.json" // the launch decisions, for Attach and snapshots
+)
+
+// Machine types.
+const (
+	machineMicroVM = "microvm"
+	machineQ35     = "q35"
+)
+
+// launch holds what buildArgs needs beyond the Config: decisions made per
+// host (accelerator, machine type, agent transport). It is written to the
+// VM directory so a later Attach (or snapshot) knows how the VM was built.
+type launch struct {
+	// Accel is "kvm" or "tcg".
+	Accel string `json:"accel"`
+	// Machine is "microvm", or "q35" when the host's TSC rate is unknown.
+	Machine string `json:"machine"`
+	// TSCKHz is passed as tsc_early_khz on microvm; 0 means unknown.
+	TSCKHz int `json:"tsc_khz,omitempty"`
+	// VsockCID, when not 0, makes the agent channel a vhost-vsock device
+	// with this guest CID instead of a virtio-serial port.
+	VsockCID uint32 `json:"vsock_cid,omitempty"`
+}
+
+// device returns the name of a virtio device on the launch's machine: the
+// MMIO variant on microvm, the PCI one on q35.
+func (l launch) device(kind string) string {
+	if l.Machine == machineMicroVM {
+		return "virtio-" + kind + "-device"
+	}
+	return "virtio-" + kind + "-pci"
+}
+
+// buildArgs returns QEMU's arguments (without the program name) for cfg.
+// QEMU starts paused (-S) so that the driver can attach the console before
+// the guest prints anything; the driver then sends "cont".
+func buildArgs(cfg hypervisor.Config, l launch) []string {
+	dir := cfg.Dir
+	path := func(name string) string { return filepath.Join(dir, name) }
+	var a []string
+	add := func(args ...string) { a = append(a, args...) }
+
+	machine := l.Machine + ",accel=" + l.Accel
+	if l.Machine == machineMicroVM {
+		// ACPI finds the virtio-mmio devices (Debian's kernel lacks
+		// VIRTIO_MMIO_CMDLINE_DEVICES); the legacy PIT and PIC are not
+		// needed with an IOAPIC and a known TSC rate; the RTC gives the
+		// guest wall-clock time and the ISA serial port its console.
+		machine += ",acpi=on,pit=off,pic=off,rtc=on,isa-serial=on,x-option-roms=off"
+	}
+	if cfg.MemoryFile != "" {
+		machine += ",memory-backend=mem"
+	}
+	cpu := "max"
+	if l.Accel == "kvm" {
+		cpu = "host"
+	}
+	add("-name", "guest="+cfg.ID+",debug-threads=on",
+		"-machine", machine,
+		"-cpu", cpu,
+		"-smp", fmt.Sprint(cfg.VCPUs),
+		"-m", fmt.Sprintf("%dM", cfg.MemoryMiB))
+	if cfg.MemoryFile != "" {
+		add("-object", fmt.Sprintf("memory-backend-file,id=mem,size=%dM,mem-path=%s,share=on",
+			cfg.MemoryMiB, qemuOpt(cfg.MemoryFile)))
+	}
+	add("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
+		"-kernel", cfg.Kernel)
+	if cfg.Initramfs != "" {
+		add("-initrd", cfg.Initramfs)
+	}
+	add("-append", buildCmdline(cfg, l))
+
+	add("-chardev", "socket,id=console,path="+qemuOpt(path(consoleSocket))+",server=on,wait=off",
+		"-serial", "chardev:console")
+	if l.VsockCID != 0 {
+		add("-device", fmt.Sprintf("vhost-vsock-%s,guest-cid=%d", busSuffix(l), l.VsockCID))
+	} else {
+		add("-device", l.device("serial")+",id=vser0",
+			"-chardev", "socket,id=agent,path="+qemuOpt(path(agentSocket))+",server=on,wait=off",
+			"-device", "virtserialport,bus=vser0.0,chardev=agent,name="+client.SerialPortName)
+	}
+	add("-device", l.device("rng"))
+
+	for i, d := range cfg.Disks {
+		// Writeback cache with thread-pool AIO works on every host file
+		// system (O_DIRECT fails on tmpfs); QEMU flushes it before a
+		// migration or snapshot. Discards reach the image file.
+		drive := fmt.Sprintf("file=%s,format=%s,if=none,id=disk%d,cache=writeback,aio=threads",
+			qemuOpt(d.Path), d.Format, i)
+		if d.ReadOnly {
+			drive += ",readonly=on"
+		} else {
+			drive += ",discard=unmap,detect-zeroes=unmap"
+		}
+		add("-drive", drive, "-device", fmt.Sprintf("%s,drive=disk%d", l.device("blk"), i))
+	}
+
+	switch cfg.Net.Mode {
+	case hypervisor.NetUser:
+		add("-netdev", "user,id=net0")
+	case hypervisor.NetTap:
+		add("-netdev", "tap,id=net0,ifname="+cfg.Net.Tap+",script=no,downscript=no")
+	}
+	if cfg.Net.Mode == hypervisor.NetUser || cfg.Net.Mode == hypervisor.NetTap {
+		add("-device", l.device("net")+",netdev=net0,mac="+macFor(cfg))
+	}
+
+	add("-qmp", "unix:"+path(qmpSocket)+",server=on,wait=off",
+		"-pidfile", path(pidFile))
+	return a
+}
+
+func busSuffix(l launch) string {
+	if l.Machine == machineMicroVM {
+		return "device"
+	}
+	return "pci"
+}
+
+// qemuOpt escapes a value for QEMU's comma-separated option syntax.
+func qemuOpt(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+// macFor returns cfg's MAC, or a locally administered one derived from the
+// VM id so that the same VM keeps its address across reboots.
+func macFor(cfg hypervisor.Config) string {
+	if cfg.Net.MAC != "" {
+		return cfg.Net.MAC
+	}
+	h := fnv.New32a()
+	h.Write([]byte(cfg.ID))
+	s := h.Sum32()
+	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", byte(s>>16), byte(s>>8), byte(s))
+}
+
+// buildCmdline returns the guest kernel command line: the driver's
+// arguments first, then cfg.Cmdline, so the caller's win where the kernel
+// takes the last value.
+func buildCmdline(cfg hypervisor.Config, l launch) string {
+	args := []string{
+		"console=" + client.ConsoleDevice,
+		"reboot=t",          // reboot by triple fault, which -no-reboot turns into an exit
+		"panic=-1",          // and a panic reboots at once
+		"cryptomgr.notests", // skip crypto self-tests at boot (~0.2 s under TCG)
+		"rodata=off",        // no read-only remapping of kernel data (~0.2 s under TCG)
+	}
+	if l.Machine == machineMicroVM && l.TSCKHz > 0 {
+		// Without a PIT the kernel must be told the TSC rate, or it may
+		// hang calibrating it.
+		args = append(args, fmt.Sprintf("tsc_early_khz=%d", l.TSCKHz))
+	}
+	if cfg.Cmdline != "" {
+		args = append(args, cfg.Cmdline)
+	}
+	return strings.Join(args, " ")
+}
