@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
+	"github.com/volant-sh/volant/errdefs"
 	_ "github.com/ncruces/go-sqlite3/driver" // registers the "sqlite3" database/sql driver
 )
 
@@ -38,7 +39,7 @@ type Store struct {
 // pending migrations.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
-		return nil, errdefsInvalid("store path is empty; pass the database file inside the state directory")
+		return nil, errdefs.Invalid("store path is empty; pass the database file inside the state directory")
 	}
 	w, err := sql.Open("sqlite3", dsn(path, true))
 	if err != nil {
