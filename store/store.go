@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
-	"github.com/volant-sh/volant/errdefs"
 	_ "github.com/ncruces/go-sqlite3/driver" // registers the "sqlite3" database/sql driver
+	"github.com/volant-sh/volant/errdefs"
 )
 
 // busyTimeout bounds how long a connection waits for a lock held by another
