@@ -191,5 +191,9 @@ func escapeError(name, dir string) error {
 // isEscape reports whether err is os.Root refusing a path that leaves it.
 func isEscape(err error) bool {
 	var pe *fs.PathError
-	return errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes")
+	if errors.As(err, &pe) {
+		return strings.Contains(pe.Err.Error(), "escapes")
+	}
+	var le *os.LinkError
+	return errors.As(err, &le) && strings.Contains(le.Err.Error(), "escapes")
 }
