@@ -43,7 +43,7 @@ func buildRuleset(cfg Config) []chainSpec {
 	for _, p := range cfg.ProtectedPorts {
 		for _, proto := range []l4{tcp, udp} {
 			input = append(input,
-				rule(fmt.Sprintf("iifname %q %s dport %d drop", br, proto, p),
+				rule(fmt.Sprintf("iifname %s %s dport %d drop", br, proto, p),
 					iifname(br), l4proto(proto), dport(p), verdict(expr.VerdictDrop)),
 				rule(fmt.Sprintf("ip saddr %s %s dport %d drop", subnet, proto, p),
 					saddrIn(subnet), l4proto(proto), dport(p), verdict(expr.VerdictDrop)),
@@ -51,26 +51,26 @@ func buildRuleset(cfg Config) []chainSpec {
 		}
 	}
 	input = append(input,
-		rule(fmt.Sprintf("iifname %q ct state established,related accept", br),
+		rule(fmt.Sprintf("iifname %s ct state established,related accept", br),
 			iifname(br), ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), verdict(expr.VerdictAccept)),
-		rule(fmt.Sprintf("iifname %q ct state invalid drop", br),
+		rule(fmt.Sprintf("iifname %s ct state invalid drop", br),
 			iifname(br), ctState(expr.CtStateBitINVALID), verdict(expr.VerdictDrop)),
 	)
 	if cfg.AllowDHCP {
-		input = append(input, rule(fmt.Sprintf("iifname %q udp dport 67 accept", br),
+		input = append(input, rule(fmt.Sprintf("iifname %s udp dport 67 accept", br),
 			iifname(br), l4proto(udp), dport(67), verdict(expr.VerdictAccept)))
 	}
 	if cfg.AllowDNS {
 		for _, proto := range []l4{udp, tcp} {
-			input = append(input, rule(fmt.Sprintf("iifname %q %s dport 53 accept", br, proto),
+			input = append(input, rule(fmt.Sprintf("iifname %s %s dport 53 accept", br, proto),
 				iifname(br), l4proto(proto), dport(53), verdict(expr.VerdictAccept)))
 		}
 	}
 	if cfg.AllowPing {
-		input = append(input, rule(fmt.Sprintf("iifname %q icmp type echo-request accept", br),
+		input = append(input, rule(fmt.Sprintf("iifname %s icmp type echo-request accept", br),
 			iifname(br), nfproto(unix.NFPROTO_IPV4), l4proto(icmp), icmpType(8), verdict(expr.VerdictAccept)))
 	}
-	input = append(input, rule(fmt.Sprintf("iifname %q drop", br),
+	input = append(input, rule(fmt.Sprintf("iifname %s drop", br),
 		iifname(br), verdict(expr.VerdictDrop)))
 
 	// forward: traffic between guests (routed, or bridged when
@@ -83,19 +83,19 @@ func buildRuleset(cfg Config) []chainSpec {
 		between, betweenWord = expr.VerdictAccept, "accept"
 	}
 	forward := []ruleSpec{
-		rule(fmt.Sprintf("iifname %q oifname %q %s", br, br, betweenWord),
+		rule(fmt.Sprintf("iifname %s oifname %s %s", br, br, betweenWord),
 			iifname(br), oifname(br, expr.CmpOpEq), verdict(between)),
 	}
 	if cfg.NAT {
-		forward = append(forward, rule(fmt.Sprintf("iifname %q ip saddr %s accept", br, subnet),
+		forward = append(forward, rule(fmt.Sprintf("iifname %s ip saddr %s accept", br, subnet),
 			iifname(br), saddrIn(subnet), verdict(expr.VerdictAccept)))
 	}
 	forward = append(forward,
-		rule(fmt.Sprintf("iifname %q drop", br),
+		rule(fmt.Sprintf("iifname %s drop", br),
 			iifname(br), verdict(expr.VerdictDrop)),
-		rule(fmt.Sprintf("oifname %q ct state established,related accept", br),
+		rule(fmt.Sprintf("oifname %s ct state established,related accept", br),
 			oifname(br, expr.CmpOpEq), ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), verdict(expr.VerdictAccept)),
-		rule(fmt.Sprintf("oifname %q drop", br),
+		rule(fmt.Sprintf("oifname %s drop", br),
 			oifname(br, expr.CmpOpEq), verdict(expr.VerdictDrop)),
 	)
 
@@ -107,7 +107,7 @@ func buildRuleset(cfg Config) []chainSpec {
 		chains = append(chains, chainSpec{
 			name: "postrouting", typ: nftables.ChainTypeNAT, hook: nftables.ChainHookPostrouting, prio: nftables.ChainPriorityNATSource,
 			rules: []ruleSpec{
-				rule(fmt.Sprintf("ip saddr %s oifname != %q masquerade", subnet, br),
+				rule(fmt.Sprintf("ip saddr %s oifname != %s masquerade", subnet, br),
 					saddrIn(subnet), oifname(br, expr.CmpOpNeq), []expr.Any{&expr.Masq{}}),
 			},
 		})
