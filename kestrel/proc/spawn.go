@@ -1,0 +1,210 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/volant-sh/volant/kestrel/client"
+)
+
+// DefaultPath is the PATH a command gets unless its request sets one.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// The exit codes of a command that could not be started, as in a shell.
+const (
+	ExitCannotExecute = 126
+	ExitNotFound      = 127
+)
+
+// spec is a request resolved into what the kernel needs.
+type spec struct {
+	path string
+	argv []string
+	env  []string
+	dir  string
+	cred *syscall.Credential
+}
+
+// startError is a command that cannot start; it becomes an exit code.
+type startError struct {
+	code int
+	msg  string
+}
+
+func (e *startError) Error() string { return e.msg }
+
+// invalidError is a request that is wrong in itself (answered with 400).
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string { return e.msg }
+
+// resolve turns a request into a spec: user, environment, working directory
+// and the executable's path.
+func resolve(req client.ExecRequest) (spec, error) {
+	if len(req.Argv) == 0 || req.Argv[0] == "" {
+		return spec{}, &invalidError{"argv is empty: give the command and its arguments, e.g. [\"ls\", \"-l\"]"}
+	}
+	for _, kv := range req.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return spec{}, &invalidError{fmt.Sprintf("env entry %q is not KEY=value", kv)}
+		}
+	}
+	if req.TimeoutMS < 0 || req.MaxOutputBytes < 0 {
+		return spec{}, &invalidError{"timeout_ms and max_output_bytes must not be negative"}
+	}
+	u, cred, err := lookupUser(req.User)
+	if err != nil {
+		return spec{}, err
+	}
+	env := buildEnv(u, req.Env)
+	dir := req.Cwd
+	if dir == "" {
+		dir = "/"
+		if st, err := os.Stat(u.home); err == nil && st.IsDir() {
+			dir = u.home
+		}
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return spec{}, &startError{ExitCannotExecute, fmt.Sprintf("working directory %s: %v", dir, errors.Unwrap(err))}
+	} else if !st.IsDir() {
+		return spec{}, &startError{ExitCannotExecute, fmt.Sprintf("working directory %s is not a directory", dir)}
+	}
+	path, err := lookPath(req.Argv[0], envValue(env, "PATH"), dir)
+	if err != nil {
+		return spec{}, err
+	}
+	return spec{path: path, argv: req.Argv, env: env, dir: dir, cred: cred}, nil
+}
+
+type account struct {
+	name string
+	home string
+}
+
+// lookupUser resolves a user name or numeric uid. An empty name means the
+// agent's own user and no credential change.
+func lookupUser(name string) (account, *syscall.Credential, error) {
+	if name == "" {
+		uid := os.Getuid()
+		if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+			return account{u.Username, u.HomeDir}, nil, nil
+		}
+		if uid == 0 {
+			return account{"root", "/root"}, nil, nil
+		}
+		return account{strconv.Itoa(uid), "/"}, nil, nil
+	}
+	var u *user.User
+	var err error
+	if n, perr := strconv.ParseUint(name, 10, 32); perr == nil {
+		u, err = user.LookupId(name)
+		if err != nil {
+			// A uid without a passwd entry runs with gid = uid.
+			return account{name, "/"}, &syscall.Credential{Uid: uint32(n), Gid: uint32(n), NoSetGroups: true}, nil
+		}
+	} else if u, err = user.Lookup(name); err != nil {
+		return account{}, nil, &invalidError{fmt.Sprintf("user %q does not exist in the guest's /etc/passwd; give an existing name or a numeric uid", name)}
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	if gids, err := u.GroupIds(); err == nil {
+		for _, g := range gids {
+			if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+				cred.Groups = append(cred.Groups, uint32(n))
+			}
+		}
+	}
+	if int(uid) == os.Getuid() && int(gid) == os.Getgid() && os.Getuid() != 0 {
+		cred = nil // nothing to change, and no privilege to set groups
+	}
+	return account{u.Username, u.HomeDir}, cred, nil
+}
+
+// buildEnv returns the defaults overlaid with extra; later entries win.
+func buildEnv(u account, extra []string) []string {
+	home := u.home
+	if home == "" {
+		home = "/"
+	}
+	base := []string{"PATH=" + DefaultPath, "HOME=" + home, "TERM=xterm", "USER=" + u.name, "LOGNAME=" + u.name}
+	all := append(base, extra...)
+	seen := map[string]int{}
+	var out []string
+	for _, kv := range all {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := seen[k]; ok {
+			out[i] = kv
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+func envValue(env []string, key string) string {
+	for _, kv := range env {
+		if k, v, _ := strings.Cut(kv, "="); k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// lookPath finds file in path the way a shell does, relative names being
+// resolved against dir. It returns a *startError with exit code 127 when
+// nothing is found and 126 when the file is not executable.
+func lookPath(file, path, dir string) (string, error) {
+	check := func(p string) error {
+		full := p
+		if !filepath.IsAbs(full) {
+			full = filepath.Join(dir, full)
+		}
+		st, err := os.Stat(full)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return &startError{ExitNotFound, fmt.Sprintf("%s: command not found", file)}
+			}
+			return &startError{ExitCannotExecute, fmt.Sprintf("%s: %v", file, errors.Unwrap(err))}
+		}
+		if st.IsDir() {
+			return &startError{ExitCannotExecute, fmt.Sprintf("%s: is a directory", file)}
+		}
+		if st.Mode().Perm()&0o111 == 0 {
+			return &startError{ExitCannotExecute, fmt.Sprintf("%s: permission denied (not executable)", file)}
+		}
+		return nil
+	}
+	if strings.Contains(file, "/") {
+		if err := check(file); err != nil {
+			return "", err
+		}
+		return file, nil
+	}
+	var firstErr error
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			d = "."
+		}
+		p := filepath.Join(d, file)
+		err := check(p)
+		if err == nil {
+			return p, nil
+		}
+		if se, ok := err.(*startError); ok && se.code == ExitCannotExecute && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return "", firstErr
+	}
+	return "", &startError{ExitNotFound, fmt.Sprintf("%s: command not found in PATH %s", file, path)}
+}
