@@ -103,7 +103,7 @@ func TestProcessSignalAndDelete(t *testing.T) {
 func TestProcessOutputRing(t *testing.T) {
 	c := newClient(t)
 	ctx := context.Background()
-	info, err := c.StartProcess(ctx, client.ExecRequest{Argv: []string{"sh", "-c", "printf 0123456789; printf abc >&2"}, MaxOutputBytes: 8})
+	info, err := c.StartProcess(ctx, client.ExecRequest{Argv: []string{"sh", "-c", "printf 0123456789; printf abc"}, MaxOutputBytes: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestProcessOutputRing(t *testing.T) {
 	}
 	want := &client.ProcessOutput{
 		Offset: 5, NextOffset: 13, Dropped: 5, Truncated: true, Done: true,
-		Chunks: []client.OutputChunk{{Stream: "stdout", Data: []byte("56789")}, {Stream: "stderr", Data: []byte("abc")}},
+		Chunks: []client.OutputChunk{{Stream: "stdout", Data: []byte("56789abc")}},
 	}
 	out.Exit = nil
 	if diff := cmp.Diff(want, out); diff != "" {
@@ -124,7 +124,7 @@ func TestProcessOutputRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(out.Stderr()); got != "bc" || out.Offset != 11 {
-		t.Errorf("from offset 11: stderr %q offset %d, want \"bc\" 11", got, out.Offset)
+	if got := string(out.Stdout()); got != "bc" || out.Offset != 11 {
+		t.Errorf("from offset 11: stdout %q offset %d, want \"bc\" 11", got, out.Offset)
 	}
 }
