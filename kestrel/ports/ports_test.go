@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coder/websocket"
+
 	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/kestrel/ports"
 )
@@ -264,5 +266,41 @@ func wantAgentError(t *testing.T, err error, status int, substr string) {
 	}
 	if ae.Status != status || !strings.Contains(ae.Message, substr) {
 		t.Fatalf("error = %d %q, want %d containing %q", ae.Status, ae.Message, status, substr)
+	}
+}
+
+func TestTunnelWebSocket(t *testing.T) {
+	c, _ := newAgent(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		typ, msg, err := ws.Read(r.Context())
+		if err != nil {
+			return
+		}
+		_ = ws.Write(r.Context(), typ, append([]byte("echo: "), msg...))
+		ws.Close(websocket.StatusNormalClosure, "")
+	}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	port, _ := strconv.Atoi(u.Port())
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return c.DialPort(ctx, port) },
+	}}
+	ctx := context.Background()
+	ws, _, err := websocket.Dial(ctx, "ws://sandbox/", &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if err := ws.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	_, got, err := ws.Read(ctx)
+	if err != nil || string(got) != "echo: hi" {
+		t.Errorf("read %q, %v; want %q", got, err, "echo: hi")
 	}
 }
