@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/kestrel/internal/reply"
@@ -27,7 +26,7 @@ func info(path string, fi fs.FileInfo) client.FileInfo {
 		Size:      fi.Size(),
 		IsDir:     fi.IsDir(),
 		IsSymlink: fi.Mode()&fs.ModeSymlink != 0,
-		ModTime:   fi.ModTime().UTC().Truncate(time.Microsecond),
+		ModTime:   fi.ModTime().UTC(),
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		out.ModeBits = st.Mode
