@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/userdata"
@@ -91,25 +92,26 @@ func (m *Manager) replaceTable(c *nftables.Conn, want []chainSpec) error {
 	return nil
 }
 
-// tableMatches reports whether the table exists with exactly the chains of
-// want, each holding rules with the same comments in the same order. The
-// comments are derived from the same Config as the expressions, so a
-// matching table is one this code wrote for this Config.
+// tableMatches reports whether the table holds exactly the chains of want
+// (same type, hook, priority and policy) with the same rules (expressions
+// and comments) in the same order.
 func (m *Manager) tableMatches(c *nftables.Conn, want []chainSpec) (bool, error) {
-	got, err := m.listRuleComments(c)
-	if err != nil || got == nil {
+	live, err := m.readTable(c)
+	if err != nil || live == nil {
 		return false, err
 	}
-	if len(got) != len(want) {
+	if len(live) != len(want) {
 		return false, nil
 	}
 	for _, cs := range want {
-		have, ok := got[cs.name]
-		if !ok || len(have) != len(cs.rules) {
+		lc, ok := live[cs.name]
+		if !ok || !chainMatches(lc.chain, cs) || len(lc.rules) != len(cs.rules) {
 			return false, nil
 		}
 		for i, r := range cs.rules {
-			if have[i] != r.comment {
+			got := lc.rules[i]
+			comment, _ := userdata.GetString(got.UserData, userdata.TypeComment)
+			if comment != r.comment || !reflect.DeepEqual(got.Exprs, r.exprs) {
 				return false, nil
 			}
 		}
@@ -117,9 +119,24 @@ func (m *Manager) tableMatches(c *nftables.Conn, want []chainSpec) (bool, error)
 	return true, nil
 }
 
-// listRuleComments returns the comments of the rules in each chain of the
-// table, or nil if the table does not exist.
-func (m *Manager) listRuleComments(c *nftables.Conn) (map[string][]string, error) {
+// chainMatches reports whether a chain read from the kernel is the base
+// chain cs describes, with policy accept.
+func chainMatches(ch *nftables.Chain, cs chainSpec) bool {
+	return ch.Type == cs.typ &&
+		ch.Hooknum != nil && *ch.Hooknum == *cs.hook &&
+		ch.Priority != nil && *ch.Priority == *cs.prio &&
+		ch.Policy != nil && *ch.Policy == nftables.ChainPolicyAccept
+}
+
+// liveChain is a chain of the table as the kernel has it.
+type liveChain struct {
+	chain *nftables.Chain
+	rules []*nftables.Rule
+}
+
+// readTable returns the chains of the table and their rules, or nil if
+// the table does not exist.
+func (m *Manager) readTable(c *nftables.Conn) (map[string]liveChain, error) {
 	t := m.table()
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
 	if err != nil {
@@ -136,7 +153,7 @@ func (m *Manager) listRuleComments(c *nftables.Conn) (map[string][]string, error
 	if err != nil {
 		return nil, fmt.Errorf("network: listing nftables chains: %w", classify(err))
 	}
-	out := map[string][]string{}
+	out := map[string]liveChain{}
 	for _, ch := range chains {
 		if ch.Table.Name != t.Name {
 			continue
@@ -145,12 +162,7 @@ func (m *Manager) listRuleComments(c *nftables.Conn) (map[string][]string, error
 		if err != nil {
 			return nil, fmt.Errorf("network: listing rules of chain %s: %w", ch.Name, classify(err))
 		}
-		comments := make([]string, 0, len(rules))
-		for _, r := range rules {
-			s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-			comments = append(comments, s)
-		}
-		out[ch.Name] = comments
+		out[ch.Name] = liveChain{chain: ch, rules: rules}
 	}
 	return out, nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
 	"github.com/vishvananda/netns"
 )
 
@@ -21,6 +23,24 @@ func commentsOf(cfg Config) map[string][]string {
 		}
 	}
 	return out
+}
+
+// listRuleComments returns the comments of the rules in each chain of the
+// Manager's table, or nil if the table does not exist.
+func (m *Manager) listRuleComments(c *nftables.Conn) (map[string][]string, error) {
+	live, err := m.readTable(c)
+	if err != nil || live == nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for name, lc := range live {
+		out[name] = []string{}
+		for _, r := range lc.rules {
+			s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+			out[name] = append(out[name], s)
+		}
+	}
+	return out, nil
 }
 
 // ruleHandles lists the handles of every rule in our table, in order.
@@ -113,6 +133,29 @@ func TestEnsureFirewall(t *testing.T) {
 			}
 			if diff := cmp.Diff(before, ruleHandles(t, ns, DefaultTable)); diff != "" {
 				t.Errorf("second EnsureFirewall rewrote the rules (-before +after):\n%s", diff)
+			}
+
+			// A rule changed behind our back, comment kept, is put back.
+			tb := m.table()
+			rules, err := c.GetRules(tb, &nftables.Chain{Name: "input", Table: tb})
+			if err != nil || len(rules) == 0 {
+				t.Fatalf("input rules: %v, %v", rules, err)
+			}
+			last := rules[len(rules)-1]
+			last.Exprs = []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}}
+			c.ReplaceRule(last)
+			if err := c.Flush(); err != nil {
+				t.Fatalf("tampering: %v", err)
+			}
+			if same, err := m.tableMatches(c, buildRuleset(m.cfg)); err != nil || same {
+				t.Fatalf("tableMatches after tampering = %v, %v; want false", same, err)
+			}
+			if err := m.EnsureFirewall(ctx); err != nil {
+				t.Fatalf("EnsureFirewall after tampering: %v", err)
+			}
+			same, err := m.tableMatches(c, buildRuleset(m.cfg))
+			if err != nil || !same {
+				t.Errorf("after tampering, EnsureFirewall left the table different from the ruleset (err %v)", err)
 			}
 
 			// A different Config replaces the table as a whole.
