@@ -1,0 +1,168 @@
+// Package mcp serves Volant's engine to AI agents over the Model Context
+// Protocol: typed tools for the sandbox lifecycle, exec, processes and files,
+// and resources for sandboxes and their consoles. It is a thin adapter over
+// the sandbox package, like rest/, and the only other place errdefs classes
+// are translated (into tool errors an agent can act on).
+package mcp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/sandbox"
+)
+
+// Engine is what the server needs of the sandbox engine; *sandbox.Manager
+// implements it.
+type Engine interface {
+	Create(ctx context.Context, spec sandbox.Spec) (*sandbox.Sandbox, error)
+	Get(ctx context.Context, idOrName string) (*sandbox.Sandbox, error)
+	List(ctx context.Context, opts sandbox.ListOptions) (*sandbox.ListPage, error)
+	Start(ctx context.Context, id string) (*sandbox.Sandbox, error)
+	Stop(ctx context.Context, id string) (*sandbox.Sandbox, error)
+	Pause(ctx context.Context, id string) (*sandbox.Sandbox, error)
+	Resume(ctx context.Context, id string) (*sandbox.Sandbox, error)
+	Delete(ctx context.Context, id string) error
+	Exec(ctx context.Context, id string, req sandbox.ExecRequest, out sandbox.OutputFunc) (*sandbox.ExecResult, error)
+	Agent(ctx context.Context, id string) (*client.Client, error)
+	ConsoleLog(ctx context.Context, id string, tail int) ([]byte, string, error)
+	Snapshot(ctx context.Context, id string) (*sandbox.Snapshot, error)
+	Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error)
+	ListSnapshots(ctx context.Context) ([]*sandbox.Snapshot, error)
+	DeleteSnapshot(ctx context.Context, id string) error
+}
+
+var _ Engine = (*sandbox.Manager)(nil)
+
+// Options configure a Server.
+type Options struct {
+	// Manager is the engine; required.
+	Manager Engine
+	// Events, when set, tells the server when sandboxes change, so it can
+	// send resources/list_changed and resources/updated notifications.
+	// Without it, resources are still readable but never announced.
+	Events ChangeFeed
+	// Logger receives the server's logs; nil discards them. It must never
+	// write to the stdout of a stdio server.
+	Logger *slog.Logger
+	// Version is reported to clients in the initialize result.
+	Version string
+}
+
+// Validate reports what is wrong with o.
+func (o Options) Validate() error {
+	if o.Manager == nil {
+		return errors.New("mcp: Options.Manager is required")
+	}
+	return nil
+}
+
+// Server is Volant's MCP server. One Server serves any number of sessions
+// over any mix of transports. Close stops its background work.
+type Server struct {
+	eng Engine
+	log *slog.Logger
+	srv *sdk.Server
+
+	stopWatch func()
+
+	mu        sync.Mutex
+	closed    bool
+	sandboxes map[string]bool // ids announced as resources
+}
+
+// New returns a server for opts. It panics if opts are invalid, as they
+// come from the program, not from a user.
+func New(opts Options) *Server {
+	if err := opts.Validate(); err != nil {
+		panic(err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	version := opts.Version
+	if version == "" {
+		version = "dev"
+	}
+	s := &Server{eng: opts.Manager, log: log, sandboxes: map[string]bool{}}
+	s.srv = sdk.NewServer(&sdk.Implementation{Name: "volant", Title: "Volant microVM sandboxes", Version: version}, &sdk.ServerOptions{
+		Instructions:       instructions,
+		Logger:             log,
+		SubscribeHandler:   s.subscribe,
+		UnsubscribeHandler: func(context.Context, *sdk.UnsubscribeRequest) error { return nil },
+		HasResources:       true,
+		HasTools:           true,
+	})
+	s.addSandboxTools()
+	s.addExecTools()
+	s.addProcessTools()
+	s.addFileTools()
+	s.addPluginTools()
+	s.addResources()
+	s.stopWatch = s.watch(opts.Events)
+	return s
+}
+
+const instructions = `Volant runs commands in hardware-isolated Linux microVMs ("sandboxes").
+Create one with sandbox_create, then use its id as sandbox_id for sandbox_exec (argv array in cmd),
+process_start/process_read for long-running commands, and file_write/file_read/file_list for files.
+Delete sandboxes you no longer need with sandbox_delete. Snapshots (sandbox_snapshot) and forks
+(sandbox_fork) copy a running sandbox cheaply.`
+
+// SDK returns the underlying go-sdk server, for tests and for adding tools
+// (plugin tools come later).
+func (s *Server) SDK() *sdk.Server { return s.srv }
+
+// Handler returns the streamable HTTP handler (mounted at /mcp). The
+// caller authenticates requests before they reach it.
+func (s *Server) Handler() http.Handler {
+	return sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.srv }, &sdk.StreamableHTTPOptions{
+		Logger: s.log,
+		// The daemon's bearer-token middleware guards this handler, and the
+		// stdio bridge reaches it over a unix socket whose Host is not a
+		// loopback name.
+		DisableLocalhostProtection: true,
+	})
+}
+
+// SSEHandler returns the legacy HTTP+SSE handler (mounted at /sse).
+func (s *Server) SSEHandler() http.Handler {
+	return sdk.NewSSEHandler(func(*http.Request) *sdk.Server { return s.srv }, &sdk.SSEOptions{DisableLocalhostProtection: true})
+}
+
+// ServeStdio serves one session over newline-delimited JSON-RPC on in and
+// out until the client hangs up or ctx ends. Nothing else is written to out.
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	t := &sdk.IOTransport{Reader: io.NopCloser(in), Writer: nopWriteCloser{out}}
+	err := s.srv.Run(ctx, t)
+	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Close stops the server's event watch. Sessions end with their
+// transports. Close is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.stopWatch()
+	return nil
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }

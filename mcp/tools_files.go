@@ -1,0 +1,247 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"io"
+	"io/fs"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/kestrel/client"
+)
+
+// maxFileRead caps one file_read; larger files are read in ranges.
+const maxFileRead = 4 << 20
+
+// maxFileWrite caps one file_write's decoded content.
+const maxFileWrite = 16 << 20
+
+// FileReadInput is the input of file_read.
+type FileReadInput struct {
+	SandboxID string `json:"sandbox_id" jsonschema:"id of a running sandbox"`
+	Path      string `json:"path" jsonschema:"absolute path of the file in the sandbox"`
+	Encoding  string `json:"encoding,omitempty" jsonschema:"utf8 (default) returns text; base64 returns the bytes base64-encoded, for binary files"`
+	Offset    int64  `json:"offset,omitempty" jsonschema:"byte offset to start reading at"`
+	Length    int64  `json:"length,omitempty" jsonschema:"bytes to read; 0 means to the end, at most 4 MiB per call"`
+}
+
+// FileReadOutput is the output of file_read.
+type FileReadOutput struct {
+	Path     string `json:"path"`
+	Content  string `json:"content" jsonschema:"the file's content, as text or base64 per encoding"`
+	Encoding string `json:"encoding" jsonschema:"utf8 or base64"`
+	Offset   int64  `json:"offset"`
+	Bytes    int    `json:"bytes" jsonschema:"number of bytes read"`
+	// Truncated means more bytes follow; read on from next_offset.
+	Truncated  bool  `json:"truncated" jsonschema:"more bytes follow: call again with offset=next_offset"`
+	NextOffset int64 `json:"next_offset"`
+}
+
+// FileWriteInput is the input of file_write.
+type FileWriteInput struct {
+	SandboxID string `json:"sandbox_id" jsonschema:"id of a running sandbox"`
+	Path      string `json:"path" jsonschema:"absolute path of the file to write; it is replaced atomically"`
+	Content   string `json:"content" jsonschema:"the new content: UTF-8 text, or base64 when encoding is base64"`
+	Encoding  string `json:"encoding,omitempty" jsonschema:"utf8 (default) or base64 (for binary content)"`
+	Mode      string `json:"mode,omitempty" jsonschema:"octal permission bits such as 0755; empty keeps the old file's mode, or 0644"`
+	Mkdir     *bool  `json:"mkdir,omitempty" jsonschema:"create missing parent directories; default true"`
+}
+
+// FileListInput is the input of file_list.
+type FileListInput struct {
+	SandboxID string `json:"sandbox_id" jsonschema:"id of a running sandbox"`
+	Path      string `json:"path" jsonschema:"absolute path of the directory to list"`
+	Recursive bool   `json:"recursive,omitempty" jsonschema:"walk the whole tree below path"`
+	Limit     int    `json:"limit,omitempty" jsonschema:"cap on entries; 0 means 10000"`
+}
+
+// FileRemoveInput is the input of file_remove.
+type FileRemoveInput struct {
+	SandboxID string `json:"sandbox_id" jsonschema:"id of a running sandbox"`
+	Path      string `json:"path" jsonschema:"absolute path of the file or directory to remove"`
+	Recursive bool   `json:"recursive,omitempty" jsonschema:"remove a non-empty directory and everything in it"`
+}
+
+// RemoveOutput is the output of file_remove.
+type RemoveOutput struct {
+	Removed string `json:"removed"`
+}
+
+func checkPath(sandboxID, path string) error {
+	if err := (SandboxRef{sandboxID}).validate(); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(path, "/") {
+		return errdefs.Invalid("path %q: must be an absolute path such as /root/file.txt", path)
+	}
+	return nil
+}
+
+func checkEncoding(enc string) error {
+	switch enc {
+	case "", "utf8", "utf-8", "base64":
+		return nil
+	}
+	return errdefs.Invalid("encoding %q: use utf8 or base64", enc)
+}
+
+func (s *Server) addFileTools() {
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "file_read", Title: "Read a file",
+		Description: "Read a file in a sandbox as UTF-8 text (or base64 with encoding=base64). Reads at most 4 MiB per call; " +
+			"truncated and next_offset say how to read on.", Annotations: readOnly},
+		s.fileRead)
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "file_write", Title: "Write a file",
+		Description: "Write a file in a sandbox atomically, creating parent directories. content is UTF-8 text, or base64 with encoding=base64.",
+		Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(false)}},
+		s.fileWrite)
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "file_list", Title: "List a directory",
+		Description: "List a directory in a sandbox (optionally recursively): names, sizes, modes, times.", Annotations: readOnly},
+		func(ctx context.Context, _ *sdk.CallToolRequest, in FileListInput) (*sdk.CallToolResult, *client.FileList, error) {
+			if err := checkPath(in.SandboxID, in.Path); err != nil {
+				return nil, nil, toolError(err)
+			}
+			c, err := s.eng.Agent(ctx, in.SandboxID)
+			if err != nil {
+				return nil, nil, toolError(err)
+			}
+			l, err := c.List(ctx, in.Path, client.ListOptions{Recursive: in.Recursive, Limit: in.Limit})
+			if err != nil {
+				return nil, nil, agentError(err, "check the parent directory with file_list")
+			}
+			if l.Entries == nil {
+				l.Entries = []client.FileInfo{}
+			}
+			return nil, l, nil
+		})
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "file_remove", Title: "Remove a file",
+		Description: "Remove a file or empty directory in a sandbox; recursive removes a directory tree.", Annotations: destructive},
+		func(ctx context.Context, _ *sdk.CallToolRequest, in FileRemoveInput) (*sdk.CallToolResult, *RemoveOutput, error) {
+			if err := checkPath(in.SandboxID, in.Path); err != nil {
+				return nil, nil, toolError(err)
+			}
+			if in.Path == "/" {
+				return nil, nil, toolError(errdefs.Invalid("path /: refusing to remove the root directory; delete the sandbox with sandbox_delete instead"))
+			}
+			c, err := s.eng.Agent(ctx, in.SandboxID)
+			if err != nil {
+				return nil, nil, toolError(err)
+			}
+			if err := c.Remove(ctx, in.Path, in.Recursive); err != nil {
+				return nil, nil, agentError(err, "check the path with file_list")
+			}
+			return nil, &RemoveOutput{Removed: in.Path}, nil
+		})
+}
+
+func (s *Server) fileRead(ctx context.Context, _ *sdk.CallToolRequest, in FileReadInput) (*sdk.CallToolResult, *FileReadOutput, error) {
+	if err := checkPath(in.SandboxID, in.Path); err != nil {
+		return nil, nil, toolError(err)
+	}
+	if err := checkEncoding(in.Encoding); err != nil {
+		return nil, nil, toolError(err)
+	}
+	if in.Offset < 0 || in.Length < 0 {
+		return nil, nil, toolError(errdefs.Invalid("offset and length: must not be negative"))
+	}
+	n := in.Length
+	if n == 0 || n > maxFileRead {
+		n = maxFileRead
+	}
+	c, err := s.eng.Agent(ctx, in.SandboxID)
+	if err != nil {
+		return nil, nil, toolError(err)
+	}
+	// Ask for one byte more than we return, to know whether more follows.
+	rc, err := c.ReadFile(ctx, in.Path, in.Offset, n+1)
+	if err != nil {
+		return nil, nil, agentError(err, "check the path with file_list")
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, nil, toolError(err)
+	}
+	more := int64(len(data)) > n
+	if more {
+		data = data[:n]
+	}
+	out := &FileReadOutput{Path: in.Path, Offset: in.Offset, Encoding: "utf8"}
+	if in.Encoding == "base64" {
+		out.Encoding = "base64"
+		out.Content = base64.StdEncoding.EncodeToString(data)
+	} else {
+		if more {
+			// Do not split a UTF-8 sequence at the end of a range.
+			for k := 0; k < utf8.UTFMax && len(data) > 0 && !utf8.Valid(data); k++ {
+				data = data[:len(data)-1]
+			}
+		}
+		if !utf8.Valid(data) {
+			return nil, nil, toolError(errdefs.Invalid("file %s is not UTF-8 text: read it with encoding=base64", in.Path))
+		}
+		out.Content = string(data)
+	}
+	out.Bytes = len(data)
+	out.NextOffset = in.Offset + int64(len(data))
+	out.Truncated = more
+	text := out.Content
+	if out.Truncated {
+		text += "\n[truncated: more bytes follow; call file_read again with offset=" + strconv.FormatInt(out.NextOffset, 10) + "]"
+	}
+	return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: text}}}, out, nil
+}
+
+func (s *Server) fileWrite(ctx context.Context, _ *sdk.CallToolRequest, in FileWriteInput) (*sdk.CallToolResult, *client.FileInfo, error) {
+	if err := checkPath(in.SandboxID, in.Path); err != nil {
+		return nil, nil, toolError(err)
+	}
+	if err := checkEncoding(in.Encoding); err != nil {
+		return nil, nil, toolError(err)
+	}
+	data := []byte(in.Content)
+	if in.Encoding == "base64" {
+		var err error
+		if data, err = base64.StdEncoding.DecodeString(in.Content); err != nil {
+			return nil, nil, toolError(errdefs.Invalid("content: not valid base64 (%v); send text with encoding utf8 instead", err))
+		}
+	}
+	if len(data) > maxFileWrite {
+		return nil, nil, toolError(errdefs.Invalid("content: %d bytes is more than %d; write large files in parts or generate them with sandbox_exec", len(data), maxFileWrite))
+	}
+	opts := client.WriteOptions{MkdirAll: in.Mkdir == nil || *in.Mkdir}
+	if in.Mode != "" {
+		m, err := strconv.ParseUint(in.Mode, 8, 32)
+		if err != nil || m > 0o7777 {
+			return nil, nil, toolError(errdefs.Invalid("mode %q: give octal permission bits such as 0644 or 0755", in.Mode))
+		}
+		opts.Mode = fs.FileMode(m & 0o777)
+		if m&0o4000 != 0 {
+			opts.Mode |= fs.ModeSetuid
+		}
+		if m&0o2000 != 0 {
+			opts.Mode |= fs.ModeSetgid
+		}
+		if m&0o1000 != 0 {
+			opts.Mode |= fs.ModeSticky
+		}
+		if opts.Mode == 0 {
+			// WriteOptions reads zero as "keep"; 0000 is a real request.
+			return nil, nil, toolError(errdefs.Invalid("mode 0000: the file would be unreadable; use at least 0400"))
+		}
+	}
+	c, err := s.eng.Agent(ctx, in.SandboxID)
+	if err != nil {
+		return nil, nil, toolError(err)
+	}
+	fi, err := c.WriteFile(ctx, in.Path, bytes.NewReader(data), opts)
+	if err != nil {
+		return nil, nil, agentError(err, "set mkdir to true to create missing directories")
+	}
+	return nil, fi, nil
+}

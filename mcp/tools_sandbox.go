@@ -1,0 +1,227 @@
+package mcp
+
+import (
+	"context"
+	"strings"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/sandbox"
+)
+
+// SandboxRef names one sandbox.
+type SandboxRef struct {
+	SandboxID string `json:"sandbox_id" jsonschema:"id (or name) of the sandbox, as returned by sandbox_create or sandbox_list"`
+}
+
+func (r SandboxRef) validate() error {
+	if strings.TrimSpace(r.SandboxID) == "" {
+		return errdefs.Invalid("sandbox_id: required; get ids from sandbox_list or create a sandbox with sandbox_create")
+	}
+	return nil
+}
+
+// CreateInput is the input of sandbox_create.
+type CreateInput struct {
+	Name           string            `json:"name,omitempty" jsonschema:"optional unique name: 1-63 lowercase letters, digits and '-'"`
+	Runtime        string            `json:"runtime,omitempty" jsonschema:"runtime to run; empty means the built-in default runtime"`
+	VCPUs          int               `json:"vcpus,omitempty" jsonschema:"virtual CPUs; 0 means the configured default"`
+	MemoryMiB      int               `json:"memory_mib,omitempty" jsonschema:"guest memory in MiB (at least 128); 0 means the configured default"`
+	DiskMiB        int               `json:"disk_mib,omitempty" jsonschema:"size of a scratch disk mounted at /data in MiB; 0 means none"`
+	Network        string            `json:"network,omitempty" jsonschema:"network mode: bridge, user (outbound only) or none; empty means the configured default"`
+	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables added to every command"`
+	Labels         map[string]string `json:"labels,omitempty" jsonschema:"free key/value labels to filter sandbox_list on"`
+	TTLSeconds     int               `json:"ttl_s,omitempty" jsonschema:"delete the sandbox this many seconds after creation; 0 means never"`
+	IdleTimeoutSec int               `json:"idle_timeout_s,omitempty" jsonschema:"stop the sandbox after this many seconds without activity; 0 means never"`
+	FromSnapshot   string            `json:"from_snapshot,omitempty" jsonschema:"restore from this snapshot id (see snapshot_list)"`
+	ColdBoot       bool              `json:"cold_boot,omitempty" jsonschema:"boot from scratch even when a template snapshot exists"`
+}
+
+func (in CreateInput) spec() sandbox.Spec {
+	return sandbox.Spec{
+		Name: in.Name, Runtime: in.Runtime, VCPUs: in.VCPUs, MemoryMiB: in.MemoryMiB, DiskMiB: in.DiskMiB,
+		Network: sandbox.NetworkMode(in.Network), Env: in.Env, Labels: in.Labels, TTLSeconds: in.TTLSeconds,
+		IdleTimeoutSeconds: in.IdleTimeoutSec, FromSnapshot: in.FromSnapshot, ColdBoot: in.ColdBoot,
+	}
+}
+
+// ListInput is the input of sandbox_list.
+type ListInput struct {
+	State   string            `json:"state,omitempty" jsonschema:"only sandboxes in this state: creating, running, paused, stopped, failed or deleting"`
+	Runtime string            `json:"runtime,omitempty" jsonschema:"only sandboxes of this runtime"`
+	Labels  map[string]string `json:"labels,omitempty" jsonschema:"only sandboxes with all of these labels"`
+	Limit   int               `json:"limit,omitempty" jsonschema:"page size; 0 means 100, at most 1000"`
+	Cursor  string            `json:"cursor,omitempty" jsonschema:"continue after the page that returned this value as next"`
+}
+
+// ListOutput is the output of sandbox_list.
+type ListOutput struct {
+	Sandboxes []*sandbox.Sandbox `json:"sandboxes" jsonschema:"the sandboxes, oldest first"`
+	Next      string             `json:"next,omitempty" jsonschema:"pass as cursor for the next page; empty on the last page"`
+}
+
+// DeleteOutput is the output of the delete tools.
+type DeleteOutput struct {
+	Deleted string `json:"deleted" jsonschema:"id of what was deleted"`
+}
+
+// ForkInput is the input of sandbox_fork.
+type ForkInput struct {
+	SandboxID string `json:"sandbox_id" jsonschema:"id of the sandbox to fork"`
+	Count     int    `json:"count,omitempty" jsonschema:"number of clones, 1 to 16; 0 means 1"`
+}
+
+// SandboxesOutput is a list of sandboxes (sandbox_fork).
+type SandboxesOutput struct {
+	Sandboxes []*sandbox.Sandbox `json:"sandboxes"`
+}
+
+// SnapshotRef names one snapshot.
+type SnapshotRef struct {
+	SnapshotID string `json:"snapshot_id" jsonschema:"id of the snapshot, as returned by sandbox_snapshot or snapshot_list"`
+}
+
+// SnapshotsOutput is the output of snapshot_list.
+type SnapshotsOutput struct {
+	Snapshots []*sandbox.Snapshot `json:"snapshots" jsonschema:"every snapshot, oldest first"`
+}
+
+// Empty is the input of tools without arguments.
+type Empty struct{}
+
+func ptr[T any](v T) *T { return &v }
+
+// Hints. DestructiveHint defaults to true in the spec, so every tool that
+// is not read-only says it explicitly.
+var (
+	readOnly    = &sdk.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: ptr(false)}
+	additive    = &sdk.ToolAnnotations{DestructiveHint: ptr(false), OpenWorldHint: ptr(false)}
+	idempotent  = &sdk.ToolAnnotations{DestructiveHint: ptr(false), IdempotentHint: true, OpenWorldHint: ptr(false)}
+	destructive = &sdk.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(false)}
+	// runs arbitrary commands in the guest: may destroy guest state and
+	// reach the network.
+	openEnded = &sdk.ToolAnnotations{DestructiveHint: ptr(true), OpenWorldHint: ptr(true)}
+)
+
+func (s *Server) addSandboxTools() {
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_create", Title: "Create a sandbox",
+		Description: "Create and start a microVM sandbox. Returns the sandbox; use its id as sandbox_id in other tools.",
+		Annotations: additive},
+		func(ctx context.Context, _ *sdk.CallToolRequest, in CreateInput) (*sdk.CallToolResult, *sandbox.Sandbox, error) {
+			sb, err := s.eng.Create(ctx, in.spec())
+			return nil, sb, toolError(err)
+		})
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_list", Title: "List sandboxes",
+		Description: "List sandboxes, optionally filtered by state, runtime and labels.", Annotations: readOnly},
+		func(ctx context.Context, _ *sdk.CallToolRequest, in ListInput) (*sdk.CallToolResult, *ListOutput, error) {
+			opts := sandbox.ListOptions{Runtime: in.Runtime, Labels: in.Labels, Limit: in.Limit, Cursor: in.Cursor}
+			if in.State != "" {
+				if !sandbox.ValidState(in.State) {
+					return nil, nil, toolError(errdefs.Invalid("state %q: use creating, running, paused, stopped, failed or deleting", in.State))
+				}
+				opts.States = []sandbox.State{sandbox.State(in.State)}
+			}
+			if in.Limit < 0 || in.Limit > 1000 {
+				return nil, nil, toolError(errdefs.Invalid("limit %d: must be between 0 (default 100) and 1000", in.Limit))
+			}
+			page, err := s.eng.List(ctx, opts)
+			if err != nil {
+				return nil, nil, toolError(err)
+			}
+			out := &ListOutput{Sandboxes: page.Items, Next: page.Next}
+			if out.Sandboxes == nil {
+				out.Sandboxes = []*sandbox.Sandbox{}
+			}
+			return nil, out, nil
+		})
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_get", Title: "Get a sandbox",
+		Description: "Get one sandbox: state, address, spec, timestamps.", Annotations: readOnly},
+		s.onSandbox(s.eng.Get))
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_delete", Title: "Delete a sandbox",
+		Description: "Stop a sandbox and remove it with everything in it. This cannot be undone.", Annotations: destructive},
+		func(ctx context.Context, _ *sdk.CallToolRequest, in SandboxRef) (*sdk.CallToolResult, *DeleteOutput, error) {
+			if err := in.validate(); err != nil {
+				return nil, nil, toolError(err)
+			}
+			if err := s.eng.Delete(ctx, in.SandboxID); err != nil {
+				return nil, nil, toolError(err)
+			}
+			return nil, &DeleteOutput{Deleted: in.SandboxID}, nil
+		})
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_pause", Title: "Pause a sandbox",
+		Description: "Freeze a running sandbox's vCPUs; memory and processes are kept. sandbox_resume continues it.",
+		Annotations: idempotent}, s.onSandbox(s.eng.Pause))
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_resume", Title: "Resume a sandbox",
+		Description: "Continue a paused sandbox.", Annotations: idempotent}, s.onSandbox(s.eng.Resume))
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_stop", Title: "Stop a sandbox",
+		Description: "Power a sandbox off, keeping its record, disk and address; running processes end. sandbox_start boots it again.",
+		Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(false)}},
+		s.onSandbox(s.eng.Stop))
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_start", Title: "Start a sandbox",
+		Description: "Boot a stopped sandbox again.", Annotations: idempotent}, s.onSandbox(s.eng.Start))
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_snapshot", Title: "Snapshot a sandbox",
+		Description: "Save a running or paused sandbox (memory, devices, disks); it keeps running. Create new sandboxes from it with sandbox_create from_snapshot.",
+		Annotations: additive},
+		func(ctx context.Context, _ *sdk.CallToolRequest, in SandboxRef) (*sdk.CallToolResult, *sandbox.Snapshot, error) {
+			if err := in.validate(); err != nil {
+				return nil, nil, toolError(err)
+			}
+			snap, err := s.eng.Snapshot(ctx, in.SandboxID)
+			return nil, snap, toolError(err)
+		})
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_fork", Title: "Fork a sandbox",
+		Description: "Snapshot a sandbox and start count clones of it, each with its own identity (address, hostname). Returns the clones.",
+		Annotations: additive},
+		func(ctx context.Context, _ *sdk.CallToolRequest, in ForkInput) (*sdk.CallToolResult, *SandboxesOutput, error) {
+			if err := (SandboxRef{in.SandboxID}).validate(); err != nil {
+				return nil, nil, toolError(err)
+			}
+			n := in.Count
+			if n == 0 {
+				n = 1
+			}
+			if n < 1 || n > 16 {
+				return nil, nil, toolError(errdefs.Invalid("count %d: must be between 1 and 16", in.Count))
+			}
+			sbs, err := s.eng.Fork(ctx, in.SandboxID, n)
+			if err != nil {
+				return nil, nil, toolError(err)
+			}
+			return nil, &SandboxesOutput{Sandboxes: sbs}, nil
+		})
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "snapshot_list", Title: "List snapshots",
+		Description: "List every snapshot, oldest first.", Annotations: readOnly},
+		func(ctx context.Context, _ *sdk.CallToolRequest, _ Empty) (*sdk.CallToolResult, *SnapshotsOutput, error) {
+			snaps, err := s.eng.ListSnapshots(ctx)
+			if err != nil {
+				return nil, nil, toolError(err)
+			}
+			if snaps == nil {
+				snaps = []*sandbox.Snapshot{}
+			}
+			return nil, &SnapshotsOutput{Snapshots: snaps}, nil
+		})
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "snapshot_delete", Title: "Delete a snapshot",
+		Description: "Delete a snapshot that no sandbox or other snapshot depends on.", Annotations: destructive},
+		func(ctx context.Context, _ *sdk.CallToolRequest, in SnapshotRef) (*sdk.CallToolResult, *DeleteOutput, error) {
+			if strings.TrimSpace(in.SnapshotID) == "" {
+				return nil, nil, toolError(errdefs.Invalid("snapshot_id: required; get ids from snapshot_list"))
+			}
+			if err := s.eng.DeleteSnapshot(ctx, in.SnapshotID); err != nil {
+				return nil, nil, toolError(err)
+			}
+			return nil, &DeleteOutput{Deleted: in.SnapshotID}, nil
+		})
+}
+
+// onSandbox adapts an engine call on one sandbox to a tool handler.
+func (s *Server) onSandbox(call func(context.Context, string) (*sandbox.Sandbox, error)) sdk.ToolHandlerFor[SandboxRef, *sandbox.Sandbox] {
+	return func(ctx context.Context, _ *sdk.CallToolRequest, in SandboxRef) (*sdk.CallToolResult, *sandbox.Sandbox, error) {
+		if err := in.validate(); err != nil {
+			return nil, nil, toolError(err)
+		}
+		sb, err := call(ctx, in.SandboxID)
+		return nil, sb, toolError(err)
+	}
+}
