@@ -44,8 +44,11 @@ func BridgeStdio(ctx context.Context, in io.Reader, out io.Writer, hc *http.Clie
 	ctx, cancel := context.WithCancel(ctx)
 	b := &bridge{ctx: ctx, hc: hc, url: url, token: token, out: out}
 	defer func() {
-		cancel()
+		// Answers to what was sent still reach out; then the
+		// notification stream stops and the session ends.
 		b.wg.Wait()
+		cancel()
+		b.lwg.Wait()
 		b.endSession()
 	}()
 
@@ -86,7 +89,8 @@ type bridge struct {
 	hc    *http.Client
 	url   string
 	token string
-	wg    sync.WaitGroup
+	wg    sync.WaitGroup // posts in flight
+	lwg   sync.WaitGroup // the standalone stream
 
 	outMu sync.Mutex
 	out   io.Writer
@@ -128,7 +132,7 @@ func (b *bridge) relay(line []byte) {
 		defer b.wg.Done()
 		b.post(msg, env)
 		if env.Method == "notifications/initialized" {
-			b.listen()
+			b.startListening()
 		}
 	}()
 }
@@ -192,16 +196,25 @@ func (b *bridge) post(msg []byte, env envelope) {
 	}
 }
 
-// listen opens the standalone GET stream once, for server notifications
-// outside any request, and re-opens it while the bridge runs.
-func (b *bridge) listen() {
+// startListening opens the standalone GET stream once, for server
+// notifications outside any request.
+func (b *bridge) startListening() {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.listening {
-		b.mu.Unlock()
 		return
 	}
 	b.listening = true
-	b.mu.Unlock()
+	b.lwg.Add(1)
+	go func() {
+		defer b.lwg.Done()
+		b.listen()
+	}()
+}
+
+// listen relays the standalone stream and re-opens it while the bridge
+// runs.
+func (b *bridge) listen() {
 	for b.ctx.Err() == nil {
 		req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.url, nil)
 		if err != nil {

@@ -74,7 +74,7 @@ func restToTools(msg string) string {
 	msg = routeRE.ReplaceAllStringFunc(msg, func(route string) string {
 		m := routeRE.FindStringSubmatch(route)
 		method, _, _ := strings.Cut(route, " ")
-		kind := strings.TrimSuffix(m[1], "s")
+		kind := map[string]string{"sandboxes": "sandbox", "snapshots": "snapshot"}[m[1]]
 		if verb := m[2]; verb != "" {
 			return kind + "_" + verb
 		}
