@@ -32,7 +32,7 @@ type fakeEngine struct {
 	changes   chan Change
 }
 
-func newFakeEngine(t *testing.T) *fakeEngine {
+func newFakeEngine(t testing.TB) *fakeEngine {
 	t.Helper()
 	r := reaper.New(false)
 	svc := proc.New(proc.Config{Reaper: r})
@@ -275,7 +275,7 @@ func (e *fakeEngine) DeleteSnapshot(_ context.Context, id string) error {
 
 // connect starts a Server on eng and returns a client session over
 // in-memory transports.
-func connect(t *testing.T, eng Engine, feed ChangeFeed, copts *sdk.ClientOptions) (*Server, *sdk.ClientSession) {
+func connect(t testing.TB, eng Engine, feed ChangeFeed, copts *sdk.ClientOptions) (*Server, *sdk.ClientSession) {
 	t.Helper()
 	s := New(Options{Manager: eng, Events: feed, Version: "test"})
 	t.Cleanup(func() { s.Close() })

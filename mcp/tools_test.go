@@ -19,7 +19,7 @@ import (
 )
 
 // call calls a tool and returns its result; a protocol error fails the test.
-func call(t *testing.T, cs *sdk.ClientSession, name string, args any) *sdk.CallToolResult {
+func call(t testing.TB, cs *sdk.ClientSession, name string, args any) *sdk.CallToolResult {
 	t.Helper()
 	res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: name, Arguments: args})
 	if err != nil {
@@ -39,7 +39,7 @@ func resultText(res *sdk.CallToolResult) string {
 }
 
 // ok calls a tool that must succeed and decodes its structured content.
-func ok[T any](t *testing.T, cs *sdk.ClientSession, name string, args any) T {
+func ok[T any](t testing.TB, cs *sdk.ClientSession, name string, args any) T {
 	t.Helper()
 	res := call(t, cs, name, args)
 	if res.IsError {
