@@ -1,0 +1,113 @@
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/kestrel/client"
+)
+
+// internalDetail is all a client learns of an unexpected error; the error
+// itself is logged.
+const internalDetail = "internal error; the server log has the details (search for the request path), and retrying may help"
+
+// classify maps err to an HTTP status and the detail a client may see.
+// Only errors of a known class, or answered by the guest agent, show their
+// message.
+func classify(err error) (int, string) {
+	var ae *client.Error
+	if errors.As(err, &ae) && ae.Status == http.StatusRequestEntityTooLarge {
+		return http.StatusRequestEntityTooLarge, ae.Message
+	}
+	switch {
+	case errors.Is(err, errdefs.ErrInvalidArgument):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, errdefs.ErrUnauthenticated):
+		return http.StatusUnauthorized, err.Error()
+	case errors.Is(err, errdefs.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, errdefs.ErrConflict), errors.Is(err, errdefs.ErrAlreadyExists):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, errdefs.ErrResourceExhausted):
+		return http.StatusTooManyRequests, err.Error()
+	case errors.Is(err, errdefs.ErrUnavailable):
+		return http.StatusServiceUnavailable, err.Error()
+	case errors.As(err, &ae):
+		// The guest agent's answer: its 4xx are the caller's to fix.
+		if ae.Status >= 400 && ae.Status < 500 {
+			return ae.Status, ae.Message
+		}
+		return http.StatusBadGateway, "the sandbox's agent failed: " + ae.Message
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, "the operation timed out; retry, or give it a longer timeout"
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge, "the request body is too large; the limit is " + formatBytes(mbe.Limit)
+	}
+	return http.StatusInternalServerError, internalDetail
+}
+
+// fail turns an engine error into a Huma error, logging unexpected ones.
+func (s *server) fail(ctx context.Context, what string, err error) error {
+	status, detail := classify(err)
+	s.logFailure(ctx, what, status, err)
+	return huma.NewError(status, detail)
+}
+
+func (s *server) logFailure(ctx context.Context, what string, status int, err error) {
+	switch {
+	case errors.Is(err, context.Canceled):
+		s.log.DebugContext(ctx, "request cancelled", "op", what, "err", err)
+	case status >= 500 && status != http.StatusServiceUnavailable:
+		s.log.ErrorContext(ctx, "request failed", "op", what, "status", status, "err", err)
+	}
+}
+
+// problem is the RFC 9457 shape plain handlers write; it matches Huma's.
+type problem struct {
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// writeProblem writes a problem document.
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Del("Content-Length")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(problem{Title: http.StatusText(status), Status: status, Detail: detail})
+}
+
+// writeError writes err as a problem document, logging unexpected errors.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	status, detail := classify(err)
+	s.logFailure(r.Context(), what, status, err)
+	writeProblem(w, status, detail)
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return itoa(n>>30) + " GiB"
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return itoa(n>>20) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return itoa(n>>10) + " KiB"
+	}
+	return itoa(n) + " bytes"
+}
+
+// writeJSONResponse writes v as a JSON answer.
+func writeJSONResponse(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

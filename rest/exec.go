@@ -1,0 +1,82 @@
+package rest
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/volant-sh/volant/sandbox"
+)
+
+// execBody is the exec request of the API.
+type execBody struct {
+	Cmd            []string          `json:"cmd" minItems:"1" maxItems:"4096" doc:"The argv; cmd[0] is looked up in PATH. For a shell line use [\"sh\", \"-c\", \"...\"]."`
+	Env            map[string]string `json:"env,omitempty" doc:"Added to the sandbox's environment for this command."`
+	Cwd            string            `json:"cwd,omitempty" maxLength:"4096" doc:"Absolute working directory; empty means /root."`
+	User           string            `json:"user,omitempty" maxLength:"256" doc:"User name or uid; empty means root."`
+	Stdin          string            `json:"stdin,omitempty" maxLength:"16777216" doc:"Fed to the command, then closed."`
+	TimeoutS       int               `json:"timeout_s,omitempty" minimum:"0" maximum:"86400" doc:"Kill the command's process group after this many seconds; 0 means 60."`
+	MaxOutputBytes int               `json:"max_output_bytes,omitempty" minimum:"0" maximum:"67108864" doc:"Cap on each buffered stream; 0 means 1 MiB. The result says when output was truncated."`
+}
+
+func (b *execBody) request() sandbox.ExecRequest {
+	req := sandbox.ExecRequest{
+		Cmd: b.Cmd, Env: b.Env, Cwd: b.Cwd, User: b.User,
+		Timeout:        time.Duration(b.TimeoutS) * time.Second,
+		MaxOutputBytes: b.MaxOutputBytes,
+	}
+	if b.Stdin != "" {
+		req.Stdin = []byte(b.Stdin)
+	}
+	return req
+}
+
+type execInput struct {
+	ID   string `path:"id" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"Sandbox id or name."`
+	Body execBody
+}
+
+type execOutput struct {
+	Body *sandbox.ExecResult
+}
+
+func (s *server) execRoutes() {
+	ex := op(http.MethodPost, "/v1/sandboxes/{id}/exec", "exec", "exec",
+		"Run a command and wait for it",
+		"Runs cmd in the running sandbox and answers its buffered output and exit status. "+
+			"A command that cannot be started ends with exit code 127 (not found) or 126. "+
+			"For long or interactive commands use the WebSocket route /v1/sandboxes/{id}/exec/stream.",
+		http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable)
+	ex.MaxBodyBytes = 17 << 20
+	huma.Register(s.api, ex, func(ctx context.Context, in *execInput) (*execOutput, error) {
+		req := in.Body.request()
+		if err := req.Validate(); err != nil {
+			return nil, s.fail(ctx, "exec", err)
+		}
+		res, err := s.eng.Exec(ctx, in.ID, req, nil)
+		if err != nil {
+			return nil, s.fail(ctx, "exec", err)
+		}
+		return &execOutput{Body: res}, nil
+	})
+
+	s.mux.HandleFunc("GET /v1/sandboxes/{id}/exec/stream", s.execStream)
+	s.document(op(http.MethodGet, "/v1/sandboxes/{id}/exec/stream", "exec-stream", "exec",
+		"Run a command over a WebSocket", execStreamDoc,
+		http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusServiceUnavailable),
+		nil, switchingResponse("The WebSocket session; see the description for its protocol."))
+}
+
+const execStreamDoc = "A WebSocket session running one command, with live output and input.\n\n" +
+	"1. The client sends one text message: the exec request (the body of POST .../exec: cmd, env, cwd, user, timeout_s; stdin is not used) " +
+	"plus `\"pty\": true, \"rows\": 24, \"cols\": 80` for an interactive terminal.\n" +
+	"2. Without pty, the server sends text messages `{\"type\":\"stdout\"|\"stderr\",\"data\":\"<base64>\"}` as output is produced. " +
+	"The client sends `{\"type\":\"stdin\",\"data\":\"<base64>\"}` (or binary messages, taken as raw stdin), " +
+	"`{\"type\":\"stdin_close\"}` to send EOF, and `{\"type\":\"signal\",\"signal\":\"INT\"}`.\n" +
+	"3. With pty, output arrives as binary messages of raw terminal bytes and binary messages from the client are keystrokes; " +
+	"the client may send `{\"type\":\"resize\",\"rows\":R,\"cols\":C}` and `{\"type\":\"signal\",\"signal\":\"INT\"}`.\n" +
+	"4. Last, the server sends `{\"type\":\"exit\",\"exit_code\":N,\"signal\":\"KILL\",\"timed_out\":false,\"duration_ms\":N}` " +
+	"and closes normally. A failure is sent as `{\"type\":\"error\",\"status\":N,\"message\":\"...\"}` before the close.\n\n" +
+	"Closing the WebSocket kills the command. Browsers pass the token as ?access_token=."

@@ -1,0 +1,199 @@
+// Package rest serves Volant's HTTP API: every engine operation as
+// documented, authenticated JSON routes (Huma v2 on net/http's ServeMux),
+// plus the streaming routes Huma cannot express — raw file bytes, tar
+// archives, WebSocket exec and console sessions, Server-Sent Events and the
+// port proxy — registered on the same mux and described in the same OpenAPI
+// document.
+package rest
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/volant-sh/volant/auth"
+	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/sandbox"
+)
+
+// Engine is the part of the sandbox engine the API serves.
+// *sandbox.Manager implements it.
+type Engine interface {
+	Create(ctx context.Context, spec sandbox.Spec) (*sandbox.Sandbox, error)
+	Get(ctx context.Context, idOrName string) (*sandbox.Sandbox, error)
+	List(ctx context.Context, opts sandbox.ListOptions) (*sandbox.ListPage, error)
+	Start(ctx context.Context, id string) (*sandbox.Sandbox, error)
+	Stop(ctx context.Context, id string) (*sandbox.Sandbox, error)
+	Pause(ctx context.Context, id string) (*sandbox.Sandbox, error)
+	Resume(ctx context.Context, id string) (*sandbox.Sandbox, error)
+	Delete(ctx context.Context, id string) error
+	Exec(ctx context.Context, id string, req sandbox.ExecRequest, out sandbox.OutputFunc) (*sandbox.ExecResult, error)
+	Agent(ctx context.Context, id string) (*client.Client, error)
+	ConsoleLog(ctx context.Context, id string, tail int) ([]byte, string, error)
+	System(ctx context.Context) (*sandbox.SystemInfo, error)
+	Snapshot(ctx context.Context, id string) (*sandbox.Snapshot, error)
+	Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error)
+	ListSnapshots(ctx context.Context) ([]*sandbox.Snapshot, error)
+	GetSnapshot(ctx context.Context, id string) (*sandbox.Snapshot, error)
+	DeleteSnapshot(ctx context.Context, id string) error
+}
+
+var _ Engine = (*sandbox.Manager)(nil)
+
+// DefaultMaxUploadBytes bounds file and tar uploads unless Options say
+// otherwise.
+const DefaultMaxUploadBytes = 1 << 30
+
+// Options configure the API.
+type Options struct {
+	// Manager is the engine; required.
+	Manager Engine
+	// Auth checks bearer tokens on every route but the open ones
+	// (/healthz, /openapi.json, /openapi.yaml, /docs); required.
+	Auth *auth.Auth
+	// Events feeds GET /v1/events; nil answers 503 there.
+	Events EventSource
+	// Logger receives request errors; nil discards them.
+	Logger *slog.Logger
+	// Version is reported by /healthz and in the OpenAPI document.
+	Version string
+	// MaxUploadBytes bounds file and tar uploads; 0 means
+	// DefaultMaxUploadBytes.
+	MaxUploadBytes int64
+}
+
+// server holds what the handlers share.
+type server struct {
+	eng       Engine
+	auth      *auth.Auth
+	events    EventSource
+	log       *slog.Logger
+	version   string
+	maxUpload int64
+
+	mux     *http.ServeMux
+	api     huma.API
+	metrics *metrics
+}
+
+// openPaths are served without a token.
+var openPaths = map[string]bool{
+	"/healthz":      true,
+	"/openapi.json": true,
+	"/openapi.yaml": true,
+	"/docs":         true,
+}
+
+// New returns the API handler. It panics if Manager or Auth is nil: an
+// unauthenticated API is never what a caller wants. The handler applies
+// Auth itself, so the daemon need not wrap it again (doing so is harmless).
+func New(opts Options) http.Handler {
+	if opts.Manager == nil || opts.Auth == nil {
+		panic("rest.New: Options.Manager and Options.Auth are required")
+	}
+	s := &server{
+		eng:       opts.Manager,
+		auth:      opts.Auth,
+		events:    opts.Events,
+		log:       opts.Logger,
+		version:   opts.Version,
+		maxUpload: opts.MaxUploadBytes,
+		mux:       http.NewServeMux(),
+		metrics:   newMetrics(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.version == "" {
+		s.version = "dev"
+	}
+	if s.maxUpload <= 0 {
+		s.maxUpload = DefaultMaxUploadBytes
+	}
+	s.api = humago.New(s.mux, s.config())
+	s.routes()
+
+	authed := s.auth.Middleware(s.mux)
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if openPaths[r.URL.Path] {
+			s.mux.ServeHTTP(w, r)
+			return
+		}
+		authed.ServeHTTP(w, r)
+	})
+	return s.metrics.wrap(s.mux, h)
+}
+
+func (s *server) config() huma.Config {
+	cfg := huma.DefaultConfig("Volant API", s.version)
+	// No $schema fields or Link headers in answers, no /schemas route:
+	// answers are exactly the documented objects.
+	cfg.CreateHooks = nil
+	cfg.SchemasPath = ""
+	// Huma's docs page loads its renderer from a CDN; /docs is served by
+	// docs.go instead and works offline.
+	cfg.DocsPath = ""
+	cfg.Info.Description = apiDescription
+	cfg.Info.License = &huma.License{Name: "Apache-2.0", Identifier: "Apache-2.0"}
+	cfg.Servers = []*huma.Server{{URL: "http://127.0.0.1:7777", Description: "volantd's default listener"}}
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		securityScheme: {
+			Type:        "http",
+			Scheme:      "bearer",
+			Description: "A Volant API token (vol_...). The admin token is in STATE_DIR/token; `volar token create` issues more. WebSocket and EventSource clients may pass it as ?access_token=.",
+		},
+	}
+	cfg.Tags = []*huma.Tag{
+		{Name: "system", Description: "Health, host information and metrics."},
+		{Name: "sandboxes", Description: "Create, inspect and control sandboxes."},
+		{Name: "exec", Description: "Run commands in a sandbox."},
+		{Name: "files", Description: "Read and write files in a sandbox."},
+		{Name: "console", Description: "The serial console of a sandbox."},
+		{Name: "ports", Description: "Reach ports inside a sandbox."},
+		{Name: "snapshots", Description: "Saved sandboxes."},
+		{Name: "tokens", Description: "API tokens."},
+		{Name: "events", Description: "The engine's event log."},
+	}
+	return cfg
+}
+
+const securityScheme = "bearer"
+
+const apiDescription = `Volant runs hardware-isolated Linux sandboxes (microVMs).
+
+Every route but /healthz, /openapi.json, /openapi.yaml and /docs needs a bearer token:
+` + "`Authorization: Bearer vol_...`" + `. The admin token is written to STATE_DIR/token when
+volantd first starts; ` + "`volar token create <name>`" + ` issues more. Clients that cannot set headers
+(browser WebSocket, EventSource) pass ` + "`?access_token=`" + `.
+
+Errors are RFC 9457 problem documents (application/problem+json) whose detail says what to do.`
+
+// op returns an authenticated operation with the common error responses.
+func op(method, path, id, tag, summary, desc string, errs ...int) huma.Operation {
+	return huma.Operation{
+		Method:      method,
+		Path:        path,
+		OperationID: id,
+		Tags:        []string{tag},
+		Summary:     summary,
+		Description: desc,
+		Security:    []map[string][]string{{securityScheme: {}}},
+		Errors:      append([]int{http.StatusUnauthorized, http.StatusInternalServerError}, errs...),
+	}
+}
+
+func (s *server) routes() {
+	s.systemRoutes()
+	s.sandboxRoutes()
+	s.execRoutes()
+	s.fileRoutes()
+	s.consoleRoutes()
+	s.portRoutes()
+	s.snapshotRoutes()
+	s.tokenRoutes()
+	s.eventRoutes()
+	s.docsRoutes()
+}
