@@ -1,10 +1,16 @@
 package sandbox
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/events"
+	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/store"
 )
 
 // ExecRequest runs one command in a sandbox.
@@ -78,3 +84,89 @@ type ExecResult struct {
 // OutputFunc receives output as the command produces it; stream is
 // "stdout" or "stderr".
 type OutputFunc func(stream string, data []byte)
+
+// Exec runs a command in a running sandbox and waits for it. When out is
+// not nil, output is passed to it as produced. Cancelling ctx kills the
+// command's process group in the guest.
+func (m *Manager) Exec(ctx context.Context, idOrName string, req ExecRequest, out OutputFunc) (*ExecResult, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	rec, in, err := m.running(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	env := make([]string, 0, len(req.Env))
+	for k, v := range specOf(rec).Spec.Env {
+		if _, over := req.Env[k]; !over {
+			env = append(env, k+"="+v)
+		}
+	}
+	for k, v := range req.Env {
+		env = append(env, k+"="+v)
+	}
+	timeout := req.Timeout
+	if timeout == 0 {
+		timeout = DefaultExecTimeout
+	}
+	creq := client.ExecRequest{
+		Argv: req.Cmd, Env: env, Cwd: req.Cwd, User: req.User, Stdin: req.Stdin,
+		TimeoutMS: timeout.Milliseconds(), MaxOutputBytes: req.MaxOutputBytes,
+	}
+	m.publish(ctx, events.ExecStarted, rec.ID, map[string]any{"cmd": req.Cmd})
+	var onOut func(string, []byte)
+	if out != nil {
+		onOut = func(s string, b []byte) { out(s, b) }
+	}
+	res, err := in.agent.Exec(ctx, creq, onOut)
+	if err != nil {
+		if ctx.Err() != nil {
+			m.publish(ctx, events.ExecFinished, rec.ID, map[string]any{"cmd": req.Cmd, "cancelled": true})
+			return nil, fmt.Errorf("exec in %s cancelled: %w", rec.ID, ctx.Err())
+		}
+		if isNotFoundCmd(err) {
+			return nil, errdefs.Invalid("command %q not found in sandbox %s: %v", req.Cmd[0], rec.ID, err)
+		}
+		return nil, fmt.Errorf("exec in %s: %w", rec.ID, err)
+	}
+	r := &ExecResult{
+		Stdout: string(res.Stdout), Stderr: string(res.Stderr),
+		ExitCode: res.ExitCode, Signal: res.Signal, TimedOut: res.TimedOut,
+		StdoutTruncated: res.StdoutTruncated, StderrTruncated: res.StderrTruncated,
+		DurationMS: res.DurationMS,
+	}
+	m.publish(ctx, events.ExecFinished, rec.ID, map[string]any{"cmd": req.Cmd, "exit_code": r.ExitCode, "duration_ms": r.DurationMS})
+	return r, nil
+}
+
+// Agent returns the agent client of a running sandbox, for file,
+// process, PTY and port calls, and marks the sandbox active.
+func (m *Manager) Agent(ctx context.Context, idOrName string) (*client.Client, error) {
+	_, in, err := m.running(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	return in.agent, nil
+}
+
+// running returns the record and live VM of a running sandbox, or an
+// error that says what to do, and marks the sandbox active.
+func (m *Manager) running(ctx context.Context, idOrName string) (store.Sandbox, *instance, error) {
+	rec, err := m.record(ctx, idOrName)
+	if err != nil {
+		return rec, nil, err
+	}
+	if err := needRunning(fromRecord(rec)); err != nil {
+		return rec, nil, err
+	}
+	in, ok := m.instance(rec.ID)
+	if !ok {
+		return rec, nil, errdefs.Unavailable("sandbox %s has no live VM; it may have just failed, get it to see why", rec.ID)
+	}
+	m.touch(ctx, rec)
+	return rec, in, nil
+}
+
+func isNotFoundCmd(err error) bool {
+	return errors.Is(err, errdefs.ErrNotFound)
+}

@@ -5,76 +5,280 @@ package sandbox
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/events"
+	"github.com/volant-sh/volant/hypervisor"
+	"github.com/volant-sh/volant/ipam"
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/store"
 )
 
+// Network is what the engine needs of host networking for bridge mode.
+// network.Manager implements it.
+type Network interface {
+	CreateTap(ctx context.Context, name string) error
+	DeleteTap(ctx context.Context, name string) error
+	ListTaps(ctx context.Context) ([]string, error)
+}
+
+// Addresses hands out guest addresses for bridge mode. ipam.Allocator
+// implements it.
+type Addresses interface {
+	Allocate(ctx context.Context, owner string) (netip.Addr, error)
+	ReleaseOwner(ctx context.Context, owner string) (bool, error)
+	Lookup(owner string) (netip.Addr, bool)
+	Leases() []ipam.Lease
+	Gateway() netip.Addr
+	Prefix() netip.Prefix
+}
+
+// Publisher records events. events.Bus implements it.
+type Publisher interface {
+	Publish(ctx context.Context, e events.Event) (events.Event, error)
+}
+
+// Runtime is what a sandbox runs: a kernel and an initramfs with kestrel.
+type Runtime struct {
+	Name        string
+	Kernel      string
+	Initramfs   string
+	ImageDigest string
+	// Cmdline holds extra kernel arguments for this runtime.
+	Cmdline string
+}
+
+// Config wires a Manager. Store, Driver and StateDir are required; without
+// Network and Addresses the bridge network mode is refused.
+type Config struct {
+	StateDir  string
+	Store     *store.Store
+	Driver    hypervisor.Driver
+	Events    Publisher
+	Network   Network
+	Addresses Addresses
+	Runtimes  []Runtime
+	Defaults  Defaults
+	Limits    Limits
+	// Budget is the host's admission budget (overcommit included).
+	Budget Capacity
+	// BootTimeout bounds boot to agent-ready; default 60 s.
+	BootTimeout time.Duration
+	Version     string
+	Logger      *slog.Logger
+}
+
+// Validate reports what is missing from c.
+func (c *Config) Validate() error {
+	switch {
+	case c.StateDir == "" || !filepath.IsAbs(c.StateDir):
+		return errdefs.Invalid("sandbox manager: state dir %q must be an absolute path", c.StateDir)
+	case c.Store == nil:
+		return errdefs.Invalid("sandbox manager: a store is required")
+	case c.Driver == nil:
+		return errdefs.Invalid("sandbox manager: a hypervisor driver is required")
+	case len(c.Runtimes) == 0:
+		return errdefs.Invalid("sandbox manager: at least one runtime (guest image) is required")
+	case (c.Network == nil) != (c.Addresses == nil):
+		return errdefs.Invalid("sandbox manager: network and addresses go together")
+	}
+	return nil
+}
+
 // Manager owns every sandbox of one state directory.
-type Manager struct{}
+type Manager struct {
+	cfg      Config
+	log      *slog.Logger
+	runtimes map[string]Runtime
 
-var errTODO = errdefs.Unavailable("not implemented yet")
+	// life is the daemon's context: VMM watchers and reapers live under
+	// it, not under any request's.
+	life   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
-// Create validates spec, admits it against the host budget, and starts a
-// sandbox (restoring the runtime's template snapshot unless spec says
-// cold_boot). It returns once the guest agent answers. On error nothing is
-// left behind.
-func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) { return nil, errTODO }
+	locks keyedMutex
+
+	mu sync.Mutex
+	// vms holds the live VM of each running or paused sandbox.
+	vms map[string]*instance
+	// reserved is the capacity admitted to sandboxes that hold a VM or
+	// are being created.
+	reserved map[string]Capacity
+
+	closeOnce sync.Once
+}
+
+// instance is a live VM and its agent client.
+type instance struct {
+	vm    hypervisor.VM
+	agent *client.Client
+	// expected is closed by whoever stops the VM on purpose, so the
+	// watcher does not mistake the exit for a crash.
+	expected chan struct{}
+	once     sync.Once
+}
+
+func (in *instance) expect() { in.once.Do(func() { close(in.expected) }) }
+
+// New builds a Manager, reconciles the database with the VMs that run
+// (adopting live ones, failing dead ones and releasing what they held),
+// and starts the TTL and idle reaper.
+func New(ctx context.Context, cfg Config) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BootTimeout == 0 {
+		cfg.BootTimeout = 60 * time.Second
+	}
+	if cfg.Defaults.VCPUs == 0 {
+		cfg.Defaults.VCPUs = 1
+	}
+	if cfg.Defaults.MemoryMiB == 0 {
+		cfg.Defaults.MemoryMiB = 256
+	}
+	if cfg.Defaults.Network == "" {
+		cfg.Defaults.Network = NetworkUser
+		if cfg.Network != nil {
+			cfg.Defaults.Network = NetworkBridge
+		}
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = Limits{MaxVCPUs: 16, MaxMemoryMiB: 64 * 1024, MaxDiskMiB: 1024 * 1024, MaxTTL: 30 * 24 * 3600}
+	}
+	life, cancel := context.WithCancel(context.Background())
+	m := &Manager{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		runtimes: map[string]Runtime{},
+		life:     life,
+		cancel:   cancel,
+		vms:      map[string]*instance{},
+		reserved: map[string]Capacity{},
+	}
+	for _, r := range cfg.Runtimes {
+		m.runtimes[r.Name] = r
+	}
+	if err := m.recover(ctx); err != nil {
+		cancel()
+		return nil, fmt.Errorf("recovering sandboxes: %w", err)
+	}
+	m.startReaper()
+	return m, nil
+}
+
+// Close stops the manager's goroutines and lets go of the VMs without
+// stopping them, so a restarted daemon can adopt them. Idempotent.
+func (m *Manager) Close() error {
+	m.closeOnce.Do(func() {
+		m.cancel()
+		m.wg.Wait()
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, in := range m.vms {
+			in.agent.CloseIdle()
+			_ = in.vm.Close()
+		}
+	})
+	return nil
+}
+
+// Driver returns the hypervisor driver the manager uses.
+func (m *Manager) Driver() hypervisor.Driver { return m.cfg.Driver }
 
 // Get returns a sandbox by id or name.
-func (m *Manager) Get(ctx context.Context, idOrName string) (*Sandbox, error) { return nil, errTODO }
+func (m *Manager) Get(ctx context.Context, idOrName string) (*Sandbox, error) {
+	rec, err := m.record(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	return fromRecord(rec), nil
+}
+
+// record reads a sandbox's record by id or name.
+func (m *Manager) record(ctx context.Context, idOrName string) (store.Sandbox, error) {
+	if idOrName == "" {
+		return store.Sandbox{}, errdefs.Invalid("sandbox id: give the id (sbx-...) or name of a sandbox")
+	}
+	rec, err := m.cfg.Store.GetSandbox(ctx, idOrName)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		rec, err = m.cfg.Store.GetSandboxByName(ctx, idOrName)
+	}
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return store.Sandbox{}, errdefs.NotFound("sandbox %q not found; list sandboxes to see the ids", idOrName)
+	}
+	return rec, err
+}
 
 // List returns one page of sandboxes, oldest first.
-func (m *Manager) List(ctx context.Context, opts ListOptions) (*ListPage, error) { return nil, errTODO }
-
-// Start boots a stopped sandbox again.
-func (m *Manager) Start(ctx context.Context, id string) (*Sandbox, error) { return nil, errTODO }
-
-// Stop powers a sandbox off, keeping its record and address.
-func (m *Manager) Stop(ctx context.Context, id string) (*Sandbox, error) { return nil, errTODO }
-
-// Pause freezes a running sandbox's vCPUs.
-func (m *Manager) Pause(ctx context.Context, id string) (*Sandbox, error) { return nil, errTODO }
-
-// Resume continues a paused sandbox.
-func (m *Manager) Resume(ctx context.Context, id string) (*Sandbox, error) { return nil, errTODO }
-
-// Delete stops a sandbox if needed and removes it with everything it held.
-func (m *Manager) Delete(ctx context.Context, id string) error { return errTODO }
-
-// Exec runs a command in a running sandbox and waits for it. When out is
-// not nil, output is passed to it as produced. Cancelling ctx kills the
-// command's process group in the guest.
-func (m *Manager) Exec(ctx context.Context, id string, req ExecRequest, out OutputFunc) (*ExecResult, error) {
-	return nil, errTODO
+func (m *Manager) List(ctx context.Context, opts ListOptions) (*ListPage, error) {
+	if opts.Limit < 0 || opts.Limit > 1000 {
+		return nil, errdefs.Invalid("limit %d: must be between 1 and 1000", opts.Limit)
+	}
+	if opts.Limit == 0 {
+		opts.Limit = 100
+	}
+	f := store.SandboxFilter{Runtime: opts.Runtime, Labels: opts.Labels, Limit: opts.Limit, After: opts.Cursor}
+	for _, s := range opts.States {
+		if !ValidState(string(s)) {
+			return nil, errdefs.Invalid("state %q: use one of creating, running, paused, stopped, failed, deleting", s)
+		}
+		f.States = append(f.States, string(s))
+	}
+	recs, next, err := m.cfg.Store.ListSandboxes(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	page := &ListPage{Items: make([]*Sandbox, 0, len(recs)), Next: next}
+	for _, r := range recs {
+		page.Items = append(page.Items, fromRecord(r))
+	}
+	return page, nil
 }
 
-// Agent returns the agent client of a running sandbox, for file,
-// process, PTY and port calls, and marks the sandbox active.
-func (m *Manager) Agent(ctx context.Context, id string) (*client.Client, error) { return nil, errTODO }
-
-// ConsoleLog returns the last tail bytes of a sandbox's serial console
-// (all of the bounded log when tail <= 0) and the log file's path, for
-// followers.
-func (m *Manager) ConsoleLog(ctx context.Context, id string, tail int) ([]byte, string, error) {
-	return nil, "", errTODO
+// instance returns the live VM of a sandbox.
+func (m *Manager) instance(id string) (*instance, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in, ok := m.vms[id]
+	return in, ok
 }
 
-// System describes the engine, its accelerator and its capacity.
-func (m *Manager) System(ctx context.Context) (*SystemInfo, error) { return nil, errTODO }
+// publish records an event; failures are logged, never returned.
+func (m *Manager) publish(ctx context.Context, typ, id string, data any) {
+	if m.cfg.Events == nil {
+		return
+	}
+	e := events.Event{Type: typ, SandboxID: id}
+	if data != nil {
+		b, err := jsonMarshal(data)
+		if err == nil {
+			e.Data = b
+		}
+	}
+	if _, err := m.cfg.Events.Publish(context.WithoutCancel(ctx), e); err != nil {
+		m.log.Warn("publishing event", "type", typ, "sandbox", id, "err", err)
+	}
+}
 
-// Snapshot saves a running or paused sandbox; it keeps running.
-func (m *Manager) Snapshot(ctx context.Context, id string) (*Snapshot, error) { return nil, errTODO }
+// newID returns a fresh sandbox id.
+func newID(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
 
-// Fork snapshots a sandbox and restores n clones of it, each with its own
-// identity.
-func (m *Manager) Fork(ctx context.Context, id string, n int) ([]*Sandbox, error) { return nil, errTODO }
-
-// ListSnapshots returns every snapshot, oldest first.
-func (m *Manager) ListSnapshots(ctx context.Context) ([]*Snapshot, error) { return nil, errTODO }
-
-// GetSnapshot returns one snapshot.
-func (m *Manager) GetSnapshot(ctx context.Context, id string) (*Snapshot, error) { return nil, errTODO }
-
-// DeleteSnapshot removes a snapshot nothing depends on.
-func (m *Manager) DeleteSnapshot(ctx context.Context, id string) error { return errTODO }
+// vmDir is the runtime directory of a sandbox's VM.
+func (m *Manager) vmDir(id string) string { return filepath.Join(m.cfg.StateDir, "vms", id) }

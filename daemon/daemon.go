@@ -1,0 +1,280 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/volant-sh/volant/auth"
+	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/events"
+	"github.com/volant-sh/volant/hypervisor/qemu"
+	"github.com/volant-sh/volant/image"
+	"github.com/volant-sh/volant/ipam"
+	"github.com/volant-sh/volant/mcp"
+	"github.com/volant-sh/volant/network"
+	"github.com/volant-sh/volant/rest"
+	"github.com/volant-sh/volant/sandbox"
+	"github.com/volant-sh/volant/store"
+)
+
+// Version is volantd's version, set at link time.
+var Version = "dev"
+
+// Files in the state directory.
+const (
+	lockFile   = "volantd.lock"
+	socketFile = "volantd.sock"
+	tokenFile  = "token"
+	dbFile     = "volant.db"
+)
+
+// Daemon is one volantd: the engine of a state directory and its APIs.
+type Daemon struct {
+	cfg Config
+	log *slog.Logger
+
+	lock   *os.File
+	store  *store.Store
+	bus    *events.Bus
+	net    *network.Manager
+	mgr    *sandbox.Manager
+	auth   *auth.Auth
+	mcp    *mcp.Server
+	handle http.Handler
+
+	closeOnce sync.Once
+}
+
+// ErrOwned is returned by New when another daemon owns the state directory.
+var ErrOwned = errors.New("another volantd owns this state directory")
+
+// New opens the state directory (taking its lock), builds or finds the
+// guest image, and starts the engine. It recovers sandboxes left by an
+// earlier daemon.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state dir: %w", err)
+	}
+	d := &Daemon{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if d.lock, err = lockStateDir(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	if d.store, err = store.Open(ctx, filepath.Join(cfg.StateDir, dbFile)); err != nil {
+		return nil, err
+	}
+	if d.bus, err = events.New(ctx, d.store, nil); err != nil {
+		return nil, err
+	}
+	img, err := d.ensureImage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	driver, err := qemu.New(qemu.Options{StateDir: filepath.Join(cfg.StateDir, "qemu"), Accel: cfg.Accel, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	accel, reason, err := driver.ProbeAccel(ctx, img.Kernel)
+	if err != nil {
+		return nil, fmt.Errorf("choosing the accelerator: %w", err)
+	}
+	log.Info("accelerator chosen", "accel", accel, "reason", reason)
+
+	mcfg := sandbox.Config{
+		StateDir: cfg.StateDir, Store: d.store, Driver: driver, Events: d.bus,
+		Runtimes: []sandbox.Runtime{{Name: sandbox.DefaultRuntime, Kernel: img.Kernel, Initramfs: img.Initramfs, ImageDigest: img.Digest}},
+		Defaults: sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: sandbox.NetworkMode(cfg.DefaultNetwork)},
+		Budget:   budget(cfg),
+		Version:  Version,
+		Logger:   log,
+	}
+	if os.Geteuid() == 0 {
+		if err := d.setupNetwork(ctx, &mcfg); err != nil {
+			return nil, err
+		}
+	} else if cfg.DefaultNetwork == "bridge" {
+		return nil, errdefs.Invalid("default network bridge needs root; run as root or set default_network to user")
+	}
+	if d.mgr, err = sandbox.New(ctx, mcfg); err != nil {
+		return nil, err
+	}
+	d.auth = auth.New(tokenStore{d.store}, log)
+	if _, created, err := d.auth.EnsureAdminToken(ctx, filepath.Join(cfg.StateDir, tokenFile)); err != nil {
+		return nil, err
+	} else if created {
+		log.Info("wrote admin token", "path", filepath.Join(cfg.StateDir, tokenFile))
+	}
+	d.mcp = mcp.New(mcp.Options{Manager: d.mgr, Events: changeFeed(d.bus), Logger: log, Version: Version})
+	d.handle = d.routes()
+	return d, nil
+}
+
+// routes mounts REST, MCP (streamable HTTP at /mcp, SSE at /sse) on one handler.
+func (d *Daemon) routes() http.Handler {
+	api := rest.New(rest.Options{Manager: d.mgr, Auth: d.auth, Events: d.bus, Logger: d.log, Version: Version})
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", d.auth.Middleware(d.mcp.Handler()))
+	mux.Handle("/mcp/", d.auth.Middleware(d.mcp.Handler()))
+	mux.Handle("/sse", d.auth.Middleware(d.mcp.SSEHandler()))
+	mux.Handle("/sse/", d.auth.Middleware(d.mcp.SSEHandler()))
+	mux.Handle("/", api)
+	return mux
+}
+
+// Handler is the daemon's HTTP handler (REST and MCP).
+func (d *Daemon) Handler() http.Handler { return d.handle }
+
+// Manager is the daemon's engine.
+func (d *Daemon) Manager() *sandbox.Manager { return d.mgr }
+
+// MCP is the daemon's MCP server.
+func (d *Daemon) MCP() *mcp.Server { return d.mcp }
+
+// setupNetwork prepares the bridge, firewall and address pool.
+func (d *Daemon) setupNetwork(ctx context.Context, mcfg *sandbox.Config) error {
+	prefix := netip.MustParsePrefix(d.cfg.Subnet).Masked()
+	ports := []uint16{}
+	if _, p, err := net.SplitHostPort(d.cfg.Listen); err == nil {
+		if n, err := strconv.Atoi(p); err == nil && n > 0 {
+			ports = append(ports, uint16(n))
+		}
+	}
+	nm, err := network.New(network.Config{
+		Bridge: d.cfg.Bridge, Subnet: prefix, NAT: d.cfg.NAT,
+		AllowGuestToGuest: d.cfg.AllowGuestToGuest, ProtectedPorts: ports,
+	}, network.WithLogger(d.log))
+	if err != nil {
+		return err
+	}
+	d.net = nm
+	if err := nm.EnsureBridge(ctx); err != nil {
+		return fmt.Errorf("setting up bridge %s: %w", d.cfg.Bridge, err)
+	}
+	if err := nm.EnsureFirewall(ctx); err != nil {
+		return fmt.Errorf("setting up firewall: %w", err)
+	}
+	pool, err := ipam.New(ctx, d.store, "default", prefix)
+	if err != nil {
+		return err
+	}
+	mcfg.Network, mcfg.Addresses = nm, pool
+	return nil
+}
+
+// ensureImage builds the default guest image, or finds the one built
+// last when no kestrel binary is at hand.
+func (d *Daemon) ensureImage(ctx context.Context) (*image.Image, error) {
+	dir := filepath.Join(d.cfg.StateDir, "images")
+	if _, err := os.Stat(d.cfg.KestrelPath); err != nil {
+		img, cerr := image.Current(dir)
+		if cerr != nil {
+			return nil, errdefs.Unavailable("no guest image in %s and no kestrel binary at %q to build one: run `make image` or pass --kestrel", dir, d.cfg.KestrelPath)
+		}
+		d.log.Warn("kestrel binary not found; using the last built image", "kestrel", d.cfg.KestrelPath, "image", img.Digest)
+		return img, nil
+	}
+	start := time.Now()
+	img, err := image.Build(ctx, image.Options{Dir: dir, KestrelPath: d.cfg.KestrelPath, Logger: d.log})
+	if err != nil {
+		return nil, fmt.Errorf("building the guest image: %w", err)
+	}
+	d.log.Info("guest image ready", "digest", img.Digest[:12], "kernel", img.KernelRelease, "took", time.Since(start).Round(time.Millisecond))
+	return img, nil
+}
+
+// budget is the admission budget: host CPUs and memory times overcommit.
+func budget(cfg Config) sandbox.Capacity {
+	var si unix.Sysinfo_t
+	memMiB := 0
+	if unix.Sysinfo(&si) == nil {
+		memMiB = int(uint64(si.Totalram) * uint64(si.Unit) >> 20)
+	}
+	memMiB -= cfg.ReservedMemoryMiB
+	if memMiB < 256 {
+		memMiB = 256
+	}
+	return sandbox.Capacity{
+		VCPUs:     int(float64(runtime.NumCPU()) * cfg.CPUOvercommit),
+		MemoryMiB: int(float64(memMiB) * cfg.MemoryOvercommit),
+	}
+}
+
+// lockStateDir takes the state directory's exclusive lock, or returns ErrOwned.
+func lockStateDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening state lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w", dir, ErrOwned)
+		}
+		return nil, fmt.Errorf("locking state dir: %w", err)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+	return f, nil
+}
+
+// Owned reports whether another daemon holds dir's lock.
+func Owned(dir string) bool {
+	f, err := lockStateDir(dir)
+	if err != nil {
+		return errors.Is(err, ErrOwned)
+	}
+	f.Close()
+	return false
+}
+
+// SocketPath is the unix socket a daemon serves its API on, in dir.
+func SocketPath(dir string) string { return filepath.Join(dir, socketFile) }
+
+// TokenPath is the admin token file in dir.
+func TokenPath(dir string) string { return filepath.Join(dir, tokenFile) }
+
+// Close stops the engine without stopping sandboxes (a restarted daemon
+// adopts them) and releases the state directory. Idempotent.
+func (d *Daemon) Close() error {
+	d.closeOnce.Do(func() {
+		if d.mcp != nil {
+			_ = d.mcp.Close()
+		}
+		if d.mgr != nil {
+			_ = d.mgr.Close()
+		}
+		if d.net != nil {
+			_ = d.net.Close()
+		}
+		if d.bus != nil {
+			_ = d.bus.Close()
+		}
+		if d.store != nil {
+			_ = d.store.Close()
+		}
+		if d.lock != nil {
+			_ = d.lock.Close()
+		}
+	})
+	return nil
+}

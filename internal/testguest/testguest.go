@@ -1,0 +1,115 @@
+// Package testguest gives tests that boot real guests what they need: a
+// static kestrel built from this tree, the guest image built from it, and a
+// QEMU driver. Everything is built once per test binary and cached across
+// runs under the OS temp dir.
+package testguest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/volant-sh/volant/hypervisor/qemu"
+	"github.com/volant-sh/volant/image"
+	"github.com/volant-sh/volant/internal/logging"
+)
+
+var (
+	once    sync.Once
+	img     *image.Image
+	kestrel string
+	skip    string
+	failure error
+)
+
+// CacheDir holds the built kestrel, images and the driver's probe cache.
+func CacheDir() string { return filepath.Join(os.TempDir(), "volant-test-cache") }
+
+// Skip skips tb with a clear reason when real guests cannot boot here (no
+// QEMU, not root). The project's test set-up installs QEMU, so on a
+// prepared machine nothing is skipped.
+func Skip(tb testing.TB) {
+	tb.Helper()
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		tb.Skip("qemu-system-x86_64 is not installed (run scripts/deps.sh or apt-get install qemu-system-x86)")
+	}
+	if os.Geteuid() != 0 {
+		tb.Skip("booting guests here needs root (the project's test command runs as root)")
+	}
+}
+
+// Image returns the guest image, building kestrel and the image on first use.
+func Image(tb testing.TB) *image.Image {
+	tb.Helper()
+	Skip(tb)
+	once.Do(build)
+	if skip != "" {
+		tb.Skip(skip)
+	}
+	if failure != nil {
+		tb.Fatalf("building the test guest: %v", failure)
+	}
+	return img
+}
+
+// KestrelPath returns the static kestrel binary the image was built with.
+func KestrelPath(tb testing.TB) string {
+	Image(tb)
+	return kestrel
+}
+
+func build() {
+	dir := CacheDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		failure = err
+		return
+	}
+	kestrel = filepath.Join(dir, "kestrel")
+	root, err := moduleRoot()
+	if err != nil {
+		failure = err
+		return
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", kestrel, "./cmd/kestrel")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		failure = fmt.Errorf("go build ./cmd/kestrel: %v: %s", err, out)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	img, failure = image.Build(ctx, image.Options{Dir: filepath.Join(dir, "images"), KestrelPath: kestrel})
+}
+
+// moduleRoot finds the directory of go.mod above the working directory.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	p := string(out)
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	if p == "" || p == os.DevNull {
+		return "", fmt.Errorf("not inside the volant module")
+	}
+	return filepath.Dir(p), nil
+}
+
+// Driver returns a QEMU driver whose probe cache is shared by all tests.
+func Driver(tb testing.TB) *qemu.Driver {
+	tb.Helper()
+	Image(tb)
+	d, err := qemu.New(qemu.Options{StateDir: filepath.Join(CacheDir(), "qemu"), Logger: logging.Discard()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}

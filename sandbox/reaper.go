@@ -1,0 +1,67 @@
+package sandbox
+
+import (
+	"context"
+	"time"
+
+	"github.com/volant-sh/volant/store"
+)
+
+// reapEvery is how often TTLs and idle timeouts are checked.
+const reapEvery = time.Second
+
+// startReaper runs the TTL and idle-timeout reaper until Close.
+func (m *Manager) startReaper() {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTicker(reapEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.life.Done():
+				return
+			case <-t.C:
+				m.reap(m.life)
+			}
+		}
+	}()
+}
+
+// reap deletes expired sandboxes and stops idle ones.
+func (m *Manager) reap(ctx context.Context) {
+	now := time.Now()
+	cursor := ""
+	for {
+		page, next, err := m.cfg.Store.ListSandboxes(ctx, store.SandboxFilter{
+			States: []string{string(StateRunning), string(StatePaused), string(StateStopped), string(StateFailed)},
+			Limit:  500, After: cursor,
+		})
+		if err != nil {
+			return
+		}
+		for _, rec := range page {
+			switch {
+			case !rec.ExpiresAt.IsZero() && now.After(rec.ExpiresAt):
+				m.log.Info("ttl expired; deleting", "sandbox", rec.ID)
+				if err := m.Delete(ctx, rec.ID); err != nil {
+					m.log.Warn("deleting expired sandbox", "sandbox", rec.ID, "err", err)
+				}
+			case rec.State == string(StateRunning) && idle(rec, now):
+				m.log.Info("idle timeout; stopping", "sandbox", rec.ID)
+				if _, err := m.Stop(ctx, rec.ID); err != nil {
+					m.log.Warn("stopping idle sandbox", "sandbox", rec.ID, "err", err)
+				}
+			}
+		}
+		if next == "" {
+			return
+		}
+		cursor = next
+	}
+}
+
+func idle(rec store.Sandbox, now time.Time) bool {
+	t := specOf(rec).Spec.IdleTimeoutSeconds
+	return t > 0 && now.Sub(rec.LastActiveAt) > time.Duration(t)*time.Second
+}
