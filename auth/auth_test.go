@@ -183,3 +183,19 @@ func TestMiddleware(t *testing.T) {
 		t.Errorf("query after auth = %q, want the access_token removed", gotQuery)
 	}
 }
+
+func TestMiddlewareTwice(t *testing.T) {
+	a, _ := newAuth(t)
+	tok, _, err := a.Create(context.Background(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := a.Middleware(a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/x?access_token="+tok, nil))
+	if w.Code != http.StatusNoContent {
+		t.Errorf("query token through two middlewares: status %d, want 204", w.Code)
+	}
+}
