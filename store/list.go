@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -69,7 +70,7 @@ func (s *Store) ListSandboxes(ctx context.Context, f SandboxFilter) ([]Sandbox, 
 		where = append(where, `EXISTS (SELECT 1 FROM sandbox_labels l WHERE l.sandbox_id = s.id AND l.key = ? AND l.value = ?)`)
 		args = append(args, k, f.Labels[k])
 	}
-	q := `SELECT ` + sandboxColumns + ` FROM sandboxes s`
+	q := `SELECT ` + sandboxListColumns + ` FROM sandboxes s`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
@@ -95,13 +96,52 @@ func (s *Store) ListSandboxes(ctx context.Context, f SandboxFilter) ([]Sandbox, 
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("listing sandboxes: %w", err)
 	}
+	rows.Close()
 	var next string
 	if f.Limit > 0 && len(out) > f.Limit {
 		out = out[:f.Limit]
 		last := out[len(out)-1]
 		next = formatCursor(toNanos(last.CreatedAt), last.ID)
 	}
+	if err := s.loadLabels(ctx, out); err != nil {
+		return nil, "", fmt.Errorf("listing sandboxes: %w", err)
+	}
 	return out, next, nil
+}
+
+// loadLabels fills in the labels of sbs with one query.
+func (s *Store) loadLabels(ctx context.Context, sbs []Sandbox) error {
+	if len(sbs) == 0 {
+		return nil
+	}
+	idx := make(map[string]int, len(sbs))
+	ids := make([]string, len(sbs))
+	for i, sb := range sbs {
+		idx[sb.ID] = i
+		ids[i] = sb.ID
+	}
+	js, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT sandbox_id, key, value FROM sandbox_labels
+		WHERE sandbox_id IN (SELECT value FROM json_each(?))`, string(js))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, k, v string
+		if err := rows.Scan(&id, &k, &v); err != nil {
+			return err
+		}
+		sb := &sbs[idx[id]]
+		if sb.Labels == nil {
+			sb.Labels = make(map[string]string)
+		}
+		sb.Labels[k] = v
+	}
+	return rows.Err()
 }
 
 // A cursor is "c<created_at nanoseconds>.<id>"; the store's own cursors

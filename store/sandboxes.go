@@ -45,7 +45,14 @@ type Sandbox struct {
 
 const sandboxColumns = `s.id, s.name, s.runtime, s.state, s.reason, s.spec,
 	(SELECT json_group_object(l.key, l.value) FROM sandbox_labels l WHERE l.sandbox_id = s.id),
-	s.vm_dir, s.driver, s.ip, s.mac, s.tap, s.from_snapshot,
+	` + sandboxRest
+
+// sandboxListColumns leaves the labels out; ListSandboxes reads them for a
+// whole page in one query.
+const sandboxListColumns = `s.id, s.name, s.runtime, s.state, s.reason, s.spec, NULL,
+	` + sandboxRest
+
+const sandboxRest = `s.vm_dir, s.driver, s.ip, s.mac, s.tap, s.from_snapshot,
 	s.created_at, s.updated_at, s.expires_at, s.last_active_at, s.version`
 
 // CreateSandbox inserts sb. CreatedAt, UpdatedAt and LastActiveAt default to
