@@ -27,6 +27,7 @@ func (s *server) docsRoutes() {
 		Summary:     "Interactive API documentation",
 		Description: "An HTML page rendering this document; it needs no token and no internet access.",
 		Errors:      []int{http.StatusInternalServerError},
+		Security:    noToken,
 	}
 	s.document(o, nil, textResponse("The documentation page.", "text/html"))
 }

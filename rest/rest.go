@@ -162,6 +162,9 @@ func (s *server) config() huma.Config {
 
 const securityScheme = "bearer"
 
+// noToken is the security of open operations: one empty requirement.
+var noToken = []map[string][]string{{}}
+
 const apiDescription = `Volant runs hardware-isolated Linux sandboxes (microVMs).
 
 Every route but /healthz, /openapi.json, /openapi.yaml and /docs needs a bearer token:

@@ -29,6 +29,7 @@ func (s *server) systemRoutes() {
 		Summary:     "Check that the server is up",
 		Description: "Needs no token. Answers 200 while the server is serving.",
 		Errors:      []int{http.StatusInternalServerError},
+		Security:    noToken,
 	}
 	huma.Register(s.api, health, func(ctx context.Context, _ *struct{}) (*healthOutput, error) {
 		out := &healthOutput{}
