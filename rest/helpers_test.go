@@ -3,6 +3,7 @@ package rest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -128,7 +129,7 @@ func (e *fakeEngine) Create(ctx context.Context, spec sandbox.Spec) (*sandbox.Sa
 	if rt == "" {
 		rt = sandbox.DefaultRuntime
 	}
-	sb := &sandbox.Sandbox{ID: "sb" + string(rune('a'+e.n-1)), Name: spec.Name, Runtime: rt, State: sandbox.StateRunning,
+	sb := &sandbox.Sandbox{ID: fmt.Sprintf("sb%d", e.n), Name: spec.Name, Runtime: rt, State: sandbox.StateRunning,
 		Spec: spec, Labels: spec.Labels, CreatedAt: now, UpdatedAt: now, LastActiveAt: now}
 	e.sbs[sb.ID] = sb
 	return sb, nil
