@@ -72,6 +72,10 @@ type Server struct {
 	srv *sdk.Server
 
 	stopWatch func()
+	httpOnce  sync.Once
+	http      http.Handler
+	sseOnce   sync.Once
+	sse       http.Handler
 
 	mu        sync.Mutex
 	closed    bool
@@ -122,20 +126,28 @@ Delete sandboxes you no longer need with sandbox_delete. Snapshots (sandbox_snap
 func (s *Server) SDK() *sdk.Server { return s.srv }
 
 // Handler returns the streamable HTTP handler (mounted at /mcp). The
-// caller authenticates requests before they reach it.
+// caller authenticates requests before they reach it. Every call returns
+// the same handler, which holds the HTTP sessions.
 func (s *Server) Handler() http.Handler {
-	return sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.srv }, &sdk.StreamableHTTPOptions{
-		Logger: s.log,
-		// The daemon's bearer-token middleware guards this handler, and the
-		// stdio bridge reaches it over a unix socket whose Host is not a
-		// loopback name.
-		DisableLocalhostProtection: true,
+	s.httpOnce.Do(func() {
+		s.http = sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.srv }, &sdk.StreamableHTTPOptions{
+			Logger: s.log,
+			// The daemon's bearer-token middleware guards this handler, and
+			// the stdio bridge reaches it over a unix socket whose Host is
+			// not a loopback name.
+			DisableLocalhostProtection: true,
+		})
 	})
+	return s.http
 }
 
-// SSEHandler returns the legacy HTTP+SSE handler (mounted at /sse).
+// SSEHandler returns the legacy HTTP+SSE handler (mounted at /sse); every
+// call returns the same handler.
 func (s *Server) SSEHandler() http.Handler {
-	return sdk.NewSSEHandler(func(*http.Request) *sdk.Server { return s.srv }, &sdk.SSEOptions{DisableLocalhostProtection: true})
+	s.sseOnce.Do(func() {
+		s.sse = sdk.NewSSEHandler(func(*http.Request) *sdk.Server { return s.srv }, &sdk.SSEOptions{DisableLocalhostProtection: true})
+	})
+	return s.sse
 }
 
 // ServeStdio serves one session over newline-delimited JSON-RPC on in and
