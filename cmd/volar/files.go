@@ -1,0 +1,555 @@
+package main
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// idRE is the API's pattern of sandbox ids and names.
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// remotePath splits "ID:/path". ok is false for anything else (a local
+// path).
+func remotePath(arg string) (id, p string, ok bool) {
+	id, p, found := strings.Cut(arg, ":")
+	if !found || !idRE.MatchString(id) || !strings.HasPrefix(p, "/") {
+		return "", "", false
+	}
+	return id, p, true
+}
+
+// needRemote parses an ID:/path argument of c.
+func (c *command) needRemote(arg string) (string, string, error) {
+	id, p, ok := remotePath(arg)
+	if !ok {
+		return "", "", c.fail("%q: write the sandbox path as ID:/absolute/path", arg)
+	}
+	return id, p, nil
+}
+
+func filesPath(id string, more ...string) string {
+	return sandboxPath(id, append([]string{"files"}, more...)...)
+}
+
+// stat describes a guest path; a missing path is (nil, nil).
+func (c *client) stat(e *env, id, p string) (*fileInfo, error) {
+	var fi fileInfo
+	_, err := c.call(e.ctx, request{method: http.MethodGet, path: filesPath(id, "stat"), query: url.Values{"path": {p}}}, &fi)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		// Either the sandbox or the path; a missing sandbox fails the
+		// next call with its own message.
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &fi, nil
+}
+
+const cpUsage = `volar cp [flags] SRC DST
+
+  volar cp LOCAL ID:/path     upload a file, or a directory's contents (tar)
+  volar cp ID:/path LOCAL     download a file, or a directory's contents
+  volar cp - ID:/path         upload stdin to a file
+  volar cp ID:/path -         write a file to stdout
+
+A file copied onto an existing directory (or a path ending in /) lands in it
+under its own name. A directory is copied as a tree: its contents land in
+DST, which is created if missing. Uploaded files are owned by root in the
+sandbox.`
+
+func cmdCp(e *env, args []string) error {
+	c := e.newCommand(cpUsage)
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 2, 2); err != nil {
+		return err
+	}
+	srcID, srcPath, srcRemote := remotePath(pos[0])
+	dstID, dstPath, dstRemote := remotePath(pos[1])
+	switch {
+	case srcRemote && dstRemote:
+		return c.fail("both paths are in sandboxes: copy through a local file")
+	case !srcRemote && !dstRemote:
+		return c.fail("neither path is in a sandbox: write one as ID:/absolute/path")
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	if dstRemote {
+		return upload(e, api, pos[0], dstID, dstPath)
+	}
+	return download(e, api, srcID, srcPath, pos[1])
+}
+
+func upload(e *env, api *client, local, id, dst string) error {
+	if local == "-" {
+		return uploadFile(e, api, e.stdin, -1, 0, id, dst, "stdin")
+	}
+	fi, err := os.Stat(local)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return uploadDir(e, api, local, id, dst)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file or directory", local)
+	}
+	if strings.HasSuffix(dst, "/") {
+		dst += filepath.Base(local)
+	} else if rfi, err := api.stat(e, id, dst); err != nil {
+		return err
+	} else if rfi != nil && rfi.IsDir {
+		dst = path.Join(dst, filepath.Base(local))
+	}
+	f, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return uploadFile(e, api, f, fi.Size(), fi.Mode().Perm(), id, dst, local)
+}
+
+// uploadFile writes r (of size bytes, or unknown when -1) to dst.
+func uploadFile(e *env, api *client, r io.Reader, size int64, mode fs.FileMode, id, dst, what string) error {
+	q := url.Values{"path": {dst}, "mkdir": {"true"}}
+	if mode != 0 {
+		q.Set("mode", fmt.Sprintf("%04o", mode))
+	}
+	body := r
+	if size == 0 {
+		body = http.NoBody
+	} else if size > 0 {
+		body = &sizedReader{r: r, n: size}
+	}
+	var fi fileInfo
+	raw, err := api.call(e.ctx, request{method: http.MethodPut, path: filesPath(id), query: q,
+		body: body, contentType: "application/octet-stream"}, &fi)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.g.json:
+		printJSON(e.stdout, raw)
+	case e.g.quiet:
+	default:
+		fmt.Fprintf(e.stdout, "%s -> %s:%s (%s)\n", what, id, fi.Path, humanBytes(fi.Size))
+	}
+	return nil
+}
+
+// sizedReader lets net/http send a Content-Length.
+type sizedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (s *sizedReader) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+func uploadDir(e *env, api *client, local, id, dst string) error {
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(writeTar(pw, local))
+	}()
+	defer pr.Close()
+	var res struct {
+		Files int   `json:"files"`
+		Dirs  int   `json:"dirs"`
+		Bytes int64 `json:"bytes"`
+	}
+	raw, err := api.call(e.ctx, request{method: http.MethodPut, path: filesPath(id, "tar"),
+		query: url.Values{"path": {dst}}, body: pr, contentType: "application/x-tar"}, &res)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.g.json:
+		printJSON(e.stdout, raw)
+	case e.g.quiet:
+	default:
+		fmt.Fprintf(e.stdout, "%s -> %s:%s (%d files, %d directories, %s)\n", local, id, dst, res.Files, res.Dirs, humanBytes(res.Bytes))
+	}
+	return nil
+}
+
+// writeTar archives the tree at root, names relative to it, owned by
+// root. Devices, fifos and sockets are left out.
+func writeTar(w io.Writer, root string) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		var link string
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		case info.IsDir(), info.Mode().IsRegular():
+		default:
+			return nil
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if info.IsDir() {
+			hdr.Name += "/"
+		}
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := io.CopyN(tw, f, hdr.Size); err != nil {
+			return fmt.Errorf("archiving %s: %w", p, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+func download(e *env, api *client, id, src, local string) error {
+	fi, err := api.stat(e, id, src)
+	if err != nil {
+		return err
+	}
+	if fi == nil {
+		// Let the API say what is missing: the sandbox or the path.
+		_, err := api.call(e.ctx, request{method: http.MethodGet, path: filesPath(id, "stat"), query: url.Values{"path": {src}}}, nil)
+		if err == nil {
+			err = fmt.Errorf("%s:%s: no such file", id, src)
+		}
+		return err
+	}
+	if fi.IsDir {
+		if local == "-" {
+			return streamFile(e, api, id, src, filesPath(id, "tar"), e.stdout)
+		}
+		return downloadDir(e, api, id, src, local)
+	}
+	if local == "-" {
+		return streamFile(e, api, id, src, filesPath(id), e.stdout)
+	}
+	if st, err := os.Stat(local); (err == nil && st.IsDir()) || strings.HasSuffix(local, string(filepath.Separator)) {
+		local = filepath.Join(local, path.Base(src))
+	}
+	mode := fs.FileMode(0o644)
+	if fi.Mode != "" {
+		var m uint32
+		if _, err := fmt.Sscanf(fi.Mode, "%o", &m); err == nil {
+			mode = fs.FileMode(m & 0o777)
+		}
+	}
+	// Write beside the target and rename, so that a broken transfer
+	// leaves no partial file.
+	tmp, err := os.CreateTemp(filepath.Dir(local), "."+filepath.Base(local)+".volar-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := streamFile(e, api, id, src, filesPath(id), tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), local); err != nil {
+		return err
+	}
+	if !fi.ModTime.IsZero() {
+		_ = os.Chtimes(local, fi.ModTime, fi.ModTime)
+	}
+	if !e.g.quiet && !e.g.json {
+		fmt.Fprintf(e.stdout, "%s:%s -> %s (%s)\n", id, src, local, humanBytes(fi.Size))
+	}
+	return nil
+}
+
+// streamFile copies the answer of GET route?path=src to w.
+func streamFile(e *env, api *client, id, src, route string, w io.Writer) error {
+	resp, err := api.do(e.ctx, request{method: http.MethodGet, path: route, query: url.Values{"path": {src}}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("reading %s:%s: transfer broken: %w", id, src, err)
+	}
+	return nil
+}
+
+func downloadDir(e *env, api *client, id, src, local string) error {
+	resp, err := api.do(e.ctx, request{method: http.MethodGet, path: filesPath(id, "tar"), query: url.Values{"path": {src}}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := os.MkdirAll(local, 0o755); err != nil {
+		return err
+	}
+	files, dirs, err := extractTar(resp.Body, local)
+	if err != nil {
+		return fmt.Errorf("extracting %s:%s into %s: %w", id, src, local, err)
+	}
+	if !e.g.quiet && !e.g.json {
+		fmt.Fprintf(e.stdout, "%s:%s -> %s (%d files, %d directories)\n", id, src, local, files, dirs)
+	}
+	return nil
+}
+
+// extractTar unpacks r into dir. Every entry goes through an os.Root, so
+// no name or symlink in the archive can write outside dir.
+func extractTar(r io.Reader, dir string) (files, dirs int, err error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer root.Close()
+	tr := tar.NewReader(r)
+	type dirTime struct {
+		name string
+		t    time.Time
+	}
+	var dirTimes []dirTime
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return files, dirs, err
+		}
+		name := path.Clean(strings.TrimPrefix(hdr.Name, "/"))
+		if name == "." {
+			continue
+		}
+		if name == ".." || strings.HasPrefix(name, "../") {
+			return files, dirs, fmt.Errorf("%q: refusing a name outside the target", hdr.Name)
+		}
+		name = filepath.FromSlash(name)
+		if parent := filepath.Dir(name); parent != "." {
+			if err := root.MkdirAll(parent, 0o755); err != nil {
+				return files, dirs, err
+			}
+		}
+		mode := fs.FileMode(hdr.Mode) & fs.ModePerm
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := root.MkdirAll(name, 0o755); err != nil {
+				return files, dirs, err
+			}
+			if err := root.Chmod(name, mode|0o700); err != nil {
+				return files, dirs, err
+			}
+			dirTimes = append(dirTimes, dirTime{name, hdr.ModTime})
+			dirs++
+		case tar.TypeReg:
+			f, err := root.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+			if err != nil {
+				return files, dirs, err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return files, dirs, err
+			}
+			if err := root.Chmod(name, mode); err != nil {
+				return files, dirs, err
+			}
+			_ = root.Chtimes(name, hdr.ModTime, hdr.ModTime)
+			files++
+		case tar.TypeSymlink:
+			_ = root.Remove(name)
+			if err := root.Symlink(hdr.Linkname, name); err != nil {
+				return files, dirs, err
+			}
+			files++
+		case tar.TypeLink:
+			_ = root.Remove(name)
+			target := filepath.FromSlash(path.Clean(strings.TrimPrefix(hdr.Linkname, "/")))
+			if err := root.Link(target, name); err != nil {
+				return files, dirs, err
+			}
+			files++
+		default:
+			// Devices, fifos and the like are not copied.
+		}
+	}
+	// Directory times last: writing into a directory changes its mtime.
+	for i := len(dirTimes) - 1; i >= 0; i-- {
+		_ = root.Chtimes(dirTimes[i].name, dirTimes[i].t, dirTimes[i].t)
+	}
+	return files, dirs, nil
+}
+
+func cmdCat(e *env, args []string) error {
+	c := e.newCommand("volar cat ID:/path")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 1, 1); err != nil {
+		return err
+	}
+	id, p, err := c.needRemote(pos[0])
+	if err != nil {
+		return err
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	return streamFile(e, api, id, p, filesPath(id), e.stdout)
+}
+
+func cmdLs(e *env, args []string) error {
+	c := e.newCommand("volar ls ID:/path [-r]")
+	recursive := c.fs.Bool("r", false, "list the whole tree")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 1, 1); err != nil {
+		return err
+	}
+	id, p, err := c.needRemote(pos[0])
+	if err != nil {
+		return err
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	q := url.Values{"path": {p}}
+	if *recursive {
+		q.Set("recursive", "true")
+	}
+	var list struct {
+		Path      string     `json:"path"`
+		Entries   []fileInfo `json:"entries"`
+		Truncated bool       `json:"truncated"`
+	}
+	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: filesPath(id, "list"), query: q}, &list)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.g.json:
+		printJSON(e.stdout, raw)
+		return nil
+	case e.g.quiet:
+		for _, f := range list.Entries {
+			fmt.Fprintln(e.stdout, displayName(list.Path, f, *recursive))
+		}
+	default:
+		t := newTable(e.stdout, "MODE", "SIZE", "MODIFIED", "NAME")
+		for _, f := range list.Entries {
+			name := displayName(list.Path, f, *recursive)
+			kind := "-"
+			switch {
+			case f.IsDir:
+				kind, name = "d", name+"/"
+			case f.IsSymlink:
+				kind, name = "l", name+" -> "+f.LinkTarget
+			}
+			t.row(kind+f.Mode, humanBytes(f.Size), f.ModTime.Local().Format("2006-01-02 15:04"), name)
+		}
+		t.flush()
+	}
+	if list.Truncated {
+		fmt.Fprintln(e.stderr, "volar: the listing was truncated; list a smaller tree")
+	}
+	return nil
+}
+
+// displayName is an entry's name, relative to the listed directory in a
+// recursive listing.
+func displayName(dir string, f fileInfo, recursive bool) string {
+	if !recursive || f.Path == "" {
+		return f.Name
+	}
+	rel := strings.TrimPrefix(strings.TrimPrefix(f.Path, dir), "/")
+	if rel == "" {
+		return f.Name
+	}
+	return rel
+}
+
+func cmdRmFile(e *env, args []string) error {
+	c := e.newCommand("volar rm-file ID:/path... [-r]")
+	recursive := c.fs.Bool("r", false, "delete a directory and everything in it")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 1, -1); err != nil {
+		return err
+	}
+	type target struct{ id, p string }
+	var targets []target
+	for _, a := range pos {
+		id, p, err := c.needRemote(a)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, target{id, p})
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		q := url.Values{"path": {t.p}}
+		if *recursive {
+			q.Set("recursive", "true")
+		}
+		if _, err := api.call(e.ctx, request{method: http.MethodDelete, path: filesPath(t.id), query: q}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+const snapshotUsage = `usage: volar snapshot COMMAND [ARGS]
+
+Commands:
+  ls          list snapshots
+  get ID      describe a snapshot
+  rm ID...    delete snapshots nothing depends on
+
+Take a snapshot with 'volar sandbox snapshot ID'; create sandboxes from it
+with 'volar sandbox create --from-snapshot ID'.
+`
+
+func cmdSnapshot(e *env, args []string) error {
+	return subcommand(e, "snapshot", args, map[string]func(*env, []string) error{
+		"ls":     snapshotList,
+		"list":   snapshotList,
+		"get":    snapshotGet,
+		"rm":     snapshotRemove,
+		"delete": snapshotRemove,
+	}, snapshotUsage)
+}
+
+func snapshotPath(id string) string { return "/v1/snapshots/" + url.PathEscape(id) }
+
+func snapshotList(e *env, args []string) error {
+	c := e.newCommand("volar snapshot ls")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 0, 0); err != nil {
+		return err
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Items []snapshotInfo `json:"items"`
+	}
+	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: "/v1/snapshots"}, &out)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.g.json:
+		printJSON(e.stdout, raw)
+	case e.g.quiet:
+		for _, s := range out.Items {
+			fmt.Fprintln(e.stdout, s.ID)
+		}
+	default:
+		printSnapshots(e.stdout, out.Items)
+	}
+	return nil
+}
+
+func snapshotGet(e *env, args []string) error {
+	c := e.newCommand("volar snapshot get ID")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 1, 1); err != nil {
+		return err
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	var s snapshotInfo
+	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: snapshotPath(pos[0])}, &s)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.g.json:
+		printJSON(e.stdout, raw)
+	case e.g.quiet:
+		fmt.Fprintln(e.stdout, s.ID)
+	default:
+		t := newKV(e.stdout)
+		t.row("id:", s.ID)
+		t.row("sandbox:", orDash(s.SandboxID))
+		t.row("parent:", orDash(s.ParentID))
+		t.row("runtime:", s.Runtime)
+		t.row("template:", fmt.Sprint(s.Template))
+		t.row("size:", humanBytes(s.SizeBytes))
+		t.row("created:", s.CreatedAt.Local().Format(time.RFC3339)+" ("+ago(s.CreatedAt)+")")
+		t.row("used by:", fmt.Sprintf("%d sandboxes, %d snapshots", s.Sandboxes, s.Children))
+		t.flush()
+	}
+	return nil
+}
+
+func snapshotRemove(e *env, args []string) error {
+	c := e.newCommand("volar snapshot rm ID...")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 1, -1); err != nil {
+		return err
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	return forEach(e, pos, func(id string) error {
+		_, err := api.call(e.ctx, request{method: http.MethodDelete, path: snapshotPath(id)}, nil)
+		return err
+	})
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+)
+
+type systemInfo struct {
+	Version     string   `json:"version"`
+	Driver      string   `json:"driver"`
+	Drivers     []string `json:"drivers"`
+	Accel       string   `json:"accel"`
+	AccelReason string   `json:"accel_reason"`
+	Image       string   `json:"image"`
+	Kernel      string   `json:"kernel"`
+	Capacity    capacity `json:"capacity"`
+	Usage       capacity `json:"usage"`
+	Sandboxes   int      `json:"sandboxes"`
+}
+
+type capacity struct {
+	VCPUs     int `json:"vcpus"`
+	MemoryMiB int `json:"memory_mib"`
+}
+
+func cmdSystem(e *env, args []string) error {
+	c := e.newCommand("volar system")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 0, 0); err != nil {
+		return err
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	var s systemInfo
+	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: "/v1/system"}, &s)
+	if err != nil {
+		return err
+	}
+	if e.g.json {
+		printJSON(e.stdout, raw)
+		return nil
+	}
+	t := newKV(e.stdout)
+	t.row("version:", s.Version)
+	t.row("driver:", s.Driver)
+	accel := s.Accel
+	if s.AccelReason != "" {
+		accel += " (" + s.AccelReason + ")"
+	}
+	t.row("accel:", accel)
+	if s.Image != "" {
+		t.row("image:", s.Image)
+	}
+	if s.Kernel != "" {
+		t.row("kernel:", s.Kernel)
+	}
+	t.row("sandboxes:", fmt.Sprint(s.Sandboxes))
+	t.row("vcpus:", fmt.Sprintf("%d used of %d", s.Usage.VCPUs, s.Capacity.VCPUs))
+	t.row("memory:", fmt.Sprintf("%d MiB used of %d MiB", s.Usage.MemoryMiB, s.Capacity.MemoryMiB))
+	t.flush()
+	return nil
+}

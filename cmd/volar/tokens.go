@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+const tokenUsage = `usage: volar token COMMAND [ARGS]
+
+Commands:
+  create NAME    issue a token; its secret is shown only this once
+  ls             list tokens (never their secrets)
+  revoke ID...   revoke tokens by id (not by secret)
+`
+
+func cmdToken(e *env, args []string) error {
+	return subcommand(e, "token", args, map[string]func(*env, []string) error{
+		"create": tokenCreate,
+		"ls":     tokenList,
+		"list":   tokenList,
+		"revoke": tokenRevoke,
+		"rm":     tokenRevoke,
+	}, tokenUsage)
+}
+
+func tokenCreate(e *env, args []string) error {
+	c := e.newCommand("volar token create NAME")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 1, 1); err != nil {
+		return err
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	var t tokenInfo
+	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: "/v1/tokens", jsonBody: map[string]string{"name": pos[0]}}, &t)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.g.json:
+		printJSON(e.stdout, raw)
+	case e.g.quiet:
+		fmt.Fprintln(e.stdout, t.Token)
+	default:
+		fmt.Fprintln(e.stdout, t.Token)
+		fmt.Fprintf(e.stderr, "token %s (%s) created; the secret above is shown only this once. Revoke it with 'volar token revoke %s'.\n", t.ID, t.Name, t.ID)
+	}
+	return nil
+}
+
+func tokenList(e *env, args []string) error {
+	c := e.newCommand("volar token ls")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 0, 0); err != nil {
+		return err
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Items []tokenInfo `json:"items"`
+	}
+	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: "/v1/tokens"}, &out)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.g.json:
+		printJSON(e.stdout, raw)
+	case e.g.quiet:
+		for _, t := range out.Items {
+			fmt.Fprintln(e.stdout, t.ID)
+		}
+	default:
+		tb := newTable(e.stdout, "ID", "NAME", "CREATED", "LAST USED", "REVOKED")
+		for _, t := range out.Items {
+			tb.row(t.ID, t.Name, ago(t.CreatedAt), agoPtr(t.LastUsedAt), agoPtr(t.RevokedAt))
+		}
+		tb.flush()
+	}
+	return nil
+}
+
+func agoPtr(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return ago(*t)
+}
+
+func tokenRevoke(e *env, args []string) error {
+	c := e.newCommand("volar token revoke ID...")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 1, -1); err != nil {
+		return err
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	return forEach(e, pos, func(id string) error {
+		_, err := api.call(e.ctx, request{method: http.MethodDelete, path: "/v1/tokens/" + url.PathEscape(id)}, nil)
+		return err
+	})
+}
