@@ -204,7 +204,16 @@ func (m *Manager) Get(ctx context.Context, idOrName string) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fromRecord(rec), nil
+	return m.view(rec), nil
+}
+
+// view is fromRecord plus what only the live VM knows.
+func (m *Manager) view(rec store.Sandbox) *Sandbox {
+	sb := fromRecord(rec)
+	if in, ok := m.instance(rec.ID); ok {
+		sb.PID = in.vm.PID()
+	}
+	return sb
 }
 
 // record reads a sandbox's record by id or name.
@@ -243,7 +252,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) (*ListPage, error)
 	}
 	page := &ListPage{Items: make([]*Sandbox, 0, len(recs)), Next: next}
 	for _, r := range recs {
-		page.Items = append(page.Items, fromRecord(r))
+		page.Items = append(page.Items, m.view(r))
 	}
 	return page, nil
 }
