@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -63,6 +64,7 @@ func Build(ctx context.Context, opts Options) (*Image, error) {
 		return img, setCurrent(opts.Dir, digest)
 	}
 
+	removeStaleBuilds(opts.Dir, log)
 	start := time.Now()
 	log.Info("building guest image", "digest", digest, "kernel", deb)
 	tmp, err := os.MkdirTemp(opts.Dir, ".build-"+digest[:12]+"-")
@@ -195,6 +197,20 @@ func build(ctx context.Context, opts Options, deb string, in inputs, digest, tmp
 		_, err := w.Write(append(mb, '\n'))
 		return err
 	})
+}
+
+// staleBuildAge is how old a leftover build directory (from a crashed
+// Build) must be before another Build removes it.
+const staleBuildAge = time.Hour
+
+func removeStaleBuilds(root string, log *slog.Logger) {
+	dirs, _ := filepath.Glob(filepath.Join(root, ".build-*"))
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err == nil && time.Since(st.ModTime()) > staleBuildAge {
+			log.Info("removing leftover image build", "dir", d)
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // setCurrent records digest as the current image under root, atomically.
