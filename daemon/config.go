@@ -51,6 +51,13 @@ type Config struct {
 	// KestrelPath is the static agent binary for image builds; default
 	// "kestrel" next to the volantd executable.
 	KestrelPath string `json:"kestrel_path"`
+	// ImageDir caches guest images and kernel packages; default
+	// STATE_DIR/images.
+	ImageDir string `json:"image_dir"`
+	// BridgeNetwork sets up the bridge, firewall and address pool (root
+	// only); default true as root. Without it only user and none
+	// networking are offered.
+	BridgeNetwork bool `json:"bridge_network"`
 }
 
 // Defaults returns the safe defaults: loopback, a root-or-user state dir.
@@ -70,6 +77,7 @@ func Defaults() Config {
 	if os.Geteuid() == 0 {
 		c.StateDir = "/var/lib/volant"
 		c.DefaultNetwork = "bridge"
+		c.BridgeNetwork = true
 	} else {
 		c.DefaultNetwork = "user"
 		if d, err := os.UserHomeDir(); err == nil {
@@ -105,19 +113,21 @@ func (c *Config) LoadEnv() error {
 		"VOLANT_LISTEN": &c.Listen, "VOLANT_STATE_DIR": &c.StateDir, "VOLANT_LOG_LEVEL": &c.LogLevel,
 		"VOLANT_ACCEL": &c.Accel, "VOLANT_SUBNET": &c.Subnet, "VOLANT_BRIDGE": &c.Bridge,
 		"VOLANT_DEFAULT_NETWORK": &c.DefaultNetwork, "VOLANT_TLS_CERT": &c.TLSCert,
-		"VOLANT_TLS_KEY": &c.TLSKey, "VOLANT_KESTREL": &c.KestrelPath,
+		"VOLANT_TLS_KEY": &c.TLSKey, "VOLANT_KESTREL": &c.KestrelPath, "VOLANT_IMAGE_DIR": &c.ImageDir,
 	}
 	for k, p := range str {
 		if v, ok := os.LookupEnv(k); ok {
 			*p = v
 		}
 	}
-	if v, ok := os.LookupEnv("VOLANT_NAT"); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errdefs.Invalid("VOLANT_NAT=%q: use true or false", v)
+	for k, p := range map[string]*bool{"VOLANT_NAT": &c.NAT, "VOLANT_BRIDGE_NETWORK": &c.BridgeNetwork} {
+		if v, ok := os.LookupEnv(k); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errdefs.Invalid("%s=%q: use true or false", k, v)
+			}
+			*p = b
 		}
-		c.NAT = b
 	}
 	return nil
 }
@@ -152,6 +162,12 @@ func (c *Config) Validate() error {
 	default:
 		return errdefs.Invalid("default network %q: use bridge, user or none", c.DefaultNetwork)
 	}
+	if c.DefaultNetwork == "bridge" && !c.BridgeNetwork {
+		return errdefs.Invalid("default network bridge needs bridge_network on (it needs root); set default_network to user")
+	}
+	if c.ImageDir != "" && !filepath.IsAbs(c.ImageDir) {
+		return errdefs.Invalid("image dir %q: must be an absolute path", c.ImageDir)
+	}
 	if c.DefaultVCPUs < 1 || c.DefaultMemoryMiB < 128 {
 		return errdefs.Invalid("default size %d vcpu / %d MiB: at least 1 vcpu and 128 MiB", c.DefaultVCPUs, c.DefaultMemoryMiB)
 	}
@@ -162,4 +178,12 @@ func (c *Config) Validate() error {
 		return errdefs.Invalid("tls: give both tls_cert and tls_key, or neither")
 	}
 	return nil
+}
+
+// Images is the directory of guest images: ImageDir, or STATE_DIR/images.
+func (c *Config) Images() string {
+	if c.ImageDir != "" {
+		return c.ImageDir
+	}
+	return filepath.Join(c.StateDir, "images")
 }

@@ -108,12 +108,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		Version:  Version,
 		Logger:   log,
 	}
-	if os.Geteuid() == 0 {
+	if cfg.BridgeNetwork {
+		if os.Geteuid() != 0 {
+			return nil, errdefs.Invalid("bridge networking needs root; run as root or turn bridge_network off (VOLANT_BRIDGE_NETWORK=false)")
+		}
 		if err := d.setupNetwork(ctx, &mcfg); err != nil {
 			return nil, err
 		}
-	} else if cfg.DefaultNetwork == "bridge" {
-		return nil, errdefs.Invalid("default network bridge needs root; run as root or set default_network to user")
 	}
 	if d.mgr, err = sandbox.New(ctx, mcfg); err != nil {
 		return nil, err
@@ -184,7 +185,7 @@ func (d *Daemon) setupNetwork(ctx context.Context, mcfg *sandbox.Config) error {
 // ensureImage builds the default guest image, or finds the one built
 // last when no kestrel binary is at hand.
 func (d *Daemon) ensureImage(ctx context.Context) (*image.Image, error) {
-	dir := filepath.Join(d.cfg.StateDir, "images")
+	dir := d.cfg.Images()
 	if _, err := os.Stat(d.cfg.KestrelPath); err != nil {
 		img, cerr := image.Current(dir)
 		if cerr != nil {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/volant-sh/volant/image"
 )
@@ -23,7 +22,7 @@ func imageBuild(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	img, err := image.Build(ctx, image.Options{
-		Dir: filepath.Join(cfg.StateDir, "images"), KestrelPath: cfg.KestrelPath,
+		Dir: cfg.Images(), KestrelPath: cfg.KestrelPath,
 		KernelDeb: *kernelDeb, Logger: logger(cfg, stderr),
 	})
 	if err != nil {
