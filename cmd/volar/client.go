@@ -72,13 +72,16 @@ func newClient(addr, token string) (*client, error) {
 	return c, nil
 }
 
+// systemTokenFile is root's daemon's token; a variable for tests.
+var systemTokenFile = "/var/lib/volant/token"
+
 // tokenFiles are the places a token is looked for, in order.
 func tokenFiles() []string {
 	var files []string
 	if d := os.Getenv("VOLANT_STATE_DIR"); d != "" {
 		files = append(files, filepath.Join(d, "token"))
 	}
-	files = append(files, "/var/lib/volant/token")
+	files = append(files, systemTokenFile)
 	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
 		files = append(files, filepath.Join(x, "volant", "token"))
 	}
