@@ -211,11 +211,11 @@ func (f *fakeAPI) handler() http.Handler {
 				seq, seq, seq, strings.Join(r.URL.Query()["type"], ","))
 		}
 	})
-	return auth(mux)
+	return requireToken(mux)
 }
 
-// auth answers 401 like volantd when the bearer token is wrong.
-func auth(next http.Handler) http.Handler {
+// requireToken answers 401 like volantd when the bearer token is wrong.
+func requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+testToken {
 			problem(w, http.StatusUnauthorized, "missing or invalid bearer token; the admin token is in STATE_DIR/token")

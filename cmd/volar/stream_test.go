@@ -60,7 +60,7 @@ func TestExecStream(t *testing.T) {
 		send(map[string]any{"type": "exit", "exit_code": 5, "timed_out": false, "duration_ms": 3})
 		c.Close(websocket.StatusNormalClosure, "")
 	})
-	srv := httptest.NewServer(auth(mux))
+	srv := httptest.NewServer(requireToken(mux))
 	defer srv.Close()
 
 	code, stdout, stderr := volar(t, srv, "piped input\n", "exec", "--stream", "-i", "sb1", "cat")
