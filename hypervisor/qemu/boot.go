@@ -1,0 +1,184 @@
+package qemu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/hypervisor"
+	"golang.org/x/sys/unix"
+)
+
+// record is what the driver writes into a VM directory at boot, so that
+// Attach (and, later, snapshots) know the VM's identity and how it was
+// launched.
+type record struct {
+	ID              string `json:"id"`
+	ConsoleLogBytes int64  `json:"console_log_bytes"`
+	Launch          launch `json:"launch"`
+}
+
+func writeRecord(dir string, r record) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, launchFile), b, 0o600)
+}
+
+func readRecord(dir string) (record, error) {
+	var r record
+	b, err := os.ReadFile(filepath.Join(dir, launchFile))
+	if err != nil {
+		return r, errdefs.NotFound("no qemu vm in %s: %v", dir, err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, errdefs.NotFound("no qemu vm in %s: %s is damaged: %v", dir, launchFile, err)
+	}
+	return r, nil
+}
+
+// Boot starts QEMU for cfg, detached in its own session so that it
+// outlives this process, and returns once QMP answers and the guest runs.
+// On error it kills QEMU and removes cfg.Dir.
+func (d *Driver) Boot(ctx context.Context, cfg hypervisor.Config) (_ hypervisor.VM, err error) {
+	if cfg.Net.Mode == "" {
+		cfg.Net.Mode = hypervisor.NetNone
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(cfg.Initramfs); cfg.Initramfs != "" && err != nil {
+		return nil, errdefs.Invalid("initramfs %s: %v", cfg.Initramfs, err)
+	}
+	dec, err := d.accelFor(ctx, cfg.Kernel)
+	if err != nil {
+		return nil, fmt.Errorf("booting %s: %w", cfg.ID, err)
+	}
+	l := launch{Accel: dec.Accel, Machine: machineMicroVM, TSCKHz: d.tscKHz}
+	if d.tscKHz == 0 {
+		l.Machine = machineQ35
+	}
+	if d.vsock {
+		l.VsockCID = vsockCID(cfg.ID)
+	}
+
+	if pid, err := readPID(filepath.Join(cfg.Dir, pidFile)); err == nil && isQEMUFor(pid, cfg.Dir) {
+		return nil, fmt.Errorf("vm dir %s: %w", cfg.Dir, errdefs.ErrAlreadyExists)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating vm dir: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(cfg.Dir)
+		}
+	}()
+	// Leftovers of an earlier VM in the same directory would confuse
+	// QEMU (sockets) and Attach (pid file).
+	for _, f := range []string{qmpSocket, agentSocket, consoleSocket, pidFile, consoleLog} {
+		os.Remove(filepath.Join(cfg.Dir, f))
+	}
+	limit := cfg.ConsoleLogBytes
+	if limit <= 0 {
+		limit = defaultConsoleLogBytes
+	}
+	if err := writeRecord(cfg.Dir, record{ID: cfg.ID, ConsoleLogBytes: limit, Launch: l}); err != nil {
+		return nil, fmt.Errorf("booting %s: %w", cfg.ID, err)
+	}
+
+	logf, err := os.OpenFile(filepath.Join(cfg.Dir, qemuLog), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("booting %s: %w", cfg.ID, err)
+	}
+	args := buildArgs(cfg, l)
+	// Not exec.CommandContext: the VMM's life is not the request's.
+	cmd := exec.Command(d.qemu, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = cfg.Dir
+	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	logf.Close()
+	if err != nil {
+		return nil, fmt.Errorf("starting qemu for %s: %w", cfg.ID, err)
+	}
+	pid := cmd.Process.Pid
+	// The driver reaps the child itself (process.reap) once its pidfd
+	// says it exited, the same way for children and adopted VMs.
+	p, perr := openProcess(pid)
+	cmd.Process.Release()
+	if perr != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, 0, nil)
+		return nil, fmt.Errorf("starting qemu for %s: %w", cfg.ID, perr)
+	}
+	vm := newVM(d, cfg.Dir, record{ID: cfg.ID, ConsoleLogBytes: limit, Launch: l}, p)
+	defer func() {
+		if err != nil {
+			vm.kill()
+			vm.Close()
+		}
+	}()
+	if err := vm.waitSocket(ctx); err != nil {
+		return nil, fmt.Errorf("booting %s: %w", cfg.ID, err)
+	}
+	if err := vm.connect(ctx); err != nil {
+		return nil, fmt.Errorf("booting %s: %w", cfg.ID, err)
+	}
+	// QEMU started paused (-S) so the console was connected before the
+	// guest's first instruction; let it run.
+	if err := vm.qmp.Execute(ctx, "cont", nil, nil); err != nil {
+		return nil, fmt.Errorf("booting %s: starting the guest: %w", cfg.ID, err)
+	}
+	d.log.Info("vm booted", "vm", cfg.ID, "pid", pid, "accel", l.Accel, "machine", l.Machine)
+	return vm, nil
+}
+
+// waitSocket waits for QEMU to listen on its QMP socket, failing early
+// with QEMU's own words if it exits first.
+func (vm *VM) waitSocket(ctx context.Context) error {
+	sock := filepath.Join(vm.dir, qmpSocket)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			return nil
+		}
+		if vm.proc.exited(10 * time.Millisecond) {
+			return errdefs.Unavailable("qemu exited at start: %s", tail(filepath.Join(vm.dir, qemuLog), 2048))
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("waiting for qemu's qmp socket: %w", err)
+		}
+	}
+}
+
+// tail returns the last n bytes of a file, trimmed, for error messages.
+func tail(path string, n int64) string {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) || len(b) == 0 {
+		return "(no output)"
+	}
+	if int64(len(b)) > n {
+		b = b[int64(len(b))-n:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// vsockCID derives a guest CID from the VM id (3 and up; 0-2 are
+// reserved). A collision makes QEMU fail at start, and Boot returns that.
+func vsockCID(id string) uint32 {
+	var h uint32 = 2166136261
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return 3 + h%(1<<30)
+}
