@@ -54,11 +54,15 @@ func openBoundedLog(path string, limit int64) (*boundedLog, error) {
 func (l *boundedLog) Write(p []byte) (int, error) {
 	n := len(p)
 	half := l.limit / 2
+	keep := half
 	if int64(len(p)) > half {
+		// This write alone is more than half the limit: the file becomes
+		// its last half, so the file stays a suffix of all output.
 		p = p[int64(len(p))-half:]
+		keep = 0
 	}
-	if l.size+int64(len(p)) > l.limit {
-		if err := l.trim(half); err != nil {
+	if l.size+int64(len(p)) > l.limit || (keep == 0 && l.size > 0) {
+		if err := l.trim(keep); err != nil {
 			return 0, err
 		}
 	}
