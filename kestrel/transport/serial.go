@@ -1,0 +1,321 @@
+// Package transport gives the agent's HTTP server its listeners: yamux
+// streams over a virtio-serial port (QEMU without vhost-vsock), AF_VSOCK,
+// and plain unix or TCP sockets for tests on the host.
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"golang.org/x/sys/unix"
+)
+
+// FindSerialPort returns the device of the virtio-serial port called name,
+// looking it up in sysfsDir (normally /sys/class/virtio-ports) and devDir
+// (normally /dev). Without udev the device node comes from devtmpfs; if it
+// is missing it is created from the port's dev numbers.
+func FindSerialPort(sysfsDir, devDir, name string) (string, error) {
+	ents, err := os.ReadDir(sysfsDir)
+	if err != nil {
+		return "", fmt.Errorf("listing virtio ports: %w", err)
+	}
+	for _, e := range ents {
+		got, err := os.ReadFile(filepath.Join(sysfsDir, e.Name(), "name"))
+		if err != nil || strings.TrimSpace(string(got)) != name {
+			continue
+		}
+		dev := filepath.Join(devDir, e.Name())
+		if _, err := os.Stat(dev); err == nil {
+			return dev, nil
+		}
+		nums, err := os.ReadFile(filepath.Join(sysfsDir, e.Name(), "dev"))
+		if err != nil {
+			return "", fmt.Errorf("virtio port %s has no device node and no dev numbers: %w", name, err)
+		}
+		var major, minor uint32
+		if _, err := fmt.Sscanf(strings.TrimSpace(string(nums)), "%d:%d", &major, &minor); err != nil {
+			return "", fmt.Errorf("parsing dev numbers %q of %s: %w", nums, e.Name(), err)
+		}
+		if err := unix.Mknod(dev, unix.S_IFCHR|0o600, int(unix.Mkdev(major, minor))); err != nil {
+			return "", fmt.Errorf("creating %s: %w", dev, err)
+		}
+		return dev, nil
+	}
+	return "", fmt.Errorf("no virtio-serial port named %s under %s: %w", name, sysfsDir, os.ErrNotExist)
+}
+
+// SerialConfig configures a serial listener.
+type SerialConfig struct {
+	// Logger logs session starts and ends; nil discards.
+	Logger *slog.Logger
+	// PollInterval is how often to look for a host while none is
+	// connected; 0 means 100ms.
+	PollInterval time.Duration
+}
+
+// SerialListener accepts yamux streams from whichever host is connected to
+// a character device that hangs up (poll reports POLLHUP, reads return 0
+// or EIO) while no host is connected: a virtio-serial port, or in tests the
+// master side of a pty. One session runs at a time. When it ends (host gone,
+// protocol error, for example a fresh host client meeting stale session
+// state after a snapshot restore) a new one starts once a host is there.
+type SerialListener struct {
+	f    *os.File
+	log  *slog.Logger
+	poll time.Duration
+	addr serialAddr
+
+	conns     chan net.Conn
+	closing   chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+
+	mu   sync.Mutex
+	sess *yamux.Session
+}
+
+// ListenSerial opens the device at path and serves sessions on it.
+func ListenSerial(path string, cfg SerialConfig) (*SerialListener, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening agent port %s: %w", path, err)
+	}
+	return NewSerialListener(os.NewFile(uintptr(fd), path), cfg), nil
+}
+
+// NewSerialListener serves sessions on f, which should be non-blocking so
+// that reads can be interrupted. The listener owns f and closes it.
+func NewSerialListener(f *os.File, cfg SerialConfig) *SerialListener {
+	l := &SerialListener{
+		f:       f,
+		log:     cfg.Logger,
+		poll:    cfg.PollInterval,
+		addr:    serialAddr(f.Name()),
+		conns:   make(chan net.Conn),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if l.poll <= 0 {
+		l.poll = 100 * time.Millisecond
+	}
+	go l.run()
+	return l
+}
+
+// Accept returns the next stream opened by the host.
+func (l *SerialListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closing:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops serving, ends the current session and closes the device.
+// It is idempotent.
+func (l *SerialListener) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.closing)
+		l.mu.Lock()
+		if l.sess != nil {
+			l.sess.Close()
+		}
+		l.mu.Unlock()
+		<-l.done
+		l.f.Close()
+	})
+	return nil
+}
+
+// Addr names the device.
+func (l *SerialListener) Addr() net.Addr { return l.addr }
+
+func (l *SerialListener) run() {
+	defer close(l.done)
+	waiting := false
+	for {
+		select {
+		case <-l.closing:
+			return
+		default:
+		}
+		if !l.hostConnected() {
+			if !waiting {
+				l.log.Debug("agent port: waiting for a host", "port", l.f.Name())
+				waiting = true
+			}
+			l.drain()
+			select {
+			case <-l.closing:
+				return
+			case <-time.After(l.poll):
+			}
+			continue
+		}
+		waiting = false
+		started := time.Now()
+		err := l.serveSession()
+		l.log.Info("agent port: session ended", "port", l.f.Name(), "err", err)
+		if time.Since(started) < l.poll {
+			// A session that failed at once (junk on the line): pause
+			// so a confused host cannot make this loop spin.
+			select {
+			case <-l.closing:
+				return
+			case <-time.After(l.poll):
+			}
+		}
+	}
+}
+
+// hostConnected polls the device without blocking: a hang-up means no host.
+func (l *SerialListener) hostConnected() bool {
+	rc, err := l.f.SyscallConn()
+	if err != nil {
+		return true
+	}
+	connected := true
+	_ = rc.Control(func(fd uintptr) {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, 0)
+		if err == nil && n > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+			connected = false
+		}
+	})
+	return connected
+}
+
+// drain discards bytes left over from a host that has gone, so the next
+// session starts on a clean line.
+func (l *SerialListener) drain() {
+	rc, err := l.f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		buf := make([]byte, 4096)
+		for range 256 {
+			if n, err := unix.Read(int(fd), buf); n <= 0 || err != nil {
+				return
+			}
+		}
+	})
+}
+
+func (l *SerialListener) serveSession() error {
+	cfg := yamux.DefaultConfig()
+	cfg.EnableKeepAlive = false
+	cfg.LogOutput = io.Discard
+	conn := &sessionConn{f: l.f}
+	sess, err := yamux.Server(conn, cfg)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	select {
+	case <-l.closing:
+		l.mu.Unlock()
+		sess.Close()
+		conn.finish()
+		return net.ErrClosed
+	default:
+	}
+	l.sess = sess
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.sess = nil
+		l.mu.Unlock()
+		sess.Close()
+		conn.finish()
+	}()
+	for {
+		st, err := sess.AcceptStream()
+		if err != nil {
+			return err
+		}
+		select {
+		case l.conns <- st:
+		case <-l.closing:
+			st.Close()
+			return net.ErrClosed
+		}
+	}
+}
+
+// sessionConn is the device as one session's connection. Closing it does
+// not close the device: it interrupts pending I/O with a deadline, and
+// finish waits for that I/O before the next session uses the device.
+type sessionConn struct {
+	f      *os.File
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+var errSessionDone = errors.New("session closed")
+
+func (c *sessionConn) enter() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	return true
+}
+
+func (c *sessionConn) Read(p []byte) (int, error) {
+	if !c.enter() {
+		return 0, errSessionDone
+	}
+	defer c.wg.Done()
+	n, err := c.f.Read(p)
+	if errors.Is(err, unix.EIO) {
+		err = io.EOF // a pty master whose other side closed
+	}
+	return n, err
+}
+
+func (c *sessionConn) Write(p []byte) (int, error) {
+	if !c.enter() {
+		return 0, errSessionDone
+	}
+	defer c.wg.Done()
+	return c.f.Write(p)
+}
+
+func (c *sessionConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		_ = c.f.SetDeadline(time.Now())
+	}
+	return nil
+}
+
+// finish waits for pending I/O to return and clears the deadline.
+func (c *sessionConn) finish() {
+	c.Close()
+	c.wg.Wait()
+	_ = c.f.SetDeadline(time.Time{})
+}
+
+type serialAddr string
+
+func (a serialAddr) Network() string { return "virtio-serial" }
+func (a serialAddr) String() string  { return string(a) }
