@@ -103,15 +103,53 @@ func TestAccelProbe(t *testing.T) {
 }
 
 // BenchmarkBootToAgent measures Boot until the agent answers /v1/health.
+// VOLANT_BENCH_CMDLINE adds kernel arguments (for example "quiet"), to
+// measure their effect.
 func BenchmarkBootToAgent(b *testing.B) {
 	skipUnlessBootable(b)
 	d := newTestDriver(b)
 	for i := 0; b.Loop(); i++ {
 		cfg := hypervisortest.Config(b, testGuest, "bench")
+		cfg.Cmdline = os.Getenv("VOLANT_BENCH_CMDLINE")
 		vm := hypervisortest.Boot(b, d, cfg)
 		hypervisortest.WaitAgent(b, vm)
 		b.StopTimer()
 		vm.Kill()
 		b.StartTimer()
+	}
+}
+
+func TestBootFailureCleansUp(t *testing.T) {
+	skipUnlessBootable(t)
+	cfg := hypervisortest.Config(t, testGuest, "fails")
+	cfg.Disks = []hypervisor.Disk{{Path: "/nonexistent/disk.raw", Format: "raw"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := newTestDriver(t).Boot(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/disk.raw") {
+		t.Fatalf("Boot: got %v, want QEMU's complaint about the disk", err)
+	}
+	if _, err := os.Stat(cfg.Dir); !os.IsNotExist(err) {
+		t.Errorf("failed Boot left %s behind (%v)", cfg.Dir, err)
+	}
+}
+
+func TestShutdownKillsAfterContext(t *testing.T) {
+	skipUnlessBootable(t)
+	cfg := hypervisortest.Config(t, testGuest, "shutdown")
+	vm := hypervisortest.Boot(t, newTestDriver(t), cfg)
+	hypervisortest.WaitAgent(t, vm)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := vm.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	select {
+	case <-vm.Done():
+	default:
+		t.Error("Done not closed after Shutdown")
+	}
+	if _, err := os.Stat(cfg.Dir); !os.IsNotExist(err) {
+		t.Errorf("Shutdown left %s behind", cfg.Dir)
 	}
 }
