@@ -49,9 +49,9 @@ func (s *Service) handleExec(w http.ResponseWriter, r *http.Request) {
 	if req.Stream {
 		out = newNDJSON(w)
 	}
-	var se *startError
+	var se *StartError
 	if errors.As(err, &se) {
-		res := client.ExecResult{ExitCode: se.code, Error: se.msg}
+		res := client.ExecResult{ExitCode: se.Code, Error: se.Msg}
 		if out != nil {
 			out.frame(client.OutputFrame{Exit: &res})
 		} else {

@@ -77,7 +77,7 @@ func (s *Service) handleStart(w http.ResponseWriter, r *http.Request) {
 		c, err = startChild(s.reaper, sp, req.Stdin, true)
 	}
 	var inv *invalidError
-	var se *startError
+	var se *StartError
 	switch {
 	case errors.As(err, &inv):
 		reply.Invalid(w, inv.msg)
@@ -86,10 +86,10 @@ func (s *Service) handleStart(w http.ResponseWriter, r *http.Request) {
 		// No process to poll later: say why at once.
 		status := http.StatusBadRequest
 		code := reply.CodeInvalid
-		if se.code == ExitNotFound {
+		if se.Code == ExitNotFound {
 			status, code = http.StatusNotFound, reply.CodeNotFound
 		}
-		reply.Error(w, status, code, se.msg)
+		reply.Error(w, status, code, se.Msg)
 		return
 	case err != nil:
 		reply.Error(w, http.StatusInternalServerError, reply.CodeInternal, err.Error())

@@ -32,13 +32,15 @@ type spec struct {
 	cred *syscall.Credential
 }
 
-// startError is a command that cannot start; it becomes an exit code.
-type startError struct {
-	code int
-	msg  string
+// StartError is a command that cannot start; it becomes an exit code.
+type StartError struct {
+	// Code is ExitNotFound or ExitCannotExecute.
+	Code int
+	// Msg says what is wrong.
+	Msg string
 }
 
-func (e *startError) Error() string { return e.msg }
+func (e *StartError) Error() string { return e.Msg }
 
 // invalidError is a request that is wrong in itself (answered with 400).
 type invalidError struct{ msg string }
@@ -72,9 +74,9 @@ func resolve(req client.ExecRequest) (spec, error) {
 		}
 	}
 	if st, err := os.Stat(dir); err != nil {
-		return spec{}, &startError{ExitCannotExecute, fmt.Sprintf("working directory %s: %v", dir, errors.Unwrap(err))}
+		return spec{}, &StartError{ExitCannotExecute, fmt.Sprintf("working directory %s: %v", dir, errors.Unwrap(err))}
 	} else if !st.IsDir() {
-		return spec{}, &startError{ExitCannotExecute, fmt.Sprintf("working directory %s is not a directory", dir)}
+		return spec{}, &StartError{ExitCannotExecute, fmt.Sprintf("working directory %s is not a directory", dir)}
 	}
 	path, err := lookPath(req.Argv[0], envValue(env, "PATH"), dir)
 	if err != nil {
@@ -160,7 +162,7 @@ func envValue(env []string, key string) string {
 }
 
 // lookPath finds file in path the way a shell does, relative names being
-// resolved against dir. It returns a *startError with exit code 127 when
+// resolved against dir. It returns a *StartError with exit code 127 when
 // nothing is found and 126 when the file is not executable.
 func lookPath(file, path, dir string) (string, error) {
 	check := func(p string) error {
@@ -171,15 +173,15 @@ func lookPath(file, path, dir string) (string, error) {
 		st, err := os.Stat(full)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return &startError{ExitNotFound, fmt.Sprintf("%s: command not found", file)}
+				return &StartError{ExitNotFound, fmt.Sprintf("%s: command not found", file)}
 			}
-			return &startError{ExitCannotExecute, fmt.Sprintf("%s: %v", file, errors.Unwrap(err))}
+			return &StartError{ExitCannotExecute, fmt.Sprintf("%s: %v", file, errors.Unwrap(err))}
 		}
 		if st.IsDir() {
-			return &startError{ExitCannotExecute, fmt.Sprintf("%s: is a directory", file)}
+			return &StartError{ExitCannotExecute, fmt.Sprintf("%s: is a directory", file)}
 		}
 		if st.Mode().Perm()&0o111 == 0 {
-			return &startError{ExitCannotExecute, fmt.Sprintf("%s: permission denied (not executable)", file)}
+			return &StartError{ExitCannotExecute, fmt.Sprintf("%s: permission denied (not executable)", file)}
 		}
 		return nil
 	}
@@ -199,12 +201,12 @@ func lookPath(file, path, dir string) (string, error) {
 		if err == nil {
 			return p, nil
 		}
-		if se, ok := err.(*startError); ok && se.code == ExitCannotExecute && firstErr == nil {
+		if se, ok := err.(*StartError); ok && se.Code == ExitCannotExecute && firstErr == nil {
 			firstErr = err
 		}
 	}
 	if firstErr != nil {
 		return "", firstErr
 	}
-	return "", &startError{ExitNotFound, fmt.Sprintf("%s: command not found in PATH %s", file, path)}
+	return "", &StartError{ExitNotFound, fmt.Sprintf("%s: command not found in PATH %s", file, path)}
 }

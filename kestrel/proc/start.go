@@ -94,17 +94,17 @@ func startChild(r *reaper.Reaper, sp spec, input []byte, keepStdin bool) (*child
 	return c, nil
 }
 
-// startFailure turns an exec error into a startError with a shell's code.
+// startFailure turns an exec error into a StartError with a shell's code.
 func startFailure(sp spec, err error) error {
 	if pe, ok := err.(*os.PathError); ok {
 		switch pe.Err {
 		case syscall.ENOENT:
-			return &startError{ExitNotFound, fmt.Sprintf("%s: %v", sp.argv[0], pe.Err)}
+			return &StartError{ExitNotFound, fmt.Sprintf("%s: %v", sp.argv[0], pe.Err)}
 		case syscall.EACCES, syscall.ENOEXEC, syscall.EPERM:
-			return &startError{ExitCannotExecute, fmt.Sprintf("%s: %v", sp.argv[0], pe.Err)}
+			return &StartError{ExitCannotExecute, fmt.Sprintf("%s: %v", sp.argv[0], pe.Err)}
 		}
 	}
-	return &startError{ExitCannotExecute, fmt.Sprintf("starting %s: %v", sp.argv[0], err)}
+	return &StartError{ExitCannotExecute, fmt.Sprintf("starting %s: %v", sp.argv[0], err)}
 }
 
 // killGroup sends sig to the child's whole process group.

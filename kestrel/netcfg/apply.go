@@ -1,0 +1,99 @@
+package netcfg
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// LoopbackUp brings up lo.
+func LoopbackUp() error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("finding lo: %w", err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("bringing up lo: %w", err)
+	}
+	return nil
+}
+
+// Apply configures the link: with a MAC it takes the link down to set it;
+// with an address it flushes the link's old IPv4/IPv6 global addresses and
+// adds the new one; with a gateway it replaces the default route. It then
+// sets the hostname and writes /etc/resolv.conf when those are given.
+// Applying the same Config twice is harmless.
+func Apply(cfg Config) error {
+	if cfg.MAC != nil || cfg.Addr.IsValid() || cfg.Gateway.IsValid() {
+		if err := applyLink(cfg); err != nil {
+			return err
+		}
+	}
+	if cfg.Hostname != "" {
+		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+			return fmt.Errorf("setting hostname %s: %w", cfg.Hostname, err)
+		}
+		_ = os.WriteFile("/etc/hostname", []byte(cfg.Hostname+"\n"), 0o644)
+	}
+	if len(cfg.DNS) > 0 {
+		if err := WriteResolvConf("/etc/resolv.conf", cfg.DNS); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyLink(cfg Config) error {
+	name := cfg.Link
+	if name == "" {
+		name = "eth0"
+	}
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("finding link %s: %w", name, err)
+	}
+	if cfg.MAC != nil && link.Attrs().HardwareAddr.String() != cfg.MAC.String() {
+		if err := netlink.LinkSetDown(link); err != nil {
+			return fmt.Errorf("taking %s down: %w", name, err)
+		}
+		if err := netlink.LinkSetHardwareAddr(link, cfg.MAC); err != nil {
+			return fmt.Errorf("setting MAC of %s: %w", name, err)
+		}
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("bringing up %s: %w", name, err)
+	}
+	if cfg.Addr.IsValid() {
+		family := netlink.FAMILY_V4
+		if cfg.Addr.Addr().Is6() {
+			family = netlink.FAMILY_V6
+		}
+		addrs, err := netlink.AddrList(link, family)
+		if err != nil {
+			return fmt.Errorf("listing addresses of %s: %w", name, err)
+		}
+		want := &netlink.Addr{IPNet: &net.IPNet{IP: cfg.Addr.Addr().AsSlice(), Mask: net.CIDRMask(cfg.Addr.Bits(), cfg.Addr.Addr().BitLen())}}
+		for _, a := range addrs {
+			if a.IP.IsLinkLocalUnicast() || a.Equal(*want) {
+				continue
+			}
+			if err := netlink.AddrDel(link, &a); err != nil {
+				return fmt.Errorf("removing old address %s of %s: %w", a.IPNet, name, err)
+			}
+		}
+		if err := netlink.AddrReplace(link, want); err != nil {
+			return fmt.Errorf("adding %s to %s: %w", cfg.Addr, name, err)
+		}
+	}
+	if cfg.Gateway.IsValid() {
+		route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: cfg.Gateway.AsSlice()}
+		if err := netlink.RouteReplace(route); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("setting default route via %s: %w", cfg.Gateway, err)
+		}
+	}
+	return nil
+}
