@@ -1,0 +1,162 @@
+// Command kestrel is Volant's in-guest agent. As PID 1 of the initramfs it
+// mounts the kernel file systems, loads modules, configures the network from
+// the kernel command line, reaps orphans and serves the agent protocol on
+// the virtio-serial port (and vsock when present). As an ordinary process,
+// with -listen, it serves the same routes on the given listeners, for tests
+// and debugging on a host.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/volant-sh/volant/kestrel/agent"
+	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/kestrel/netcfg"
+	"github.com/volant-sh/volant/kestrel/pid1"
+	"github.com/volant-sh/volant/kestrel/reaper"
+	"github.com/volant-sh/volant/kestrel/transport"
+)
+
+// version is set with -ldflags "-X main.version=...".
+var version = "dev"
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func main() {
+	var listens listFlag
+	flag.Var(&listens, "listen", "serve on `spec` instead of the guest devices: unix:/path, tcp:host:port, serial:/dev/vportNpM, vsock:port (repeatable)")
+	debug := flag.Bool("debug", false, "log debug messages")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *showVersion {
+		fmt.Println(version)
+		return
+	}
+	if os.Getpid() == 1 {
+		runInit(*debug)
+		return
+	}
+	if len(listens) == 0 {
+		fmt.Fprintln(os.Stderr, "kestrel: not PID 1; give -listen unix:/path or tcp:127.0.0.1:0 to serve on the host")
+		os.Exit(2)
+	}
+	if err := runHost(listens, *debug); err != nil {
+		fmt.Fprintln(os.Stderr, "kestrel:", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(w *os.File, debug bool) *slog.Logger {
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// runHost serves on the given listeners until SIGINT or SIGTERM.
+func runHost(specs []string, debug bool) error {
+	log := newLogger(os.Stderr, debug)
+	r := reaper.New(false)
+	defer r.Close()
+	a, err := agent.New(agent.Config{Version: version, Reaper: r, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	for _, spec := range specs {
+		l, err := transport.Listen(spec, transport.SerialConfig{Logger: log})
+		if err != nil {
+			return err
+		}
+		a.Serve(l)
+		// The address line lets a test find a tcp:...:0 port.
+		fmt.Printf("kestrel listening on %s %s\n", l.Addr().Network(), l.Addr())
+	}
+	log.Info("kestrel ready", "version", version)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	return nil
+}
+
+// runInit is the PID 1 path. It never returns: the machine powers off.
+func runInit(debug bool) {
+	bootLog := newLogger(os.Stderr, debug)
+	if err := pid1.MountAll(pid1.Mounts(), bootLog); err != nil {
+		bootLog.Error("mounting file systems", "err", err)
+	}
+	log := newLogger(pid1.Console(client.ConsoleDevice), debug)
+	r := reaper.New(true)
+	n := pid1.LoadModules(pid1.ModulesFile, log)
+	log.Info("modules loaded", "count", n)
+
+	if err := netcfg.LoopbackUp(); err != nil {
+		log.Warn("loopback", "err", err)
+	}
+	cfg, err := netcfg.ParseCmdline(pid1.KernelCmdline())
+	if err != nil {
+		log.Error("kernel command line", "err", err)
+	} else if err := netcfg.Apply(cfg); err != nil {
+		log.Error("network config", "err", err)
+	}
+
+	a, err := agent.New(agent.Config{Version: version, Reaper: r, Logger: log, Poweroff: func() { pid1.Poweroff(log) }})
+	if err != nil {
+		log.Error("agent", "err", err)
+		pid1.Poweroff(log)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGPWR)
+
+	served := 0
+	if l, err := serialListener(log); err != nil {
+		log.Warn("no agent serial port", "err", err)
+	} else {
+		a.Serve(l)
+		served++
+	}
+	if transport.VsockAvailable() {
+		if l, err := transport.ListenVsock(client.VsockPort); err != nil {
+			log.Warn("vsock", "err", err)
+		} else {
+			a.Serve(l)
+			served++
+		}
+	}
+	if served == 0 {
+		log.Error("no agent channel: neither the virtio-serial port nor vsock is there")
+	}
+	log.Info("kestrel ready", "version", version, "listeners", served)
+	sig := <-sigs
+	log.Info("signal received", "signal", sig)
+	pid1.Poweroff(log)
+}
+
+// serialListener waits a little for the agent's virtio-serial port to
+// appear (its driver may still be probing) and listens on it.
+func serialListener(log *slog.Logger) (net.Listener, error) {
+	var lastErr error
+	for range 50 {
+		dev, err := transport.FindSerialPort("/sys/class/virtio-ports", "/dev", client.SerialPortName)
+		if err == nil {
+			log.Info("agent port", "device", dev)
+			return transport.ListenSerial(dev, transport.SerialConfig{Logger: log})
+		}
+		lastErr = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, lastErr
+}

@@ -1,0 +1,92 @@
+// Package agent assembles kestrel: the HTTP routes of every agent package
+// on one mux, served on whatever listeners the agent channel offers.
+package agent
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/volant-sh/volant/kestrel/files"
+	"github.com/volant-sh/volant/kestrel/ports"
+	"github.com/volant-sh/volant/kestrel/proc"
+	"github.com/volant-sh/volant/kestrel/reaper"
+	"github.com/volant-sh/volant/kestrel/system"
+	"github.com/volant-sh/volant/kestrel/term"
+)
+
+// Config configures an Agent.
+type Config struct {
+	// Version is reported by GET /v1/health.
+	Version string
+	// Reaper collects children's exit statuses; required.
+	Reaper *reaper.Reaper
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Poweroff is called by POST /v1/poweroff after it answered; nil
+	// refuses to power off (answers 503).
+	Poweroff func()
+	// ApplyReconfigure applies POST /v1/reconfigure; nil means
+	// system.ApplyPlan.
+	ApplyReconfigure func(system.Plan) error
+}
+
+// Validate reports a Config that cannot work.
+func (c Config) Validate() error {
+	if c.Reaper == nil {
+		return errors.New("agent config: Reaper is required")
+	}
+	return nil
+}
+
+// Agent is the agent's HTTP server.
+type Agent struct {
+	log   *slog.Logger
+	procs *proc.Service
+	srv   *http.Server
+	wg    sync.WaitGroup
+}
+
+// New builds an Agent. Serve it on listeners; Close stops it.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	procs := proc.New(proc.Config{Reaper: cfg.Reaper, Logger: log})
+	procs.Register(mux)
+	term.New(cfg.Reaper, log).Register(mux)
+	system.New(system.Config{Version: cfg.Version, Poweroff: cfg.Poweroff, Apply: cfg.ApplyReconfigure, Logger: log}).Register(mux)
+	files.Register(mux)
+	ports.Register(mux)
+	return &Agent{log: log, procs: procs, srv: &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}, nil
+}
+
+// Handler returns the agent's routes.
+func (a *Agent) Handler() http.Handler { return a.srv.Handler }
+
+// Serve serves l in the background until Close.
+func (a *Agent) Serve(l net.Listener) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("agent listener stopped", "addr", l.Addr(), "err", err)
+		}
+	}()
+}
+
+// Close stops serving, closes the listeners and kills the processes the
+// agent started. It is idempotent.
+func (a *Agent) Close() error {
+	err := a.srv.Close()
+	a.wg.Wait()
+	a.procs.Close()
+	return err
+}
