@@ -132,6 +132,11 @@ func (d *Driver) Boot(ctx context.Context, cfg hypervisor.Config) (_ hypervisor.
 		return nil, fmt.Errorf("booting %s: %w", cfg.ID, err)
 	}
 	if err := vm.connect(ctx); err != nil {
+		// QEMU may have created its sockets and then failed on a later
+		// option (a missing disk): say what QEMU said.
+		if vm.proc.exited(time.Second) {
+			return nil, fmt.Errorf("booting %s: %w", cfg.ID, vm.exitError())
+		}
 		return nil, fmt.Errorf("booting %s: %w", cfg.ID, err)
 	}
 	// QEMU started paused (-S) so the console was connected before the
@@ -152,12 +157,16 @@ func (vm *VM) waitSocket(ctx context.Context) error {
 			return nil
 		}
 		if vm.proc.exited(10 * time.Millisecond) {
-			return errdefs.Unavailable("qemu exited at start: %s", tail(filepath.Join(vm.dir, qemuLog), 2048))
+			return vm.exitError()
 		}
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("waiting for qemu's qmp socket: %w", err)
 		}
 	}
+}
+
+func (vm *VM) exitError() error {
+	return errdefs.Unavailable("qemu exited at start: %s", tail(filepath.Join(vm.dir, qemuLog), 2048))
 }
 
 // tail returns the last n bytes of a file, trimmed, for error messages.
