@@ -47,13 +47,9 @@ func (m *Manager) consoleSavePath(id string) string {
 	return filepath.Join(m.cfg.StateDir, "logs", id+".console")
 }
 
-// saveConsole copies the live console log out of the VM directory before
-// the directory is removed.
-func (m *Manager) saveConsole(id string) {
-	src := filepath.Join(m.vmDir(id), "console.log")
-	if in, ok := m.instance(id); ok {
-		src = in.vm.ConsoleLogPath()
-	}
+// saveConsole copies a VM's console log out of its directory before the
+// directory is removed.
+func (m *Manager) saveConsole(id, src string) {
 	data, err := os.ReadFile(src)
 	if err != nil || len(data) == 0 {
 		return

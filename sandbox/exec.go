@@ -114,9 +114,15 @@ func (m *Manager) Exec(ctx context.Context, idOrName string, req ExecRequest, ou
 		TimeoutMS: timeout.Milliseconds(), MaxOutputBytes: req.MaxOutputBytes,
 	}
 	m.publish(ctx, events.ExecStarted, rec.ID, map[string]any{"cmd": req.Cmd})
+	// A streamed exec's final frame carries no output: keep it here.
+	var capture *outputCapture
 	var onOut func(string, []byte)
 	if out != nil {
-		onOut = func(s string, b []byte) { out(s, b) }
+		capture = newOutputCapture(req.MaxOutputBytes)
+		onOut = func(s string, b []byte) {
+			capture.add(s, b)
+			out(s, b)
+		}
 	}
 	res, err := in.agent.Exec(ctx, creq, onOut)
 	if err != nil {
@@ -134,6 +140,9 @@ func (m *Manager) Exec(ctx context.Context, idOrName string, req ExecRequest, ou
 		ExitCode: res.ExitCode, Signal: res.Signal, TimedOut: res.TimedOut,
 		StdoutTruncated: res.StdoutTruncated, StderrTruncated: res.StderrTruncated,
 		DurationMS: res.DurationMS,
+	}
+	if capture != nil {
+		capture.fill(r)
 	}
 	m.publish(ctx, events.ExecFinished, rec.ID, map[string]any{"cmd": req.Cmd, "exit_code": r.ExitCode, "duration_ms": r.DurationMS})
 	return r, nil

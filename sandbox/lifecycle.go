@@ -188,6 +188,7 @@ func (m *Manager) shutdownVM(ctx context.Context, id string, graceful bool) {
 		return
 	}
 	in.expect()
+	m.saveConsole(id, in.vm.ConsoleLogPath())
 	if graceful {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_ = in.agent.Poweroff(pctx)
@@ -214,7 +215,6 @@ func (m *Manager) releaseRuntime(ctx context.Context, rec store.Sandbox, all boo
 			m.log.Warn("deleting tap", "sandbox", rec.ID, "tap", rec.Tap, "err", err)
 		}
 	}
-	m.saveConsole(rec.ID)
 	if err := removeAll(m.vmDir(rec.ID)); err != nil {
 		m.log.Warn("removing vm dir", "sandbox", rec.ID, "err", err)
 	}

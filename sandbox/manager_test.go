@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,7 +254,9 @@ func TestExecTimeoutAndStreaming(t *testing.T) {
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
 	for i := 0; i < 300; i++ {
-		if syscall.Kill(pid, 0) != nil {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		// A zombie (state Z) has exited; only its parent has not reaped it.
+		if err != nil || bytes.Contains(stat, []byte(") Z ")) {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)

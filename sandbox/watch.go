@@ -36,6 +36,7 @@ func (m *Manager) watch(id string, in *instance) {
 	reason := fmt.Sprintf("the VMM (pid %d) exited unexpectedly; console: %s", in.vm.PID(), consoleTail(in.vm.ConsoleLogPath(), 512))
 	m.log.Warn("sandbox failed", "sandbox", id, "reason", reason)
 	in.agent.CloseIdle()
+	m.saveConsole(id, in.vm.ConsoleLogPath())
 	_ = in.vm.Kill() // removes sockets and pid file
 	rec, err := m.cfg.Store.GetSandbox(ctx, id)
 	if err != nil {
