@@ -63,13 +63,16 @@ func newVolantd(t *testing.T) *volantd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &volantd{t: t, bin: buildVolantd(t), stateDir: dir, addr: freeAddr(t)}
+	d := &volantd{t: t, bin: buildVolantd(t), stateDir: dir, addr: freeAddr(t), logs: &bytes.Buffer{}}
 	d.env = append(os.Environ(),
 		"VOLANT_IMAGE_DIR="+filepath.Join(testguest.CacheDir(), "images"),
 		"VOLANT_KESTREL="+kestrel,
 		"VOLANT_BRIDGE_NETWORK=false",
 		"VOLANT_DEFAULT_NETWORK=user",
 		"VOLANT_LOG_LEVEL=debug",
+		// The accelerator probe has its own tests; here it would only add
+		// seconds to every daemon start.
+		"VOLANT_ACCEL=tcg",
 	)
 	t.Cleanup(func() {
 		d.deleteAll()
@@ -85,7 +88,7 @@ func newVolantd(t *testing.T) *volantd {
 
 func (d *volantd) start() {
 	d.t.Helper()
-	d.logs = &bytes.Buffer{}
+	fmt.Fprintf(d.logs, "--- volantd start\n")
 	d.cmd = exec.Command(d.bin, "serve", "--listen", d.addr, "--state-dir", d.stateDir)
 	d.cmd.Env = d.env
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs

@@ -69,6 +69,14 @@ func (m *Manager) adoptExisting(ctx context.Context, rec store.Sandbox) bool {
 	}
 	agent := client.New(vm.DialAgent)
 	st, err := vm.State(ctx)
+	if err == nil && st == hypervisor.StatePaused && State(rec.State) == StateCreating {
+		// The daemon died between starting the VMM (paused, so no console
+		// output is lost) and letting it run: finish the boot.
+		if p, ok := vm.(hypervisor.Pauser); ok {
+			err = p.Resume(ctx)
+			st = hypervisor.StateRunning
+		}
+	}
 	if err == nil && st != hypervisor.StatePaused {
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err = agent.WaitReady(actx)
