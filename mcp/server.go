@@ -99,7 +99,7 @@ func New(opts Options) *Server {
 	s := &Server{eng: opts.Manager, log: log, sandboxes: map[string]bool{}}
 	s.srv = sdk.NewServer(&sdk.Implementation{Name: "volant", Title: "Volant microVM sandboxes", Version: version}, &sdk.ServerOptions{
 		Instructions:       instructions,
-		Logger:             log,
+		Logger:             quiet(log),
 		SubscribeHandler:   s.subscribe,
 		UnsubscribeHandler: func(context.Context, *sdk.UnsubscribeRequest) error { return nil },
 		HasResources:       true,
@@ -131,7 +131,7 @@ func (s *Server) SDK() *sdk.Server { return s.srv }
 func (s *Server) Handler() http.Handler {
 	s.httpOnce.Do(func() {
 		s.http = sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.srv }, &sdk.StreamableHTTPOptions{
-			Logger: s.log,
+			Logger: quiet(s.log),
 			// The daemon's bearer-token middleware guards this handler, and
 			// the stdio bridge reaches it over a unix socket whose Host is
 			// not a loopback name.
