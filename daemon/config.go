@@ -58,6 +58,9 @@ type Config struct {
 	// only); default true as root. Without it only user and none
 	// networking are offered.
 	BridgeNetwork bool `json:"bridge_network"`
+	// Templates makes a template snapshot per runtime and size after the
+	// first healthy boot and restores creates from it; default true.
+	Templates bool `json:"templates"`
 }
 
 // Defaults returns the safe defaults: loopback, a root-or-user state dir.
@@ -73,6 +76,7 @@ func Defaults() Config {
 		CPUOvercommit:     4,
 		MemoryOvercommit:  1.5,
 		ReservedMemoryMiB: 1024,
+		Templates:         true,
 	}
 	if os.Geteuid() == 0 {
 		c.StateDir = "/var/lib/volant"
@@ -120,7 +124,7 @@ func (c *Config) LoadEnv() error {
 			*p = v
 		}
 	}
-	for k, p := range map[string]*bool{"VOLANT_NAT": &c.NAT, "VOLANT_BRIDGE_NETWORK": &c.BridgeNetwork} {
+	for k, p := range map[string]*bool{"VOLANT_NAT": &c.NAT, "VOLANT_BRIDGE_NETWORK": &c.BridgeNetwork, "VOLANT_TEMPLATES": &c.Templates} {
 		if v, ok := os.LookupEnv(k); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {

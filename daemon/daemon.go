@@ -102,11 +102,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 
 	mcfg := sandbox.Config{
 		StateDir: cfg.StateDir, Store: d.store, Driver: driver, Events: d.bus,
-		Runtimes: []sandbox.Runtime{{Name: sandbox.DefaultRuntime, Kernel: img.Kernel, Initramfs: img.Initramfs, ImageDigest: img.Digest}},
-		Defaults: sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: sandbox.NetworkMode(cfg.DefaultNetwork)},
-		Budget:   budget(cfg),
-		Version:  Version,
-		Logger:   log,
+		Runtimes:  []sandbox.Runtime{{Name: sandbox.DefaultRuntime, Kernel: img.Kernel, Initramfs: img.Initramfs, ImageDigest: img.Digest}},
+		Defaults:  sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: sandbox.NetworkMode(cfg.DefaultNetwork)},
+		Budget:    budget(cfg),
+		Templates: cfg.Templates,
+		Version:   Version,
+		Logger:    log,
 	}
 	if cfg.BridgeNetwork {
 		if os.Geteuid() != 0 {

@@ -41,7 +41,9 @@ func (t tokenStore) ListTokens(ctx context.Context) ([]*auth.Token, error) {
 	return out, nil
 }
 
-func (t tokenStore) RevokeToken(ctx context.Context, id string) error { return t.s.RevokeToken(ctx, id) }
+func (t tokenStore) RevokeToken(ctx context.Context, id string) error {
+	return t.s.RevokeToken(ctx, id)
+}
 
 func (t tokenStore) TouchToken(ctx context.Context, id string, _ time.Time) error {
 	return t.s.TouchToken(ctx, id)

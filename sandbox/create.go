@@ -2,6 +2,9 @@ package sandbox
 
 import (
 	"context"
+	"crypto/rand"
+	"hash/fnv"
+	"path/filepath"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -26,11 +29,21 @@ const (
 )
 
 // Create validates spec, admits it against the host budget, and starts a
-// sandbox. It returns once the guest agent answers. On error nothing is
-// left behind: no record, lease, tap, process or file.
+// sandbox: restored from spec.FromSnapshot, else from the runtime's
+// template snapshot when one matches, else cold-booted. It returns once the
+// guest agent answers. On error nothing is left behind: no record, lease,
+// tap, process or file.
 func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if err := spec.Validate(m.cfg.Limits); err != nil {
 		return nil, err
+	}
+	var from *snapshotRef
+	if spec.FromSnapshot != "" {
+		ref, err := m.snapshotFor(ctx, spec.FromSnapshot, &spec)
+		if err != nil {
+			return nil, err
+		}
+		from = ref
 	}
 	spec = spec.withDefaults(m.cfg.Defaults)
 	rt, ok := m.runtimes[spec.Runtime]
@@ -38,13 +51,13 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 		return nil, errdefs.Invalid("runtime %q is not available; use one of: %s", spec.Runtime, strings.Join(m.runtimeNames(), ", "))
 	}
 	if spec.Network == NetworkBridge && m.cfg.Network == nil {
-		return nil, errdefs.Invalid("network bridge is not available on this daemon (it needs root); use network \"user\" or \"none\"")
+		return nil, errdefs.Invalid("network bridge is not available on this daemon (it needs root and bridge_network); use network \"user\" or \"none\"")
 	}
 	if spec.DiskMiB > 0 {
 		return nil, errdefs.Invalid("disk_mib: scratch disks are not supported yet; leave it 0 (the guest's root is in memory)")
 	}
-	if spec.FromSnapshot != "" {
-		return nil, errdefs.Invalid("from_snapshot: restoring snapshots is not supported yet")
+	if from == nil && !spec.ColdBoot {
+		from = m.template(spec)
 	}
 
 	id := newID("sbx-")
@@ -60,6 +73,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 		Labels: spec.Labels, VMDir: m.vmDir(id), Driver: m.cfg.Driver.Name(),
 		CreatedAt: now, LastActiveAt: now,
 	}
+	if from != nil && spec.FromSnapshot != "" {
+		rec.FromSnapshot = from.id
+	}
 	if spec.TTLSeconds > 0 {
 		rec.ExpiresAt = now.Add(time.Duration(spec.TTLSeconds) * time.Second)
 	}
@@ -73,7 +89,14 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	}
 	m.publish(ctx, events.SandboxCreated, id, map[string]any{"runtime": spec.Runtime, "name": spec.Name})
 
-	if err := m.boot(ctx, id, spec, rt); err != nil {
+	err := m.boot(ctx, id, spec, rt, from)
+	if err != nil && from != nil && spec.FromSnapshot == "" {
+		// A template that no longer restores is dropped; cold boot instead.
+		m.log.Warn("template restore failed; cold booting", "sandbox", id, "template", from.id, "err", err)
+		m.dropTemplate(from.id)
+		err = m.boot(ctx, id, spec, rt, nil)
+	}
+	if err != nil {
 		// Nothing of a failed create stays: the record goes too.
 		m.unadmit(id)
 		_ = m.cfg.Store.DeleteSandbox(context.WithoutCancel(ctx), id)
@@ -81,12 +104,16 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 		m.publish(ctx, events.SandboxDeleted, id, nil)
 		return nil, err
 	}
+	if from == nil && !spec.ColdBoot {
+		m.ensureTemplate(spec, rt)
+	}
 	return m.Get(ctx, id)
 }
 
-// boot attaches the network, boots the VM, waits for its agent and marks
-// the sandbox running. On error it undoes every step it took.
-func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime) (err error) {
+// boot attaches the network, boots the VM (or restores it from a
+// snapshot), waits for its agent and marks the sandbox running. On error
+// it undoes every step it took.
+func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, from *snapshotRef) (err error) {
 	var rev reverter
 	defer func() {
 		if err != nil {
@@ -95,11 +122,7 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime) (e
 	}()
 	life := context.WithoutCancel(ctx)
 
-	cfg := hypervisor.Config{
-		ID: id, Dir: m.vmDir(id), VCPUs: spec.VCPUs, MemoryMiB: spec.MemoryMiB,
-		Kernel: rt.Kernel, Initramfs: rt.Initramfs,
-		Net: hypervisor.Net{Mode: hypervisor.NetNone},
-	}
+	cfg := m.vmConfig(id, spec, rt)
 	cmdline := []string{"volant.hostname=" + id}
 	if rt.Cmdline != "" {
 		cmdline = append(cmdline, rt.Cmdline)
@@ -124,15 +147,28 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime) (e
 		cmdline = append(cmdline, "volant.ip="+ip, "volant.gw="+gw)
 	case NetworkUser:
 		ip, gw = userNetIP, userNetGW
-		cfg.Net = hypervisor.Net{Mode: hypervisor.NetUser}
+		cfg.Net = hypervisor.Net{Mode: hypervisor.NetUser, MAC: userMAC(id)}
 		cmdline = append(cmdline, "volant.ip="+ip, "volant.gw="+gw, "volant.dns="+userNetDNS)
 	}
 	cfg.Cmdline = strings.Join(cmdline, " ")
+	rev.add(func() { _ = os.Remove(cfg.MemoryFile) })
 
-	vm, err := m.cfg.Driver.Boot(ctx, cfg)
+	var vm hypervisor.VM
+	bootKind := "cold"
+	if from != nil {
+		restorer, ok := m.cfg.Driver.(hypervisor.Restorer)
+		if !ok {
+			return errdefs.Unavailable("the %s driver cannot restore snapshots", m.cfg.Driver.Name())
+		}
+		bootKind = "restore"
+		cfg.MemoryFile = "" // a restored VM maps the snapshot's memory copy-on-write
+		vm, err = restorer.Restore(ctx, cfg, from.dir)
+	} else {
+		vm, err = m.cfg.Driver.Boot(ctx, cfg)
+	}
 	if err != nil {
 		_ = os.RemoveAll(cfg.Dir)
-		return fmt.Errorf("booting %s: %w", id, err)
+		return fmt.Errorf("starting the VM of %s: %w", id, err)
 	}
 	rev.add(func() { _ = vm.Kill(); _ = os.RemoveAll(cfg.Dir) })
 
@@ -140,13 +176,21 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime) (e
 	if err := m.waitAgent(ctx, vm, agent); err != nil {
 		return err
 	}
+	if from != nil {
+		if err := m.reconfigure(ctx, agent, id, ip, gw, mac, spec.Network); err != nil {
+			return err
+		}
+	}
 
 	_, err = m.update(ctx, id, func(r *store.Sandbox) error {
 		r.State = string(StateRunning)
 		r.Reason = ""
 		r.IP, r.MAC, r.Tap = ip, mac, tap
 		meta := specOf(*r)
-		meta.Gateway, meta.Boot = gw, "cold"
+		meta.Gateway, meta.Boot = gw, bootKind
+		if from != nil {
+			meta.Restored = from.id
+		}
 		setSpec(r, meta)
 		return nil
 	})
@@ -154,7 +198,49 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime) (e
 		return fmt.Errorf("recording %s as running: %w", id, err)
 	}
 	m.adopt(id, vm, agent)
-	m.publish(ctx, events.SandboxRunning, id, map[string]string{"boot": "cold", "ip": ip})
+	m.publish(ctx, events.SandboxRunning, id, map[string]string{"boot": bootKind, "ip": ip})
+	return nil
+}
+
+// vmConfig is the hypervisor config of a sandbox's VM, network aside.
+func (m *Manager) vmConfig(id string, spec Spec, rt Runtime) hypervisor.Config {
+	return hypervisor.Config{
+		ID: id, Dir: m.vmDir(id), VCPUs: spec.VCPUs, MemoryMiB: spec.MemoryMiB,
+		Kernel: rt.Kernel, Initramfs: rt.Initramfs,
+		Net:        hypervisor.Net{Mode: hypervisor.NetNone},
+		MemoryFile: m.memFile(id),
+	}
+}
+
+// memFile is where a VM's RAM lives (shared, so snapshots can keep it):
+// on tmpfs when the host has one.
+func (m *Manager) memFile(id string) string {
+	return filepath.Join(m.cfg.MemoryDir, id+".mem")
+}
+
+// userMAC is a stable MAC for a user-mode interface.
+func userMAC(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	b := h.Sum32()
+	return fmt.Sprintf("52:54:01:%02x:%02x:%02x", byte(b>>16), byte(b>>8), byte(b))
+}
+
+// reconfigure gives a restored guest its own identity.
+func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip, gw, mac string, mode NetworkMode) error {
+	entropy := make([]byte, 64)
+	_, _ = rand.Read(entropy)
+	req := client.ReconfigureRequest{Hostname: id, TimeUnixNS: time.Now().UnixNano(), Entropy: entropy}
+	if mode != NetworkNone {
+		req.IPCIDR, req.Gateway, req.MAC = ip, gw, mac
+		if mode == NetworkUser {
+			req.MAC = userMAC(id)
+			req.DNS = []string{userNetDNS}
+		}
+	}
+	if err := agent.Reconfigure(ctx, req); err != nil {
+		return fmt.Errorf("giving restored sandbox %s its identity: %w", id, err)
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/volant-sh/volant/errdefs"
@@ -79,7 +80,7 @@ func (m *Manager) Start(ctx context.Context, idOrName string) (*Sandbox, error) 
 	if err := m.admit(rec.ID, spec); err != nil {
 		return nil, err
 	}
-	if err := m.boot(ctx, rec.ID, spec, rt); err != nil {
+	if err := m.boot(ctx, rec.ID, spec, rt, nil); err != nil {
 		m.unadmit(rec.ID)
 		_, _ = m.update(context.WithoutCancel(ctx), rec.ID, func(r *store.Sandbox) error {
 			r.Reason = "start failed: " + err.Error()
@@ -217,6 +218,9 @@ func (m *Manager) releaseRuntime(ctx context.Context, rec store.Sandbox, all boo
 	}
 	if err := removeAll(m.vmDir(rec.ID)); err != nil {
 		m.log.Warn("removing vm dir", "sandbox", rec.ID, "err", err)
+	}
+	if err := os.Remove(m.memFile(rec.ID)); err != nil && !os.IsNotExist(err) {
+		m.log.Warn("removing memory file", "sandbox", rec.ID, "err", err)
 	}
 	if all {
 		if m.cfg.Addresses != nil {

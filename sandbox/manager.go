@@ -5,6 +5,8 @@ package sandbox
 
 import (
 	"context"
+	"hash/fnv"
+	"os"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -71,6 +73,12 @@ type Config struct {
 	Limits    Limits
 	// Budget is the host's admission budget (overcommit included).
 	Budget Capacity
+	// MemoryDir holds the VMs' RAM files; default /dev/shm/volant-<hash of
+	// StateDir> when /dev/shm exists, else STATE_DIR/mem.
+	MemoryDir string
+	// Templates turns template snapshots on: each runtime and size gets
+	// one after its first cold boot, and creates restore from it.
+	Templates bool
 	// BootTimeout bounds boot to agent-ready; default 60 s.
 	BootTimeout time.Duration
 	Version     string
@@ -115,6 +123,12 @@ type Manager struct {
 	// are being created.
 	reserved map[string]Capacity
 
+	tplMu sync.Mutex
+	// tpl holds the ready template of each key (runtime, image, size).
+	tpl map[string]*snapshotRef
+	// tplBuilding marks keys whose template is being made.
+	tplBuilding map[string]bool
+
 	closeOnce sync.Once
 }
 
@@ -158,6 +172,12 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = Limits{MaxVCPUs: 16, MaxMemoryMiB: 64 * 1024, MaxDiskMiB: 1024 * 1024, MaxTTL: 30 * 24 * 3600}
 	}
+	if cfg.MemoryDir == "" {
+		cfg.MemoryDir = defaultMemoryDir(cfg.StateDir)
+	}
+	if err := os.MkdirAll(cfg.MemoryDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating memory dir: %w", err)
+	}
 	life, cancel := context.WithCancel(context.Background())
 	m := &Manager{
 		cfg:      cfg,
@@ -167,6 +187,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cancel:   cancel,
 		vms:      map[string]*instance{},
 		reserved: map[string]Capacity{},
+		tpl:      map[string]*snapshotRef{},
 	}
 	for _, r := range cfg.Runtimes {
 		m.runtimes[r.Name] = r
@@ -174,6 +195,12 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := m.recover(ctx); err != nil {
 		cancel()
 		return nil, fmt.Errorf("recovering sandboxes: %w", err)
+	}
+	if cfg.Templates {
+		m.loadTemplates(ctx)
+		for _, rt := range cfg.Runtimes {
+			m.ensureTemplate(Spec{Runtime: rt.Name}.withDefaults(cfg.Defaults), rt)
+		}
 	}
 	m.startReaper()
 	return m, nil
@@ -287,6 +314,16 @@ func newID(prefix string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return prefix + hex.EncodeToString(b[:])
+}
+
+// defaultMemoryDir puts RAM files on tmpfs, one dir per state dir.
+func defaultMemoryDir(stateDir string) string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		h := fnv.New32a()
+		h.Write([]byte(stateDir))
+		return filepath.Join("/dev/shm", fmt.Sprintf("volant-%08x", h.Sum32()))
+	}
+	return filepath.Join(stateDir, "mem")
 }
 
 // vmDir is the runtime directory of a sandbox's VM.

@@ -46,6 +46,8 @@ type recordSpec struct {
 	Spec    Spec   `json:"spec"`
 	Gateway string `json:"gateway,omitempty"`
 	Boot    string `json:"boot,omitempty"`
+	// Restored is the snapshot (or template) the VM was restored from.
+	Restored string `json:"restored,omitempty"`
 }
 
 func specOf(r store.Sandbox) recordSpec {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/volant-sh/volant/errdefs"
@@ -132,6 +133,12 @@ func (m *Manager) sweep(ctx context.Context, keep map[string]bool) {
 				m.log.Info("releasing leaked lease", "sandbox", l.Owner, "ip", l.Addr)
 				_, _ = m.cfg.Addresses.ReleaseOwner(ctx, l.Owner)
 			}
+		}
+	}
+	mems, _ := os.ReadDir(m.cfg.MemoryDir)
+	for _, e := range mems {
+		if id := strings.TrimSuffix(e.Name(), ".mem"); !keep[id] {
+			_ = os.Remove(filepath.Join(m.cfg.MemoryDir, e.Name()))
 		}
 	}
 	entries, _ := os.ReadDir(filepath.Join(m.cfg.StateDir, "vms"))

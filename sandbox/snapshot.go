@@ -2,31 +2,225 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/events"
+	"github.com/volant-sh/volant/hypervisor"
+	"github.com/volant-sh/volant/store"
 )
 
-// errNoSnapshots is returned until the snapshot lifecycle lands.
-var errNoSnapshots = errdefs.Unavailable("snapshots are not supported by this build yet")
+// ManifestVersion is the version of the snapshot manifest format.
+const ManifestVersion = 1
 
-// Snapshot saves a running or paused sandbox; it keeps running.
-func (m *Manager) Snapshot(ctx context.Context, id string) (*Snapshot, error) {
-	if _, err := m.record(ctx, id); err != nil {
+// Manifest describes a snapshot directory; it is written there as
+// manifest.json and kept in the store.
+type Manifest struct {
+	Version    int       `json:"version"`
+	ID         string    `json:"id"`
+	VMM        string    `json:"vmm"`
+	VMMVersion string    `json:"vmm_version"`
+	Runtime    string    `json:"runtime"`
+	Image      string    `json:"image_digest"`
+	Parent     string    `json:"parent,omitempty"`
+	SandboxID  string    `json:"sandbox_id,omitempty"`
+	Template   bool      `json:"template,omitempty"`
+	Key        string    `json:"key,omitempty"`
+	VCPUs      int       `json:"vcpus"`
+	MemoryMiB  int       `json:"memory_mib"`
+	HasNet     bool      `json:"has_net"`
+	Created    time.Time `json:"created"`
+	SizeBytes  int64     `json:"size_bytes"`
+	// Device is what the driver needs to restore.
+	Device hypervisor.SnapshotInfo `json:"device"`
+}
+
+// snapshotRef is a snapshot a VM can be restored from.
+type snapshotRef struct {
+	id  string
+	dir string
+	man Manifest
+}
+
+func (m *Manager) snapshotDir(id string) string {
+	return filepath.Join(m.cfg.StateDir, "snapshots", id)
+}
+
+// Snapshot saves a running or paused sandbox: memory, devices and disks at
+// one instant. The sandbox is paused for the copy and then keeps running.
+func (m *Manager) Snapshot(ctx context.Context, idOrName string) (*Snapshot, error) {
+	rec, err := m.record(ctx, idOrName)
+	if err != nil {
 		return nil, err
 	}
-	return nil, errNoSnapshots
+	unlock := m.locks.lock(rec.ID)
+	defer unlock()
+	return m.snapshotLocked(ctx, rec.ID)
+}
+
+func (m *Manager) snapshotLocked(ctx context.Context, id string) (*Snapshot, error) {
+	rec, err := m.cfg.Store.GetSandbox(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if s := State(rec.State); s != StateRunning && s != StatePaused {
+		return nil, errdefs.Conflict("sandbox %s is %s; only a running or paused sandbox can be snapshotted", id, s)
+	}
+	in, ok := m.instance(id)
+	if !ok {
+		return nil, errdefs.Unavailable("sandbox %s has no live VM", id)
+	}
+	snapper, ok := in.vm.(hypervisor.Snapshotter)
+	if !ok {
+		return nil, errdefs.Unavailable("the %s driver cannot snapshot VMs", m.cfg.Driver.Name())
+	}
+	meta := specOf(rec)
+	man := Manifest{
+		Runtime: rec.Runtime, Image: m.runtimes[rec.Runtime].ImageDigest, SandboxID: id,
+		VCPUs: meta.Spec.VCPUs, MemoryMiB: meta.Spec.MemoryMiB, HasNet: meta.Spec.Network != NetworkNone,
+	}
+	if p := meta.Restored; p != "" && !isTemplateID(p) {
+		if _, err := m.cfg.Store.GetSnapshot(ctx, p); err == nil {
+			man.Parent = p
+		}
+	}
+	sn, man, err := m.snapshotVM(ctx, snapper, in, newID("snap-"), man)
+	if err != nil {
+		return nil, fmt.Errorf("snapshotting %s: %w", id, err)
+	}
+	m.publish(ctx, events.SnapshotCreated, id, map[string]any{"snapshot": sn.ID, "size_bytes": man.SizeBytes})
+	return toSnapshot(sn, man, 0, 0), nil
+}
+
+// snapshotVM writes a VM's snapshot into a new snapshot dir with its
+// manifest (man gives the engine's fields) and records it.
+func (m *Manager) snapshotVM(ctx context.Context, snapper hypervisor.Snapshotter, in *instance, snapID string, man Manifest) (store.Snapshot, Manifest, error) {
+	dir := m.snapshotDir(snapID)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return store.Snapshot{}, man, err
+	}
+	// Idle agent connections would be frozen half-open in the snapshot.
+	in.agent.CloseIdle()
+	info, err := snapper.Snapshot(ctx, dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return store.Snapshot{}, man, err
+	}
+	man.Version, man.ID = ManifestVersion, snapID
+	man.VMM, man.VMMVersion, man.Device = info.VMM, info.VMMVersion, info
+	man.Created, man.SizeBytes = time.Now().UTC(), dirSize(dir)
+	if err := writeManifest(dir, man); err != nil {
+		_ = os.RemoveAll(dir)
+		return store.Snapshot{}, man, err
+	}
+	raw, _ := json.Marshal(man)
+	sn, err := m.cfg.Store.CreateSnapshot(ctx, store.Snapshot{
+		ID: snapID, SandboxID: man.SandboxID, ParentID: man.Parent, Runtime: man.Runtime,
+		Dir: dir, Manifest: raw, SizeBytes: man.SizeBytes, CreatedAt: man.Created,
+	})
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return store.Snapshot{}, man, err
+	}
+	return sn, man, nil
 }
 
 // Fork snapshots a sandbox and restores n clones of it, each with its own
-// identity.
-func (m *Manager) Fork(ctx context.Context, id string, n int) ([]*Sandbox, error) {
+// identity (id, address, MAC, hostname, entropy, clock).
+func (m *Manager) Fork(ctx context.Context, idOrName string, n int) ([]*Sandbox, error) {
 	if n < 1 || n > 64 {
 		return nil, errdefs.Invalid("count %d: fork between 1 and 64 clones", n)
 	}
-	if _, err := m.record(ctx, id); err != nil {
+	src, err := m.Get(ctx, idOrName)
+	if err != nil {
 		return nil, err
 	}
-	return nil, errNoSnapshots
+	snap, err := m.Snapshot(ctx, src.ID)
+	if err != nil {
+		return nil, err
+	}
+	spec := src.Spec
+	spec.Name, spec.FromSnapshot, spec.ColdBoot = "", snap.ID, false
+	clones := make([]*Sandbox, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			clones[i], errs[i] = m.Create(ctx, spec)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, c := range clones {
+			if c != nil {
+				_ = m.Delete(context.WithoutCancel(ctx), c.ID)
+			}
+		}
+		_ = m.DeleteSnapshot(context.WithoutCancel(ctx), snap.ID)
+		return nil, fmt.Errorf("forking %s: %w", src.ID, err)
+	}
+	return clones, nil
+}
+
+// snapshotFor loads a snapshot to restore spec from, checking that it can
+// be restored here, and fills spec's size from it.
+func (m *Manager) snapshotFor(ctx context.Context, id string, spec *Spec) (*snapshotRef, error) {
+	sn, err := m.cfg.Store.GetSnapshot(ctx, id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil, errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ref, err := m.loadRef(sn)
+	if err != nil {
+		return nil, err
+	}
+	man := ref.man
+	if man.VMM != m.cfg.Driver.Name() {
+		return nil, errdefs.Invalid("snapshot %s was made by %s; this daemon runs %s", id, man.VMM, m.cfg.Driver.Name())
+	}
+	if spec.Runtime != "" && spec.Runtime != man.Runtime {
+		return nil, errdefs.Invalid("snapshot %s is of runtime %q, not %q; leave runtime empty", id, man.Runtime, spec.Runtime)
+	}
+	if spec.VCPUs != 0 && spec.VCPUs != man.VCPUs || spec.MemoryMiB != 0 && spec.MemoryMiB != man.MemoryMiB {
+		return nil, errdefs.Invalid("snapshot %s has %d vcpus and %d MiB; leave vcpus and memory_mib empty or equal", id, man.VCPUs, man.MemoryMiB)
+	}
+	if spec.Network == NetworkNone && man.HasNet || spec.Network != "" && spec.Network != NetworkNone && !man.HasNet {
+		return nil, errdefs.Invalid("snapshot %s was taken %s a network interface; pick a network mode that matches", id, map[bool]string{true: "with", false: "without"}[man.HasNet])
+	}
+	spec.Runtime, spec.VCPUs, spec.MemoryMiB = man.Runtime, man.VCPUs, man.MemoryMiB
+	if spec.Network == "" && !man.HasNet {
+		spec.Network = NetworkNone
+	}
+	return ref, nil
+}
+
+// loadRef reads a snapshot record's manifest and checks its directory.
+func (m *Manager) loadRef(sn store.Snapshot) (*snapshotRef, error) {
+	var man Manifest
+	if err := json.Unmarshal(sn.Manifest, &man); err != nil {
+		return nil, errdefs.Invalid("snapshot %s has an unreadable manifest: %v", sn.ID, err)
+	}
+	if man.Version != ManifestVersion {
+		return nil, errdefs.Invalid("snapshot %s has manifest version %d; this daemon reads version %d", sn.ID, man.Version, ManifestVersion)
+	}
+	if _, err := os.Stat(filepath.Join(sn.Dir, "manifest.json")); err != nil {
+		return nil, errdefs.Unavailable("snapshot %s: its directory %s is missing or incomplete", sn.ID, sn.Dir)
+	}
+	return &snapshotRef{id: sn.ID, dir: sn.Dir, man: man}, nil
 }
 
 // ListSnapshots returns every snapshot, oldest first.
@@ -37,7 +231,10 @@ func (m *Manager) ListSnapshots(ctx context.Context) ([]*Snapshot, error) {
 	}
 	out := make([]*Snapshot, 0, len(recs))
 	for _, r := range recs {
-		out = append(out, &Snapshot{ID: r.ID, SandboxID: r.SandboxID, ParentID: r.ParentID, Runtime: r.Runtime, SizeBytes: r.SizeBytes, CreatedAt: r.CreatedAt})
+		var man Manifest
+		_ = json.Unmarshal(r.Manifest, &man)
+		children, sandboxes, _ := m.cfg.Store.SnapshotRefs(ctx, r.ID)
+		out = append(out, toSnapshot(r, man, children, sandboxes))
 	}
 	return out, nil
 }
@@ -45,6 +242,9 @@ func (m *Manager) ListSnapshots(ctx context.Context) ([]*Snapshot, error) {
 // GetSnapshot returns one snapshot.
 func (m *Manager) GetSnapshot(ctx context.Context, id string) (*Snapshot, error) {
 	r, err := m.cfg.Store.GetSnapshot(ctx, id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil, errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -52,13 +252,62 @@ func (m *Manager) GetSnapshot(ctx context.Context, id string) (*Snapshot, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Snapshot{ID: r.ID, SandboxID: r.SandboxID, ParentID: r.ParentID, Runtime: r.Runtime, SizeBytes: r.SizeBytes, CreatedAt: r.CreatedAt, Children: children, Sandboxes: sandboxes}, nil
+	var man Manifest
+	_ = json.Unmarshal(r.Manifest, &man)
+	return toSnapshot(r, man, children, sandboxes), nil
 }
 
-// DeleteSnapshot removes a snapshot nothing depends on.
+// DeleteSnapshot removes a snapshot nothing depends on: no child snapshot
+// and no sandbox restored from it.
 func (m *Manager) DeleteSnapshot(ctx context.Context, id string) error {
-	if _, err := m.GetSnapshot(ctx, id); err != nil {
+	r, err := m.cfg.Store.GetSnapshot(ctx, id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id)
+	}
+	if err != nil {
 		return err
 	}
-	return errNoSnapshots
+	if err := m.cfg.Store.DeleteSnapshot(ctx, id); err != nil {
+		return err
+	}
+	m.dropTemplate(id)
+	if err := os.RemoveAll(r.Dir); err != nil {
+		m.log.Warn("removing snapshot dir", "snapshot", id, "err", err)
+	}
+	m.publish(ctx, events.SnapshotDeleted, r.SandboxID, map[string]string{"snapshot": id})
+	return nil
+}
+
+func toSnapshot(r store.Snapshot, man Manifest, children, sandboxes int) *Snapshot {
+	return &Snapshot{
+		ID: r.ID, SandboxID: r.SandboxID, ParentID: r.ParentID, Runtime: r.Runtime,
+		Template: man.Template, SizeBytes: r.SizeBytes, CreatedAt: r.CreatedAt,
+		Children: children, Sandboxes: sandboxes,
+	}
+}
+
+func writeManifest(dir string, man Manifest) error {
+	data, err := json.MarshalIndent(man, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".manifest.json.tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("writing snapshot manifest: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(dir, "manifest.json"))
+}
+
+// dirSize is the disk space a directory's files take (sparse-aware).
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if st, err := os.Stat(p); err == nil {
+				n += diskUsage(st)
+			}
+		}
+		return nil
+	})
+	return n
 }

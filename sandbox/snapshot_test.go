@@ -1,0 +1,196 @@
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/sandbox"
+	"github.com/volant-sh/volant/sandbox/sandboxtest"
+)
+
+// execOut runs cmd in sandbox id and returns its trimmed stdout.
+func execOut(t *testing.T, m *sandbox.Manager, id string, cmd ...string) string {
+	t.Helper()
+	res, err := m.Exec(context.Background(), id, sandbox.ExecRequest{Cmd: cmd}, nil)
+	if err != nil {
+		t.Fatalf("exec %v in %s: %v", cmd, id, err)
+	}
+	if res.ExitCode != 0 {
+		t.Fatalf("exec %v in %s: exit %d: %s", cmd, id, res.ExitCode, res.Stderr)
+	}
+	return strings.TrimSpace(res.Stdout)
+}
+
+// ticking reports whether /tmp/tick changes in sandbox id.
+func ticking(t *testing.T, m *sandbox.Manager, id string) bool {
+	t.Helper()
+	a := execOut(t, m, id, "cat", "/tmp/tick")
+	for range 20 {
+		time.Sleep(300 * time.Millisecond)
+		if execOut(t, m, id, "cat", "/tmp/tick") != a {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSnapshotForkAndChain(t *testing.T) {
+	env := sandboxtest.New(t, nil)
+	m := env.Manager
+	ctx := context.Background()
+
+	src, err := m.Create(ctx, sandbox.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := m.Agent(ctx, src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.WriteFile(ctx, "/root/before.txt", strings.NewReader("kept"), client.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.StartProcess(ctx, client.ExecRequest{Argv: []string{"sh", "-c", "while true; do date +%s%N > /tmp/tick; sleep 0.2; done"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	clones, err := m.Fork(ctx, src.ID, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(clones) != 2 {
+		t.Fatalf("fork gave %d clones, want 2", len(clones))
+	}
+	for _, c := range clones {
+		if c.Boot != "restore" || c.FromSnapshot == "" {
+			t.Errorf("clone %s: boot %q from %q, want a restore from the fork's snapshot", c.ID, c.Boot, c.FromSnapshot)
+		}
+		if got := execOut(t, m, c.ID, "cat", "/root/before.txt"); got != "kept" {
+			t.Errorf("clone %s: file written before the snapshot reads %q", c.ID, got)
+		}
+		if got := execOut(t, m, c.ID, "hostname"); got != c.ID {
+			t.Errorf("clone %s: hostname %q, want its own id", c.ID, got)
+		}
+		if !ticking(t, m, c.ID) {
+			t.Errorf("clone %s: the process started before the snapshot does not run", c.ID)
+		}
+	}
+	// The source keeps running, and clones do not share writes.
+	execOut(t, m, clones[0].ID, "sh", "-c", "echo mine > /root/clone0")
+	for _, id := range []string{src.ID, clones[1].ID} {
+		if got := execOut(t, m, id, "sh", "-c", "cat /root/clone0 2>/dev/null || echo absent"); got != "absent" {
+			t.Errorf("%s sees clone 0's write: %q", id, got)
+		}
+	}
+	if !ticking(t, m, src.ID) {
+		t.Error("the source's process stopped after the snapshot")
+	}
+
+	// The fork's snapshot is in use: it cannot be deleted.
+	snap := clones[0].FromSnapshot
+	if err := m.DeleteSnapshot(ctx, snap); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("deleting a snapshot in use: %v, want a conflict", err)
+	}
+
+	// A chain: snapshot a restored sandbox, restore that, and again.
+	cur := clones[0].ID
+	for depth := 2; depth <= 3; depth++ {
+		s, err := m.Snapshot(ctx, cur)
+		if err != nil {
+			t.Fatalf("snapshot at depth %d: %v", depth, err)
+		}
+		next, err := m.Create(ctx, sandbox.Spec{FromSnapshot: s.ID})
+		if err != nil {
+			t.Fatalf("restore at depth %d: %v", depth, err)
+		}
+		if got := execOut(t, m, next.ID, "cat", "/root/before.txt", "/root/clone0"); got != "kept\nmine" {
+			t.Errorf("depth %d: files read %q", depth, got)
+		}
+		execOut(t, m, next.ID, "sh", "-c", "echo "+next.ID+" >> /root/chain")
+		cur = next.ID
+	}
+	if got := execOut(t, m, cur, "sh", "-c", "wc -l < /root/chain"); got != "2" {
+		t.Errorf("chain marks: %q lines, want 2", got)
+	}
+}
+
+func TestSnapshotSurvivesRestart(t *testing.T) {
+	env := sandboxtest.New(t, nil)
+	ctx := context.Background()
+	src, err := env.Manager.Create(ctx, sandbox.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	execOut(t, env.Manager, src.ID, "sh", "-c", "echo persisted > /root/p")
+	snap, err := env.Manager.Snapshot(ctx, src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Manager.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := sandbox.New(ctx, env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Manager = m2
+	got, err := m2.GetSnapshot(ctx, snap.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SandboxID != src.ID {
+		t.Fatalf("snapshot after restart: %+v", got)
+	}
+	clone, err := m2.Create(ctx, sandbox.Spec{FromSnapshot: snap.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := execOut(t, m2, clone.ID, "cat", "/root/p"); out != "persisted" {
+		t.Fatalf("restored after restart reads %q", out)
+	}
+	if _, err := m2.Create(ctx, sandbox.Spec{FromSnapshot: snap.ID, MemoryMiB: 512}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("restore with another size: %v, want invalid argument", err)
+	}
+	if _, err := m2.Create(ctx, sandbox.Spec{FromSnapshot: "snap-nope"}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("restore of a missing snapshot: %v, want not found", err)
+	}
+}
+
+func TestTemplateRestoreByDefault(t *testing.T) {
+	env := sandboxtest.New(t, func(c *sandbox.Config) { c.Templates = true })
+	m := env.Manager
+	ctx := context.Background()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		snaps, err := m.ListSnapshots(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snaps) == 1 && snaps[0].Template {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no template after two minutes: %+v", snaps)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	warm, err := m.Create(ctx, sandbox.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold, err := m.Create(ctx, sandbox.Spec{ColdBoot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if warm.Boot != "restore" || cold.Boot != "cold" {
+		t.Fatalf("boots: default %q, cold_boot %q; want restore and cold", warm.Boot, cold.Boot)
+	}
+	if got := execOut(t, m, warm.ID, "hostname"); got != warm.ID {
+		t.Fatalf("restored sandbox hostname %q, want %q", got, warm.ID)
+	}
+}

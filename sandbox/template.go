@@ -1,0 +1,166 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/volant-sh/volant/hypervisor"
+	"github.com/volant-sh/volant/kestrel/client"
+)
+
+// Templates: each runtime and size gets a snapshot of a freshly booted,
+// healthy guest; creates restore from it (copy-on-write memory) instead of
+// booting. A template is keyed by runtime, image and device shape, so an
+// image change makes new templates and the old ones are removed.
+
+const templatePrefix = "tpl-"
+
+func isTemplateID(id string) bool { return strings.HasPrefix(id, templatePrefix) }
+
+// templateKey names the template that can serve spec.
+func (m *Manager) templateKey(spec Spec) string {
+	return fmt.Sprintf("%s/%s/%dc/%dm/net=%t", spec.Runtime, m.runtimes[spec.Runtime].ImageDigest, spec.VCPUs, spec.MemoryMiB, spec.Network != NetworkNone)
+}
+
+// template returns the ready template for spec, if any.
+func (m *Manager) template(spec Spec) *snapshotRef {
+	if !m.cfg.Templates {
+		return nil
+	}
+	m.tplMu.Lock()
+	defer m.tplMu.Unlock()
+	return m.tpl[m.templateKey(spec)]
+}
+
+// dropTemplate forgets a template (deleted, or no longer restorable).
+func (m *Manager) dropTemplate(id string) {
+	m.tplMu.Lock()
+	defer m.tplMu.Unlock()
+	for k, ref := range m.tpl {
+		if ref.id == id {
+			delete(m.tpl, k)
+		}
+	}
+}
+
+// loadTemplates finds the templates of the current images and removes
+// stale ones.
+func (m *Manager) loadTemplates(ctx context.Context) {
+	recs, err := m.cfg.Store.ListSnapshots(ctx)
+	if err != nil {
+		m.log.Warn("listing templates", "err", err)
+		return
+	}
+	for _, r := range recs {
+		if !isTemplateID(r.ID) {
+			continue
+		}
+		ref, err := m.loadRef(r)
+		rt, ok := m.runtimes[r.Runtime]
+		if err != nil || !ok || ref.man.Image != rt.ImageDigest || ref.man.VMMVersion != m.vmmVersion() {
+			m.log.Info("removing stale template", "template", r.ID)
+			if err := m.DeleteSnapshot(ctx, r.ID); err != nil {
+				m.log.Warn("removing stale template", "template", r.ID, "err", err)
+			}
+			continue
+		}
+		m.tplMu.Lock()
+		m.tpl[ref.man.Key] = ref
+		m.tplMu.Unlock()
+	}
+}
+
+// vmmVersion is the driver's VMM version as snapshots record it.
+func (m *Manager) vmmVersion() string {
+	if v, ok := m.cfg.Driver.(interface{ Version() string }); ok {
+		return v.Version()
+	}
+	return ""
+}
+
+// ensureTemplate makes spec's template in the background if it has none.
+func (m *Manager) ensureTemplate(spec Spec, rt Runtime) {
+	if !m.cfg.Templates {
+		return
+	}
+	if _, ok := m.cfg.Driver.(hypervisor.Restorer); !ok {
+		return
+	}
+	key := m.templateKey(spec)
+	m.tplMu.Lock()
+	if m.tpl[key] != nil || m.tplBuilding[key] {
+		m.tplMu.Unlock()
+		return
+	}
+	if m.tplBuilding == nil {
+		m.tplBuilding = map[string]bool{}
+	}
+	m.tplBuilding[key] = true
+	m.tplMu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() {
+			m.tplMu.Lock()
+			delete(m.tplBuilding, key)
+			m.tplMu.Unlock()
+		}()
+		start := time.Now()
+		ref, err := m.buildTemplate(m.life, key, spec, rt)
+		if err != nil {
+			m.log.Warn("building template failed; creates cold boot", "key", key, "err", err)
+			return
+		}
+		m.tplMu.Lock()
+		m.tpl[key] = ref
+		m.tplMu.Unlock()
+		m.log.Info("template ready", "template", ref.id, "key", key, "took", time.Since(start).Round(time.Millisecond))
+	}()
+}
+
+// buildTemplate boots a clean guest of spec's shape, waits until it is
+// healthy, snapshots it and throws the VM away.
+func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt Runtime) (*snapshotRef, error) {
+	id := newID(templatePrefix)
+	cfg := m.vmConfig(id, spec, rt)
+	cmdline := []string{"volant.hostname=template"}
+	if rt.Cmdline != "" {
+		cmdline = append(cmdline, rt.Cmdline)
+	}
+	if spec.Network != NetworkNone {
+		// The template's interface uses user-mode networking; restores
+		// attach it to their own backend (tap or user) and are
+		// reconfigured through the agent.
+		cfg.Net = hypervisor.Net{Mode: hypervisor.NetUser, MAC: userMAC(id)}
+		cmdline = append(cmdline, "volant.ip="+userNetIP, "volant.gw="+userNetGW, "volant.dns="+userNetDNS)
+	}
+	cfg.Cmdline = strings.Join(cmdline, " ")
+	defer os.Remove(cfg.MemoryFile)
+	vm, err := m.cfg.Driver.Boot(ctx, cfg)
+	if err != nil {
+		_ = os.RemoveAll(cfg.Dir)
+		return nil, err
+	}
+	defer func() { _ = vm.Kill(); _ = os.RemoveAll(cfg.Dir) }()
+	snapper, ok := vm.(hypervisor.Snapshotter)
+	if !ok {
+		return nil, fmt.Errorf("the %s driver cannot snapshot", m.cfg.Driver.Name())
+	}
+	agent := client.New(vm.DialAgent)
+	if err := m.waitAgent(ctx, vm, agent); err != nil {
+		return nil, err
+	}
+	in := &instance{vm: vm, agent: agent}
+	man := Manifest{
+		Runtime: spec.Runtime, Image: rt.ImageDigest, Template: true, Key: key,
+		VCPUs: spec.VCPUs, MemoryMiB: spec.MemoryMiB, HasNet: spec.Network != NetworkNone,
+	}
+	sn, man, err := m.snapshotVM(ctx, snapper, in, id, man)
+	if err != nil {
+		return nil, err
+	}
+	return &snapshotRef{id: sn.ID, dir: sn.Dir, man: man}, nil
+}
