@@ -108,4 +108,8 @@ type SnapshotInfo struct {
 	Files []string `json:"files"`
 	// Config is the device configuration the snapshot needs on restore.
 	Config Config `json:"config"`
+	// Memory says how guest memory was saved, in a driver's own terms
+	// (QEMU: "file", a memory file restores map copy-on-write, or
+	// "stream", RAM inside the device state).
+	Memory string `json:"memory,omitempty"`
 }

@@ -55,6 +55,35 @@ func (l launch) device(kind string) string {
 // QEMU starts paused (-S) so that the driver can attach the console before
 // the guest prints anything; the driver then sends "cont".
 func buildArgs(cfg hypervisor.Config, l launch) []string {
+	ram := ramSpec{}
+	if cfg.MemoryFile != "" {
+		ram = ramSpec{Backend: "memory-backend-file", Path: cfg.MemoryFile, Shared: true}
+	}
+	return buildArgsWith(cfg, l, ram, false)
+}
+
+// ramSpec says how guest RAM is backed. The zero value is QEMU's default
+// (-m alone). Any backend is the object "mem", so its RAM block is named
+// "mem" wherever it runs: a migration stream matches blocks by name.
+type ramSpec struct {
+	// Backend is "", "memory-backend-ram" or "memory-backend-file".
+	Backend string
+	// Path is the file of a memory-backend-file.
+	Path string
+	// Shared maps the file shared (share=on): guest writes reach it.
+	// Otherwise it is mapped privately, copy-on-write.
+	Shared bool
+}
+
+// buildRestoreArgs returns QEMU's arguments to restore a snapshot: the
+// same machine and devices as buildArgs, RAM as ram, and "-incoming
+// defer" so that the driver starts the incoming migration over QMP once
+// its capabilities are set.
+func buildRestoreArgs(cfg hypervisor.Config, l launch, ram ramSpec) []string {
+	return buildArgsWith(cfg, l, ram, true)
+}
+
+func buildArgsWith(cfg hypervisor.Config, l launch, ram ramSpec, incoming bool) []string {
 	dir := cfg.Dir
 	path := func(name string) string { return filepath.Join(dir, name) }
 	var a []string
@@ -68,7 +97,7 @@ func buildArgs(cfg hypervisor.Config, l launch) []string {
 		// guest wall-clock time and the ISA serial port its console.
 		machine += ",acpi=on,pit=off,pic=off,rtc=on,isa-serial=on,x-option-roms=off"
 	}
-	if cfg.MemoryFile != "" {
+	if ram.Backend != "" {
 		machine += ",memory-backend=mem"
 	}
 	cpu := "max"
@@ -80,9 +109,16 @@ func buildArgs(cfg hypervisor.Config, l launch) []string {
 		"-cpu", cpu,
 		"-smp", fmt.Sprint(cfg.VCPUs),
 		"-m", fmt.Sprintf("%dM", cfg.MemoryMiB))
-	if cfg.MemoryFile != "" {
-		add("-object", fmt.Sprintf("memory-backend-file,id=mem,size=%dM,mem-path=%s,share=on",
-			cfg.MemoryMiB, qemuOpt(cfg.MemoryFile)))
+	switch ram.Backend {
+	case "memory-backend-file":
+		share := "off"
+		if ram.Shared {
+			share = "on"
+		}
+		add("-object", fmt.Sprintf("memory-backend-file,id=mem,size=%dM,mem-path=%s,share=%s",
+			cfg.MemoryMiB, qemuOpt(ram.Path), share))
+	case "memory-backend-ram":
+		add("-object", fmt.Sprintf("memory-backend-ram,id=mem,size=%dM", cfg.MemoryMiB))
 	}
 	add("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
 		"-kernel", cfg.Kernel)
@@ -128,6 +164,9 @@ func buildArgs(cfg hypervisor.Config, l launch) []string {
 
 	add("-qmp", "unix:"+path(qmpSocket)+",server=on,wait=off",
 		"-pidfile", path(pidFile))
+	if incoming {
+		add("-incoming", "defer")
+	}
 	return a
 }
 

@@ -24,7 +24,27 @@ type record struct {
 	ID              string `json:"id"`
 	ConsoleLogBytes int64  `json:"console_log_bytes"`
 	Launch          launch `json:"launch"`
+	// Config is the configuration QEMU runs with; its disks are the
+	// active images (a snapshot moves a VM onto new overlays). Absent in
+	// records of older drivers, whose VMs cannot be snapshotted.
+	Config *hypervisor.Config `json:"config,omitempty"`
+	// RAM is how guest RAM is backed: ramShared (Config.MemoryFile,
+	// share=on), ramPrivate (a snapshot's memory file mapped
+	// copy-on-write), ramAnon (memory-backend-ram "mem") or "" (-m alone).
+	RAM string `json:"ram,omitempty"`
+	// Snapshots counts the snapshots taken, to name new disk overlays.
+	Snapshots int `json:"snapshots,omitempty"`
+	// Overlays are the disk images the driver made in the VM directory
+	// (by a restore or a snapshot), which a later snapshot may take over.
+	Overlays []string `json:"overlays,omitempty"`
 }
+
+// The ways guest RAM is backed, as record.RAM.
+const (
+	ramShared  = "shared"
+	ramPrivate = "private"
+	ramAnon    = "anon"
+)
 
 func writeRecord(dir string, r record) error {
 	b, err := json.MarshalIndent(r, "", "  ")
@@ -91,15 +111,41 @@ func (d *Driver) Boot(ctx context.Context, cfg hypervisor.Config) (_ hypervisor.
 	if limit <= 0 {
 		limit = defaultConsoleLogBytes
 	}
-	if err := writeRecord(cfg.Dir, record{ID: cfg.ID, ConsoleLogBytes: limit, Launch: l}); err != nil {
+	rec := record{ID: cfg.ID, ConsoleLogBytes: limit, Launch: l, Config: &cfg}
+	if cfg.MemoryFile != "" {
+		rec.RAM = ramShared
+	}
+	if err := writeRecord(cfg.Dir, rec); err != nil {
 		return nil, fmt.Errorf("booting %s: %w", cfg.ID, err)
 	}
 
-	logf, err := os.OpenFile(filepath.Join(cfg.Dir, qemuLog), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	vm, err := d.start(ctx, cfg, rec, buildArgs(cfg, l))
 	if err != nil {
 		return nil, fmt.Errorf("booting %s: %w", cfg.ID, err)
 	}
-	args := buildArgs(cfg, l)
+	defer func() {
+		if err != nil {
+			vm.kill()
+			vm.Close()
+		}
+	}()
+	// QEMU started paused (-S) so the console was connected before the
+	// guest's first instruction; let it run.
+	if err := vm.qmp.Execute(ctx, "cont", nil, nil); err != nil {
+		return nil, fmt.Errorf("booting %s: starting the guest: %w", cfg.ID, err)
+	}
+	d.log.Info("vm booted", "vm", cfg.ID, "pid", vm.PID(), "accel", l.Accel, "machine", l.Machine)
+	return vm, nil
+}
+
+// start runs QEMU with args, detached in its own session, and returns once
+// QMP and the console are connected. On error QEMU is killed; the caller
+// removes the directory.
+func (d *Driver) start(ctx context.Context, cfg hypervisor.Config, rec record, args []string) (_ *VM, err error) {
+	logf, err := os.OpenFile(filepath.Join(cfg.Dir, qemuLog), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
 	// Not exec.CommandContext: the VMM's life is not the request's.
 	cmd := exec.Command(d.qemu, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -108,7 +154,7 @@ func (d *Driver) Boot(ctx context.Context, cfg hypervisor.Config) (_ hypervisor.
 	err = cmd.Start()
 	logf.Close()
 	if err != nil {
-		return nil, fmt.Errorf("starting qemu for %s: %w", cfg.ID, err)
+		return nil, fmt.Errorf("starting qemu: %w", err)
 	}
 	pid := cmd.Process.Pid
 	// The driver reaps the child itself (process.reap) once its pidfd
@@ -119,9 +165,9 @@ func (d *Driver) Boot(ctx context.Context, cfg hypervisor.Config) (_ hypervisor.
 		unix.Kill(pid, unix.SIGKILL)
 		var ws unix.WaitStatus
 		unix.Wait4(pid, &ws, 0, nil)
-		return nil, fmt.Errorf("starting qemu for %s: %w", cfg.ID, perr)
+		return nil, fmt.Errorf("starting qemu: %w", perr)
 	}
-	vm := newVM(d, cfg.Dir, record{ID: cfg.ID, ConsoleLogBytes: limit, Launch: l}, p)
+	vm := newVM(d, cfg.Dir, rec, p)
 	defer func() {
 		if err != nil {
 			vm.kill()
@@ -129,22 +175,16 @@ func (d *Driver) Boot(ctx context.Context, cfg hypervisor.Config) (_ hypervisor.
 		}
 	}()
 	if err := vm.waitSocket(ctx); err != nil {
-		return nil, fmt.Errorf("booting %s: %w", cfg.ID, err)
+		return nil, err
 	}
 	if err := vm.connect(ctx); err != nil {
 		// QEMU may have created its sockets and then failed on a later
 		// option (a missing disk): say what QEMU said.
 		if vm.proc.exited(time.Second) {
-			return nil, fmt.Errorf("booting %s: %w", cfg.ID, vm.exitError())
+			return nil, vm.exitError()
 		}
-		return nil, fmt.Errorf("booting %s: %w", cfg.ID, err)
+		return nil, err
 	}
-	// QEMU started paused (-S) so the console was connected before the
-	// guest's first instruction; let it run.
-	if err := vm.qmp.Execute(ctx, "cont", nil, nil); err != nil {
-		return nil, fmt.Errorf("booting %s: starting the guest: %w", cfg.ID, err)
-	}
-	d.log.Info("vm booted", "vm", cfg.ID, "pid", pid, "accel", l.Accel, "machine", l.Machine)
 	return vm, nil
 }
 

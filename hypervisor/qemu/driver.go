@@ -156,6 +156,8 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		AccelReason: dec.Reason,
 		Vsock:       d.vsock,
 		Pause:       true,
+		Snapshot:    true,
+		Restore:     true,
 		TapNet:      true,
 		UserNet:     true,
 	}

@@ -20,8 +20,11 @@ import (
 // VM is one QEMU process. Its life is the process's: contexts passed to its
 // methods bound single calls.
 type VM struct {
-	id      string
-	dir     string
+	id  string
+	dir string
+	drv *Driver
+	// snapMu serialises snapshots, which update rec.
+	snapMu  sync.Mutex
 	rec     record
 	proc    *process
 	log     *slog.Logger
@@ -43,6 +46,7 @@ func newVM(d *Driver, dir string, rec record, p *process) *VM {
 	vm := &VM{
 		id:   rec.ID,
 		dir:  dir,
+		drv:  d,
 		rec:  rec,
 		proc: p,
 		log:  d.log.With("vm", rec.ID),

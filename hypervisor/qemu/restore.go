@@ -1,0 +1,201 @@
+package qemu
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/hypervisor"
+)
+
+var (
+	_ hypervisor.Snapshotter = (*VM)(nil)
+	_ hypervisor.Restorer    = (*Driver)(nil)
+)
+
+// Restore starts a VM from the snapshot in snapshotDir, with cfg's
+// identity (ID, Dir, console limit) and network backend and MAC. The
+// guest resumes where the snapshot left it. Its device set must match the
+// snapshot's: VCPUs, MemoryMiB and the number and formats of disks (0
+// means take the snapshot's), and whether it has a network interface;
+// otherwise the error wraps errdefs.ErrInvalidArgument and says what
+// differs. Kernel and Initramfs, when empty, are the snapshot's (QEMU
+// needs them to build the same machine, not to boot).
+//
+// In memory mode "file" the guest RAM maps the snapshot's mem file
+// copy-on-write (cfg.MemoryFile is ignored); in mode "stream" it is
+// anonymous memory, or cfg.MemoryFile shared when set (so a snapshot of
+// this VM is in mode "file" again). Each writable disk becomes a new qcow2
+// overlay in cfg.Dir over the snapshot's frozen image. Nothing is written
+// into snapshotDir; it must outlive the VM.
+//
+// The guest keeps the MAC address it had (virtio-net migrates it) until
+// it is given the new one; the new backend (tap or user) carries frames
+// whatever the guest's address.
+func (d *Driver) Restore(ctx context.Context, cfg hypervisor.Config, snapshotDir string) (_ hypervisor.VM, err error) {
+	m, err := readManifest(snapshotDir)
+	if err != nil {
+		return nil, err
+	}
+	snap := m.Config
+	if cfg.Net.Mode == "" {
+		cfg.Net.Mode = hypervisor.NetNone
+	}
+	if cfg.VCPUs == 0 {
+		cfg.VCPUs = snap.VCPUs
+	}
+	if cfg.MemoryMiB == 0 {
+		cfg.MemoryMiB = snap.MemoryMiB
+	}
+	if cfg.Kernel == "" {
+		cfg.Kernel = snap.Kernel
+	}
+	if cfg.Initramfs == "" {
+		cfg.Initramfs = snap.Initramfs
+	}
+	cfg.Cmdline = snap.Cmdline
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkRestorable(d.version, d.vsock, m, cfg); err != nil {
+		return nil, fmt.Errorf("restoring %s from %s: %w", cfg.ID, snapshotDir, err)
+	}
+	dec, err := d.accelFor(ctx, cfg.Kernel)
+	if err != nil {
+		return nil, fmt.Errorf("restoring %s: %w", cfg.ID, err)
+	}
+	if dec.Accel != m.Launch.Accel {
+		return nil, errdefs.Invalid("restoring %s: the snapshot was taken under %s, this host runs guests of this kernel under %s (%s)", cfg.ID, m.Launch.Accel, dec.Accel, dec.Reason)
+	}
+	l := m.Launch
+	if l.VsockCID != 0 {
+		l.VsockCID = vsockCID(cfg.ID)
+	}
+
+	if pid, err := readPID(filepath.Join(cfg.Dir, pidFile)); err == nil && isQEMUFor(pid, cfg.Dir) {
+		return nil, fmt.Errorf("vm dir %s: %w", cfg.Dir, errdefs.ErrAlreadyExists)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating vm dir: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(cfg.Dir)
+		}
+	}()
+	for _, f := range []string{qmpSocket, agentSocket, consoleSocket, pidFile, consoleLog} {
+		os.Remove(filepath.Join(cfg.Dir, f))
+	}
+
+	var overlays []string
+	cfg.Disks = slices.Clone(snap.Disks)
+	for i, disk := range cfg.Disks {
+		if disk.ReadOnly {
+			continue
+		}
+		overlay := filepath.Join(cfg.Dir, fmt.Sprintf("disk%d.qcow2", i))
+		os.Remove(overlay)
+		if err := d.createOverlay(ctx, overlay, filepath.Join(snapshotDir, disk.Path), m.DiskSizes[i]); err != nil {
+			return nil, fmt.Errorf("restoring %s: disk %d: %w", cfg.ID, i, err)
+		}
+		cfg.Disks[i].Path = overlay
+		overlays = append(overlays, overlay)
+	}
+
+	ram, recRAM := restoreRAM(m, snapshotDir, cfg.MemoryFile)
+	if recRAM != ramShared {
+		cfg.MemoryFile = ""
+	}
+	limit := cfg.ConsoleLogBytes
+	if limit <= 0 {
+		limit = defaultConsoleLogBytes
+	}
+	rec := record{ID: cfg.ID, ConsoleLogBytes: limit, Launch: l, Config: &cfg, RAM: recRAM, Overlays: overlays}
+	if err := writeRecord(cfg.Dir, rec); err != nil {
+		return nil, fmt.Errorf("restoring %s: %w", cfg.ID, err)
+	}
+	vm, err := d.start(ctx, cfg, rec, buildRestoreArgs(cfg, l, ram))
+	if err != nil {
+		return nil, fmt.Errorf("restoring %s: %w", cfg.ID, err)
+	}
+	defer func() {
+		if err != nil {
+			vm.kill()
+			vm.Close()
+		}
+	}()
+	if err := vm.setMigrationCaps(ctx); err != nil {
+		return nil, fmt.Errorf("restoring %s: %w", cfg.ID, err)
+	}
+	uri := "exec:cat " + shellQuote(filepath.Join(snapshotDir, stateFile))
+	if err := vm.qmp.Execute(ctx, "migrate-incoming", map[string]any{"uri": uri}, nil); err != nil {
+		return nil, fmt.Errorf("restoring %s: loading state: %w", cfg.ID, err)
+	}
+	if err := vm.waitMigration(ctx); err != nil {
+		return nil, fmt.Errorf("restoring %s: loading state: %w", cfg.ID, err)
+	}
+	if err := vm.qmp.Execute(ctx, "cont", nil, nil); err != nil {
+		return nil, fmt.Errorf("restoring %s: resuming the guest: %w", cfg.ID, err)
+	}
+	d.log.Info("vm restored", "vm", cfg.ID, "pid", vm.PID(), "snapshot", snapshotDir, "memory", m.Memory)
+	return vm, nil
+}
+
+// restoreRAM decides how a restore backs guest RAM, and what the record
+// says about it.
+func restoreRAM(m snapshotManifest, snapshotDir, memoryFile string) (ramSpec, string) {
+	switch {
+	case m.Memory == MemoryFile:
+		return ramSpec{Backend: "memory-backend-file", Path: filepath.Join(snapshotDir, memFile)}, ramPrivate
+	case m.RAMBackend == "":
+		// The source used QEMU's default RAM block; so must we.
+		return ramSpec{}, ""
+	case memoryFile != "":
+		return ramSpec{Backend: "memory-backend-file", Path: memoryFile, Shared: true}, ramShared
+	default:
+		return ramSpec{Backend: "memory-backend-ram"}, ramAnon
+	}
+}
+
+// checkRestorable says what keeps a VM of cfg from being restored from
+// the snapshot m by a driver of qemuVersion.
+func checkRestorable(qemuVersion string, vsock bool, m snapshotManifest, cfg hypervisor.Config) error {
+	snap := m.Config
+	var diffs []string
+	if m.QEMUVersion != qemuVersion {
+		diffs = append(diffs, fmt.Sprintf("it was written by %q, this host runs %q", m.QEMUVersion, qemuVersion))
+	}
+	if cfg.VCPUs != snap.VCPUs {
+		diffs = append(diffs, fmt.Sprintf("vcpus %d, the snapshot has %d", cfg.VCPUs, snap.VCPUs))
+	}
+	if cfg.MemoryMiB != snap.MemoryMiB {
+		diffs = append(diffs, fmt.Sprintf("memory %d MiB, the snapshot has %d MiB", cfg.MemoryMiB, snap.MemoryMiB))
+	}
+	hasNet := func(c hypervisor.Config) bool { return c.Net.Mode != hypervisor.NetNone && c.Net.Mode != "" }
+	if hasNet(cfg) != hasNet(snap) {
+		diffs = append(diffs, fmt.Sprintf("net mode %s, the snapshot's guest has net mode %s (a network interface must be there in both or neither)", cfg.Net.Mode, snap.Net.Mode))
+	}
+	if len(cfg.Disks) > 0 {
+		if len(cfg.Disks) != len(snap.Disks) {
+			diffs = append(diffs, fmt.Sprintf("%d disks, the snapshot has %d", len(cfg.Disks), len(snap.Disks)))
+		} else {
+			for i := range cfg.Disks {
+				if cfg.Disks[i].Format != snap.Disks[i].Format || cfg.Disks[i].ReadOnly != snap.Disks[i].ReadOnly {
+					diffs = append(diffs, fmt.Sprintf("disk %d is %s (read-only %v), the snapshot's is %s (read-only %v)",
+						i, cfg.Disks[i].Format, cfg.Disks[i].ReadOnly, snap.Disks[i].Format, snap.Disks[i].ReadOnly))
+				}
+			}
+		}
+	}
+	if m.Launch.VsockCID != 0 && !vsock {
+		diffs = append(diffs, "the snapshot's agent channel is vsock and this host has no /dev/vhost-vsock")
+	}
+	if len(diffs) > 0 {
+		return errdefs.Invalid("snapshot does not fit: %s", strings.Join(diffs, "; "))
+	}
+	return nil
+}
