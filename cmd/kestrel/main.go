@@ -20,6 +20,7 @@ import (
 
 	"github.com/volant-sh/volant/kestrel/agent"
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/kestrel/disks"
 	"github.com/volant-sh/volant/kestrel/netcfg"
 	"github.com/volant-sh/volant/kestrel/pid1"
 	"github.com/volant-sh/volant/kestrel/reaper"
@@ -71,6 +72,12 @@ func runHost(specs []string, debug bool) error {
 	log := newLogger(os.Stderr, debug)
 	r := reaper.New(false)
 	defer r.Close()
+	if ds, err := disks.ParseCmdline(pid1.KernelCmdline()); err != nil {
+		log.Error("kernel command line", "err", err)
+	} else {
+		disks.MountAll(ds, r.StartProcess, log)
+	}
+
 	a, err := agent.New(agent.Config{Version: version, Reaper: r, Logger: log})
 	if err != nil {
 		return err
