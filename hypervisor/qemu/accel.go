@@ -137,7 +137,8 @@ func probeKVM(ctx context.Context, qemuPath, kernel string, tscKHz int) accelDec
 	if err != nil {
 		return accelDecision{Accel: AccelTCG, Reason: fmt.Sprintf("kvm probe: %v", err)}
 	}
-	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true}
+	// The probe dies with the daemon: unlike a VM, nothing would adopt it.
+	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Pdeathsig: unix.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return accelDecision{Accel: AccelTCG, Reason: fmt.Sprintf("kvm probe: starting qemu: %v", err)}
 	}
