@@ -3,6 +3,7 @@ package qemu
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/hypervisor"
 	"github.com/volant-sh/volant/hypervisor/hypervisortest"
@@ -205,4 +207,108 @@ func TestSnapshotRestore(t *testing.T) {
 			t.Errorf("Kill of %s (pid %d) left %s", vm.ID(), pid, dir)
 		}
 	}
+}
+
+// TestSnapshotPausedAndRefusals: a paused VM stays paused; a non-empty
+// dir, a writable raw disk and a mismatched restore config are refused;
+// restored VMs can be adopted (Attach) and do not write into the snapshot.
+func TestSnapshotPausedAndRefusals(t *testing.T) {
+	skipUnlessBootable(t)
+	d := newTestDriver(t)
+	ctx := context.Background()
+	cfg := hypervisortest.Config(t, testGuest, "snap-paused")
+	src := hypervisortest.Boot(t, d, cfg)
+	agentOf(t, src)
+
+	busy := t.TempDir()
+	os.WriteFile(filepath.Join(busy, "x"), nil, 0o600)
+	if _, err := src.(*VM).Snapshot(ctx, busy); !errors.Is(err, errdefs.ErrAlreadyExists) {
+		t.Errorf("Snapshot into a non-empty dir: got %v, want ErrAlreadyExists", err)
+	}
+
+	if err := src.(*VM).Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(t.TempDir(), "snap")
+	info := snapshot(t, src, snap)
+	if info.Memory != MemoryStream {
+		t.Errorf("memory mode without a memory file: got %q, want stream", info.Memory)
+	}
+	if st, err := src.State(ctx); err != nil || st != hypervisor.StatePaused {
+		t.Errorf("state after snapshot of a paused vm: %v, %v; want paused", st, err)
+	}
+	if err := src.(*VM).Resume(ctx); err != nil {
+		t.Fatalf("Resume after snapshot: %v", err)
+	}
+	agentOf(t, src)
+
+	before := dirState(t, snap)
+	for name, mutate := range map[string]func(*hypervisor.Config){
+		"vcpus":  func(c *hypervisor.Config) { c.VCPUs = 2 },
+		"memory": func(c *hypervisor.Config) { c.MemoryMiB = 512 },
+		"net":    func(c *hypervisor.Config) { c.Net.Mode = hypervisor.NetUser },
+		"disks":  func(c *hypervisor.Config) { c.Disks = []hypervisor.Disk{{Path: "/x.qcow2", Format: "qcow2"}} },
+	} {
+		c := hypervisortest.Config(t, testGuest, "mismatch")
+		mutate(&c)
+		_, err := d.Restore(ctx, c, snap)
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), name[:3]) {
+			t.Errorf("Restore with other %s: got %v, want ErrInvalidArgument naming it", name, err)
+		}
+		if _, err := os.Stat(c.Dir); err == nil {
+			t.Errorf("refused Restore left %s", c.Dir)
+		}
+	}
+
+	// A restored VM is adopted after a "daemon restart" like a booted one.
+	rcfg := hypervisortest.Config(t, testGuest, "restored")
+	vm := restore(t, d, rcfg, snap)
+	agentOf(t, vm)
+	vm.Close()
+	adopted, err := newTestDriver(t).Attach(ctx, rcfg.Dir)
+	if err != nil {
+		t.Fatalf("Attach to a restored vm: %v", err)
+	}
+	c := agentOf(t, adopted)
+	writeGuest(t, c, "/tmp/after-attach", "x")
+	snap2 := filepath.Join(t.TempDir(), "snap2")
+	snapshot(t, adopted, snap2)
+	if err := adopted.Kill(); err != nil {
+		t.Error(err)
+	}
+	if diff := cmp.Diff(before, dirState(t, snap)); diff != "" {
+		t.Errorf("restored vms changed the snapshot dir (-before +after):\n%s", diff)
+	}
+
+	// Writable raw disks cannot be frozen.
+	rawCfg := hypervisortest.Config(t, testGuest, "snap-raw")
+	raw := filepath.Join(t.TempDir(), "disk.raw")
+	os.WriteFile(raw, make([]byte, 1<<20), 0o600)
+	rawCfg.Disks = []hypervisor.Disk{{Path: raw, Format: "raw"}}
+	rawVM := hypervisortest.Boot(t, d, rawCfg)
+	rawSnap := filepath.Join(t.TempDir(), "raw")
+	if _, err := rawVM.(*VM).Snapshot(ctx, rawSnap); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "raw") {
+		t.Errorf("Snapshot with a writable raw disk: got %v, want ErrInvalidArgument", err)
+	}
+	if _, err := os.Stat(rawSnap); err == nil {
+		t.Errorf("refused Snapshot left %s", rawSnap)
+	}
+}
+
+// dirState maps each file of dir to its size and modification time.
+func dirState(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[e.Name()] = fmt.Sprintf("%d %s", fi.Size(), fi.ModTime())
+	}
+	return m
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"golang.org/x/sys/unix"
 )
 
 func TestDecideAccel(t *testing.T) {
@@ -135,5 +136,43 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if err := (Options{StateDir: "/x", Accel: AccelTCG}).Validate(); err != nil {
 		t.Errorf("valid options: %v", err)
+	}
+}
+
+func TestCopySparse(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 64 << 20
+	f.Truncate(size)
+	// Data in a hole-y file: one page, a zero-filled MiB written as data,
+	// and a run at the very end.
+	f.WriteAt([]byte("page"), 5<<20+123)
+	f.WriteAt(make([]byte, 1<<20), 10<<20)
+	f.WriteAt(bytes.Repeat([]byte{7}, 3<<20), size-3<<20)
+	f.Close()
+	dst := filepath.Join(dir, "dst")
+	n, err := copySparse(src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(4096 + 3<<20); n != want {
+		t.Errorf("copySparse wrote %d bytes, want %d", n, want)
+	}
+	a, _ := os.ReadFile(src)
+	b, _ := os.ReadFile(dst)
+	if !bytes.Equal(a, b) {
+		t.Error("copy differs from the source")
+	}
+	var st unix.Stat_t
+	unix.Stat(dst, &st)
+	if used := st.Blocks * 512; used > 8<<20 {
+		t.Errorf("copy uses %d bytes on disk, want about %d", used, n)
+	}
+	if _, err := copySparse(src, dst); err == nil {
+		t.Error("copySparse over an existing file: no error")
 	}
 }
