@@ -17,7 +17,8 @@ import (
 //   - input: packets from the bridge to the host itself are dropped, except
 //     replies (ct state established,related) and DHCP, DNS and ping when the
 //     Config allows them; Config.ProtectedPorts are dropped first, for
-//     packets from the bridge or from the guest subnet, on any host address.
+//     packets from the bridge or from the guest subnet (but not the host's
+//     own, over lo), on any host address.
 //   - forward: traffic between guests is dropped (on top of bridge port
 //     isolation) unless Config.AllowGuestToGuest; with Config.NAT, guests
 //     may start connections out of the subnet and receive the replies;

@@ -78,7 +78,7 @@ func TestEnsureFirewall(t *testing.T) {
 			cfg:  Config{ProtectedPorts: []uint16{7777}, AllowDHCP: true},
 			lines: []string{
 				`iifname "volant0" tcp dport 7777 drop`,
-				`ip saddr 10.88.0.0/16 udp dport 7777 drop`,
+				`iifname != "lo" ip saddr 10.88.0.0/16 udp dport 7777 drop`,
 				`iifname "volant0" ct state established,related accept`,
 				`iifname "volant0" udp dport 67 accept`,
 				`iifname "volant0" drop`,

@@ -45,8 +45,10 @@ func buildRuleset(cfg Config) []chainSpec {
 			input = append(input,
 				rule(fmt.Sprintf("iifname %s %s dport %d drop", br, proto, p),
 					iifname(br), l4proto(proto), dport(p), verdict(expr.VerdictDrop)),
-				rule(fmt.Sprintf("ip saddr %s %s dport %d drop", subnet, proto, p),
-					saddrIn(subnet), l4proto(proto), dport(p), verdict(expr.VerdictDrop)),
+				// The host's own connections to its gateway address come
+				// from that address, inside the subnet, but over lo.
+				rule(fmt.Sprintf("iifname != lo ip saddr %s %s dport %d drop", subnet, proto, p),
+					iifnameNot("lo"), saddrIn(subnet), l4proto(proto), dport(p), verdict(expr.VerdictDrop)),
 			)
 		}
 	}
@@ -156,6 +158,13 @@ func iifname(name string) []expr.Any {
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifnameData(name)},
+	}
+}
+
+func iifnameNot(name string) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifnameData(name)},
 	}
 }
 

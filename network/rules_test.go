@@ -39,13 +39,13 @@ func TestBuildRuleset(t *testing.T) {
 			want: map[string][]string{
 				"input": {
 					"iifname br9 tcp dport 7777 drop",
-					"ip saddr 10.88.0.0/16 tcp dport 7777 drop",
+					"iifname != lo ip saddr 10.88.0.0/16 tcp dport 7777 drop",
 					"iifname br9 udp dport 7777 drop",
-					"ip saddr 10.88.0.0/16 udp dport 7777 drop",
+					"iifname != lo ip saddr 10.88.0.0/16 udp dport 7777 drop",
 					"iifname br9 tcp dport 22 drop",
-					"ip saddr 10.88.0.0/16 tcp dport 22 drop",
+					"iifname != lo ip saddr 10.88.0.0/16 tcp dport 22 drop",
 					"iifname br9 udp dport 22 drop",
-					"ip saddr 10.88.0.0/16 udp dport 22 drop",
+					"iifname != lo ip saddr 10.88.0.0/16 udp dport 22 drop",
 					"iifname br9 ct state established,related accept",
 					"iifname br9 ct state invalid drop",
 					"iifname br9 udp dport 67 accept",

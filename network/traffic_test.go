@@ -183,8 +183,10 @@ func TestTrafficIsolated(t *testing.T) {
 	if err := m.EnsureFirewall(ctx); err != nil {
 		t.Fatalf("EnsureFirewall: %v", err)
 	}
-	// The host still reaches guests (replies come back as established).
+	// The host still reaches guests (replies come back as established),
+	// and its own protected port on the gateway address.
 	mustReach(t, host, "host", at(a, 9000))
+	mustReach(t, host, "host", "10.88.0.1:7777")
 	// Guests reach nothing on the host: not the protected port on any
 	// host address, not any other port.
 	mustNotReach(t, a.ns, "guest a", "10.88.0.1:7777")
