@@ -118,7 +118,7 @@ func (n *testNS) listen(addr string) (net.Listener, error) {
 
 // httpClient is an HTTP client whose connections start inside the namespace.
 func (n *testNS) httpClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: n.dial, DisableKeepAlives: true}}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: n.dial, DisableKeepAlives: true}}
 }
 
 // ip runs `ip -n NAME args...` and returns its output.
