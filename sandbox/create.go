@@ -53,8 +53,8 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if spec.Network == NetworkBridge && m.cfg.Network == nil {
 		return nil, errdefs.Invalid("network bridge is not available on this daemon (it needs root and bridge_network); use network \"user\" or \"none\"")
 	}
-	if spec.DiskMiB > 0 {
-		return nil, errdefs.Invalid("disk_mib: scratch disks are not supported yet; leave it 0 (the guest's root is in memory)")
+	if spec.DiskMiB > 0 && spec.FromSnapshot == "" && !spec.ColdBoot {
+		spec.ColdBoot = true // templates have no data disk
 	}
 	if from == nil && !spec.ColdBoot {
 		from = m.template(spec)
@@ -99,6 +99,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if err != nil {
 		// Nothing of a failed create stays: the record goes too.
 		m.unadmit(id)
+		m.removeDisk(id)
 		_ = m.cfg.Store.DeleteSandbox(context.WithoutCancel(ctx), id)
 		m.publish(ctx, events.SandboxFailed, id, map[string]string{"reason": err.Error()})
 		m.publish(ctx, events.SandboxDeleted, id, nil)
@@ -149,6 +150,14 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		ip, gw = userNetIP, userNetGW
 		cfg.Net = hypervisor.Net{Mode: hypervisor.NetUser, MAC: userMAC(id)}
 		cmdline = append(cmdline, "volant.ip="+ip, "volant.gw="+gw, "volant.dns="+userNetDNS)
+	}
+	if spec.DiskMiB > 0 && from == nil {
+		disk, derr := m.ensureDisk(ctx, id, spec.DiskMiB)
+		if derr != nil {
+			return derr
+		}
+		cfg.Disks = append(cfg.Disks, disk)
+		cmdline = append(cmdline, "volant.disk=/dev/vda:"+DataDir)
 	}
 	cfg.Cmdline = strings.Join(cmdline, " ")
 	rev.add(func() { _ = os.Remove(cfg.MemoryFile) })

@@ -229,5 +229,6 @@ func (m *Manager) releaseRuntime(ctx context.Context, rec store.Sandbox, all boo
 			}
 		}
 		_ = removeAll(m.consoleSavePath(rec.ID))
+		m.removeDisk(rec.ID)
 	}
 }

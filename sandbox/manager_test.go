@@ -263,3 +263,34 @@ func waitGone(t *testing.T, pid int) {
 	}
 	t.Fatalf("pid %d still alive", pid)
 }
+
+func TestDataDiskSurvivesStopStart(t *testing.T) {
+	env := sandboxtest.New(t, nil)
+	m := env.Manager
+	ctx := context.Background()
+	sb, err := m.Create(ctx, sandbox.Spec{DiskMiB: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Exec(ctx, sb.ID, sandbox.ExecRequest{Cmd: []string{"sh", "-c", "grep ' /data ' /proc/mounts && echo keep > /data/f && sync || { cat /proc/cmdline; ls -l /dev/vd*; dmesg | tail -5; cat /proc/filesystems | grep ext; exit 1; }"}}, nil)
+	if err != nil || res.ExitCode != 0 {
+		log, _, _ := m.ConsoleLog(ctx, sb.ID, 0)
+		t.Fatalf("using /data: %+v, %v\nconsole:\n%s", res, err, log)
+	}
+	if _, err := m.Stop(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Start(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, err = m.Exec(ctx, sb.ID, sandbox.ExecRequest{Cmd: []string{"cat", "/data/f"}}, nil)
+	if err != nil || res.Stdout != "keep\n" {
+		t.Fatalf("after stop and start /data/f = %+v, %v", res, err)
+	}
+	if err := m.Delete(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(env.StateDir, "disks", sb.ID)); !os.IsNotExist(err) {
+		t.Fatalf("data disk left after delete: %v", err)
+	}
+}

@@ -72,12 +72,6 @@ func runHost(specs []string, debug bool) error {
 	log := newLogger(os.Stderr, debug)
 	r := reaper.New(false)
 	defer r.Close()
-	if ds, err := disks.ParseCmdline(pid1.KernelCmdline()); err != nil {
-		log.Error("kernel command line", "err", err)
-	} else {
-		disks.MountAll(ds, r.StartProcess, log)
-	}
-
 	a, err := agent.New(agent.Config{Version: version, Reaper: r, Logger: log})
 	if err != nil {
 		return err
@@ -118,6 +112,12 @@ func runInit(debug bool) {
 		log.Error("kernel command line", "err", err)
 	} else if err := netcfg.Apply(cfg); err != nil {
 		log.Error("network config", "err", err)
+	}
+
+	if ds, err := disks.ParseCmdline(pid1.KernelCmdline()); err != nil {
+		log.Error("kernel command line", "err", err)
+	} else {
+		disks.MountAll(ds, r.StartProcess, log)
 	}
 
 	a, err := agent.New(agent.Config{Version: version, Reaper: r, Logger: log, Poweroff: func() { pid1.Poweroff(log) }})

@@ -6,6 +6,9 @@ package testguest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"fmt"
 	"os"
 	"os/exec"
@@ -69,17 +72,36 @@ func build() {
 		failure = err
 		return
 	}
-	kestrel = filepath.Join(dir, "kestrel")
+	// Each test process builds its own kestrel (several test binaries run
+	// at once, maybe from different trees) and files it under its hash, so
+	// equal builds share one file and one image.
+	tmp, err := os.MkdirTemp(dir, "build-")
+	if err != nil {
+		failure = err
+		return
+	}
+	defer os.RemoveAll(tmp)
 	root, err := moduleRoot()
 	if err != nil {
 		failure = err
 		return
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", kestrel, "./cmd/kestrel")
+	built := filepath.Join(tmp, "kestrel")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", built, "./cmd/kestrel")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		failure = fmt.Errorf("go build ./cmd/kestrel: %v: %s", err, out)
+		return
+	}
+	sum, err := fileSHA256(built)
+	if err != nil {
+		failure = err
+		return
+	}
+	kestrel = filepath.Join(dir, "kestrel-"+sum[:16])
+	if err := os.Rename(built, kestrel); err != nil {
+		failure = err
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -112,4 +134,17 @@ func Driver(tb testing.TB) *qemu.Driver {
 		tb.Fatal(err)
 	}
 	return d
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -73,7 +73,7 @@ func mount(m Mount, start Starter) error {
 	}
 	// A blank disk: make a file system (ext2 from busybox; the ext4
 	// driver mounts it).
-	_, done, err := start("/bin/mke2fs", []string{"mke2fs", "-q", "-F", m.Device}, &os.ProcAttr{Files: []*os.File{nil, os.Stderr, os.Stderr}})
+	_, done, err := start("/bin/busybox", []string{"mke2fs", "-q", "-F", m.Device}, &os.ProcAttr{Files: []*os.File{nil, os.Stderr, os.Stderr}})
 	if err != nil {
 		return fmt.Errorf("formatting %s: %w", m.Device, err)
 	}
