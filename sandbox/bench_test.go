@@ -1,0 +1,183 @@
+package sandbox_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/sandbox"
+	"github.com/volant-sh/volant/sandbox/sandboxtest"
+)
+
+// reportMedian reports the median and p90 of samples as custom metrics.
+func reportMedian(b *testing.B, samples []time.Duration, unit string) {
+	if len(samples) == 0 {
+		return
+	}
+	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	b.ReportMetric(float64(samples[len(samples)/2].Microseconds())/1000, "median-"+unit)
+	b.ReportMetric(float64(samples[len(samples)*9/10].Microseconds())/1000, "p90-"+unit)
+}
+
+// createToFirstExec creates a sandbox, runs `true` in it and returns the
+// time from the create call to the exec's answer.
+func createToFirstExec(b *testing.B, m *sandbox.Manager, spec sandbox.Spec) (time.Duration, *sandbox.Sandbox) {
+	ctx := context.Background()
+	start := time.Now()
+	sb, err := m.Create(ctx, spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := m.Exec(ctx, sb.ID, sandbox.ExecRequest{Cmd: []string{"true"}}, nil); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start), sb
+}
+
+// BenchmarkCreateToFirstExec compares a cold boot with a restore from the
+// runtime's template, in one run (the ratio is the figure that matters).
+func BenchmarkCreateToFirstExec(b *testing.B) {
+	env := sandboxtest.New(b, func(c *sandbox.Config) { c.Templates = true })
+	m := env.Manager
+	ctx := context.Background()
+	waitTemplate(b, m)
+	var cold, warm []time.Duration
+	for b.Loop() {
+		d, sb := createToFirstExec(b, m, sandbox.Spec{ColdBoot: true})
+		cold = append(cold, d)
+		_ = m.Delete(ctx, sb.ID)
+		d, sb = createToFirstExec(b, m, sandbox.Spec{})
+		if sb.Boot != "restore" {
+			b.Fatalf("default create booted %q, want restore", sb.Boot)
+		}
+		warm = append(warm, d)
+		_ = m.Delete(ctx, sb.ID)
+	}
+	reportMedian(b, cold, "cold-ms")
+	reportMedian(b, warm, "restore-ms")
+	if len(warm) > 0 {
+		sort.Slice(cold, func(i, j int) bool { return cold[i] < cold[j] })
+		sort.Slice(warm, func(i, j int) bool { return warm[i] < warm[j] })
+		b.ReportMetric(float64(cold[len(cold)/2])/float64(warm[len(warm)/2]), "cold/restore")
+	}
+}
+
+func waitTemplate(b *testing.B, m *sandbox.Manager) {
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		snaps, _ := m.ListSnapshots(context.Background())
+		for _, s := range snaps {
+			if s.Template {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Fatal("no template snapshot after 3 minutes")
+}
+
+// BenchmarkFork10 forks a running sandbox into ten clones.
+func BenchmarkFork10(b *testing.B) {
+	env := sandboxtest.New(b, nil)
+	m := env.Manager
+	ctx := context.Background()
+	src, err := m.Create(ctx, sandbox.Spec{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var walls []time.Duration
+	var pss []float64
+	for b.Loop() {
+		start := time.Now()
+		clones, err := m.Fork(ctx, src.ID, 10)
+		if err != nil {
+			b.Fatal(err)
+		}
+		walls = append(walls, time.Since(start))
+		time.Sleep(2 * time.Second) // let the clones settle idle
+		var sum float64
+		for _, c := range clones {
+			sum += pssMiB(c.PID)
+		}
+		pss = append(pss, sum/float64(len(clones)))
+		for _, c := range clones {
+			_ = m.Delete(ctx, c.ID)
+		}
+	}
+	reportMedian(b, walls, "fork10-ms")
+	sort.Float64s(pss)
+	if len(pss) > 0 {
+		b.ReportMetric(pss[len(pss)/2], "pss-MiB/clone")
+	}
+}
+
+// pssMiB is a process's proportional set size.
+func pssMiB(pid int) float64 {
+	data, err := os.ReadFile(filepath.Join("/proc", fmt.Sprint(pid), "smaps_rollup"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			var kb float64
+			fmt.Sscan(f[1], &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkExecTrue is the round trip of `true` in a running guest.
+func BenchmarkExecTrue(b *testing.B) {
+	env := sandboxtest.New(b, nil)
+	ctx := context.Background()
+	sb, err := env.Manager.Create(ctx, sandbox.Spec{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var samples []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if _, err := env.Manager.Exec(ctx, sb.ID, sandbox.ExecRequest{Cmd: []string{"true"}}, nil); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	reportMedian(b, samples, "ms")
+}
+
+// BenchmarkFileWriteRead10MiB writes then reads 10 MiB through the agent.
+func BenchmarkFileWriteRead10MiB(b *testing.B) {
+	env := sandboxtest.New(b, nil)
+	ctx := context.Background()
+	sb, err := env.Manager.Create(ctx, sandbox.Spec{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	agent, err := env.Manager.Agent(ctx, sb.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("volant!\n"), 10<<20/8)
+	b.SetBytes(int64(2 * len(data)))
+	var samples []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if _, err := agent.WriteFile(ctx, "/tmp/big", bytes.NewReader(data), client.WriteOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		got, err := agent.ReadFileAll(ctx, "/tmp/big", 11<<20)
+		if err != nil || len(got) != len(data) {
+			b.Fatalf("read back %d bytes, %v", len(got), err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	reportMedian(b, samples, "ms")
+}
