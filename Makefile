@@ -30,6 +30,7 @@ run: image
 # Every test, including the ones that boot real guests under QEMU.
 test: deps build
 	go vet ./...
+	scripts/lint-openapi.sh
 	go test -count=1 -timeout $(TEST_TIMEOUT) -p 2 ./...
 
 # Unit tests only (no guest boots).

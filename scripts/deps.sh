@@ -30,6 +30,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Node.js runs the OpenAPI linter and the TypeScript MCP client test.
+if ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "deps: installing nodejs and npm"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  else
+    echo "deps: npm is missing (apt-get install nodejs npm)" >&2
+  fi
+fi
+
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
   echo "deps: Go 1.26 is required (https://go.dev/dl); not found on PATH or in /usr/local/go" >&2
   exit 1
