@@ -36,6 +36,7 @@ func TestBridgeInNamespace(t *testing.T) {
 	a, b := d.create(t), d.create(t)
 	a, b = d.get(t, a.ID), d.get(t, b.ID)
 	ipA, ipB := addrOf(t, a), addrOf(t, b)
+	t.Logf("a: %s %s (%s boot), b: %s %s (%s boot)", a.ID, a.IP, a.Boot, b.ID, b.IP, b.Boot)
 
 	t.Run("addresses", func(t *testing.T) {
 		for _, sb := range []bridgeSandbox{a, b} {
@@ -71,6 +72,7 @@ func TestBridgeInNamespace(t *testing.T) {
 		// One tap per sandbox, on the bridge, in the namespace.
 		got := ns.taps(t)
 		want := []string{network.TapName(a.ID), network.TapName(b.ID)}
+		slices.Sort(got)
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
 			t.Errorf("taps in the namespace = %v; want %v", got, want)
@@ -178,6 +180,7 @@ func TestBridgeInNamespace(t *testing.T) {
 		d.stop()
 		d.start()
 		c := d.get(t, d.create(t).ID)
+		t.Logf("c: %s %s (%s boot)", c.ID, c.IP, c.Boot)
 		if c.IP != a.IP {
 			t.Errorf("new sandbox after deleting all got %s; want the first address %s again", c.IP, a.IP)
 		}

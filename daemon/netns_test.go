@@ -289,6 +289,7 @@ type bridgeSandbox struct {
 	Gateway string `json:"gateway"`
 	MAC     string `json:"mac"`
 	PID     int    `json:"pid"`
+	Boot    string `json:"boot"`
 }
 
 // execResult is the answer of POST /v1/sandboxes/{id}/exec.
