@@ -1,11 +1,15 @@
 package qemu
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/hashicorp/yamux"
 	"github.com/mdlayher/vsock"
@@ -69,6 +73,49 @@ func (vm *VM) agentSession(ctx context.Context) (*agentSession, error) {
 	if vm.exited() {
 		return nil, errdefs.Unavailable("agent of vm %s: the vm has exited", vm.id)
 	}
+	probe := 100 * time.Millisecond
+	for {
+		s, err := vm.dialAgentSession(ctx)
+		if err != nil || !vm.agentStale {
+			return s, err
+		}
+		// The guest was restored from a snapshot: its agent may still
+		// hold the session of the host that took the snapshot, and eat
+		// or refuse what a new session sends. A request that does not
+		// come back quickly means that: hang up, so that the guest ends
+		// whatever session it has, and connect again.
+		//
+		// The stale session may also answer once and then end, when the
+		// guest sees the hang-up of the old host after the restore: so
+		// the answer must come again a little later, on the same session.
+		err = probeAgent(ctx, s.sess, probe)
+		if err == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+			err = probeAgent(ctx, s.sess, probe)
+		}
+		if err == nil {
+			vm.agentStale = false
+			return s, nil
+		}
+		s.close()
+		vm.agent = nil
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("connecting agent channel of vm %s after a restore: %w", vm.id, errors.Join(errdefs.ErrUnavailable, err))
+		}
+		probe = min(probe*2, 2*time.Second)
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// dialAgentSession connects the agent socket and starts a yamux client
+// session over it, the VM's from now on.
+func (vm *VM) dialAgentSession(ctx context.Context) (*agentSession, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", filepath.Join(vm.dir, agentSocket))
 	if err != nil {
@@ -81,6 +128,32 @@ func (vm *VM) agentSession(ctx context.Context) (*agentSession, error) {
 	}
 	vm.agent = &agentSession{conn: conn, sess: sess}
 	return vm.agent, nil
+}
+
+// probeAgent does one GET /v1/health on a new stream of sess and waits up
+// to timeout (or ctx) for the status line of the answer.
+func probeAgent(ctx context.Context, sess *yamux.Session, timeout time.Duration) error {
+	st, err := sess.OpenStream()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	dl := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	st.SetDeadline(dl)
+	if _, err := io.WriteString(st, "GET /v1/health HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n"); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(st).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "HTTP/1.1 ") {
+		return fmt.Errorf("agent answered %q", line)
+	}
+	return nil
 }
 
 // dropAgentSession closes s if it is still the VM's session.

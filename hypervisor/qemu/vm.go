@@ -37,6 +37,9 @@ type VM struct {
 	// agentMu serialises (re)connecting the agent session.
 	agentMu sync.Mutex
 	agent   *agentSession
+	// agentStale is set on a restored VM until a new agent session has
+	// been seen to work.
+	agentStale bool
 
 	closeMu sync.Mutex // held across Close and kill
 	closed  bool
