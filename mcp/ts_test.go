@@ -3,6 +3,7 @@ package mcp
 import (
 	"bytes"
 	"context"
+	"github.com/volant-sh/volant/internal/testguest"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -111,12 +112,25 @@ func TestTypeScriptClientVolantd(t *testing.T) {
 	}
 	script := tsClient(t)
 	volantd := buildVolantd(t)
-	stateDir := os.Getenv("VOLANT_TEST_STATE_DIR")
-	if stateDir == "" {
-		stateDir = t.TempDir()
+	kestrel := testguest.KestrelPath(t)
+	// A short state dir: unix socket paths are limited to 108 bytes.
+	stateDir, err := os.MkdirTemp("", "vmcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(stateDir) })
+	// The daemon uses the test image cache and user-mode networking: a
+	// test never touches the host's network.
+	env := []string{
+		"VOLANT_IMAGE_DIR=" + filepath.Join(testguest.CacheDir(), "images"),
+		"VOLANT_KESTREL=" + kestrel,
+		"VOLANT_BRIDGE_NETWORK=false",
+		"VOLANT_DEFAULT_NETWORK=user",
+		"VOLANT_ACCEL=tcg",
+		"VOLANT_TEMPLATES=false",
 	}
 	t.Run("stdio", func(t *testing.T) {
-		runNode(t, nil, script, "stdio", volantd, stateDir)
+		runNode(t, env, script, "stdio", volantd, stateDir)
 	})
 	t.Run("http", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -128,13 +142,17 @@ func TestTypeScriptClientVolantd(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		daemon := exec.CommandContext(ctx, volantd, "serve", "--listen", addr, "--state-dir", stateDir)
+		daemon.Env = append(os.Environ(), env...)
 		daemon.Stderr = os.Stderr
 		if err := daemon.Start(); err != nil {
 			t.Fatal(err)
 		}
-		defer daemon.Wait()
+		exited := make(chan struct{})
+		go func() { _ = daemon.Wait(); close(exited) }()
+		defer func() { <-exited }()
 		defer daemon.Process.Signal(os.Interrupt)
 		var token []byte
+		deadline := time.Now().Add(2 * time.Minute)
 		for {
 			if token, err = os.ReadFile(filepath.Join(stateDir, "token")); err == nil {
 				if c, err := net.Dial("tcp", addr); err == nil {
@@ -142,13 +160,18 @@ func TestTypeScriptClientVolantd(t *testing.T) {
 					break
 				}
 			}
-			if daemon.ProcessState != nil {
+			select {
+			case <-exited:
 				t.Fatal("volantd serve exited")
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("volantd serve did not come up in two minutes")
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 		runNode(t, []string{"VOLANT_TOKEN=" + strings.TrimSpace(string(token))}, script, "http", "http://"+addr+"/mcp")
 		// volantd mcp on the same state dir now bridges to the daemon.
-		runNode(t, nil, script, "stdio", volantd, stateDir)
+		runNode(t, env, script, "stdio", volantd, stateDir)
 	})
 }

@@ -21,7 +21,7 @@ function check(cond, msg) {
 function transport() {
   if (mode === "stdio") {
     const [volantd, stateDir] = rest;
-    return new StdioClientTransport({ command: volantd, args: ["mcp", "--state-dir", stateDir], stderr: "inherit" });
+    return new StdioClientTransport({ command: volantd, args: ["mcp", "--state-dir", stateDir], env: { ...process.env }, stderr: "inherit" });
   }
   if (mode === "http") {
     const headers = process.env.VOLANT_TOKEN ? { Authorization: `Bearer ${process.env.VOLANT_TOKEN}` } : {};
