@@ -113,3 +113,10 @@ type SnapshotInfo struct {
 	// "stream", RAM inside the device state).
 	Memory string `json:"memory,omitempty"`
 }
+
+// DiskReporter is a VM that tells which disk images it writes now: a
+// snapshot moves a VM onto new overlays, and its old images become the
+// snapshot's frozen bases.
+type DiskReporter interface {
+	ActiveDisks() []Disk
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/hypervisor"
+	"github.com/volant-sh/volant/kestrel/client"
 )
 
 // DataDir is where a sandbox's data disk is mounted in the guest.
@@ -47,4 +48,44 @@ func (m *Manager) ensureDisk(ctx context.Context, id string, mib int) (hyperviso
 // removeDisk deletes a sandbox's data disk.
 func (m *Manager) removeDisk(id string) {
 	_ = os.RemoveAll(filepath.Dir(m.diskPath(id)))
+}
+
+// keepDisk makes the data disk a running VM writes the sandbox's own again
+// before the VM goes away. After a snapshot (or a restore) the VM writes an
+// overlay in its runtime directory whose base belongs to a snapshot; it is
+// flushed by the guest, then copied into a standalone image at diskPath.
+func (m *Manager) keepDisk(ctx context.Context, id string, in *instance) (copied bool, err error) {
+	rep, ok := in.vm.(hypervisor.DiskReporter)
+	if !ok {
+		return false, nil
+	}
+	disks := rep.ActiveDisks()
+	if len(disks) == 0 || disks[0].Path == m.diskPath(id) {
+		return false, nil
+	}
+	if res, err := in.agent.Exec(ctx, client.ExecRequest{Argv: []string{"sync"}, TimeoutMS: 30000}, nil); err != nil || res.ExitCode != 0 {
+		return false, fmt.Errorf("flushing the data disk of %s: %v", id, err)
+	}
+	if p, ok := in.vm.(hypervisor.Pauser); ok {
+		if err := p.Pause(ctx); err != nil {
+			return false, fmt.Errorf("pausing %s to copy its data disk: %w", id, err)
+		}
+	}
+	qemuImg, err := exec.LookPath("qemu-img")
+	if err != nil {
+		return false, errdefs.Unavailable("keeping the data disk needs qemu-img (apt-get install qemu-utils)")
+	}
+	dst := m.diskPath(id)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return false, err
+	}
+	tmp := dst + ".tmp"
+	out, err := exec.CommandContext(ctx, qemuImg, "convert", "-U", "-q", "-O", "qcow2", disks[0].Path, tmp).CombinedOutput()
+	if err != nil {
+		_ = os.Remove(tmp)
+		return false, fmt.Errorf("copying the data disk of %s: %v: %s", id, err, out)
+	}
+	// The rename replaces the name only: a snapshot's hard link to the old
+	// image keeps its frozen content.
+	return true, os.Rename(tmp, dst)
 }

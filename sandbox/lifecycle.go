@@ -45,7 +45,19 @@ func (m *Manager) Stop(ctx context.Context, idOrName string) (*Sandbox, error) {
 	default:
 		return nil, errdefs.Conflict("sandbox %s is %s; only a running or paused sandbox can be stopped", rec.ID, rec.State)
 	}
-	m.shutdownVM(ctx, rec.ID, true)
+	graceful := true
+	if in, ok := m.instance(rec.ID); ok && specOf(rec).Spec.DiskMiB > 0 {
+		copied, err := m.keepDisk(ctx, rec.ID, in)
+		if err != nil {
+			if p, ok := in.vm.(hypervisor.Pauser); ok {
+				_ = p.Resume(context.WithoutCancel(ctx))
+			}
+			return nil, fmt.Errorf("stopping %s: %w; it keeps running", rec.ID, err)
+		}
+		// The disk is saved and the VM paused: nothing is left to flush.
+		graceful = !copied
+	}
+	m.shutdownVM(ctx, rec.ID, graceful)
 	m.releaseRuntime(ctx, rec, false)
 	if _, err := m.setState(ctx, rec.ID, StateStopped, ""); err != nil {
 		return nil, err

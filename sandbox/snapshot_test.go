@@ -194,3 +194,44 @@ func TestTemplateRestoreByDefault(t *testing.T) {
 		t.Fatalf("restored sandbox hostname %q, want %q", got, warm.ID)
 	}
 }
+
+func TestForkWithDataDisk(t *testing.T) {
+	env := sandboxtest.New(t, nil)
+	m := env.Manager
+	ctx := context.Background()
+	src, err := m.Create(ctx, sandbox.Spec{DiskMiB: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	execOut(t, m, src.ID, "sh", "-c", "echo base > /data/f && sync")
+	clones, err := m.Fork(ctx, src.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clone := clones[0]
+	execOut(t, m, clone.ID, "sh", "-c", "echo clone >> /data/f && sync")
+	execOut(t, m, src.ID, "sh", "-c", "echo src >> /data/f && sync")
+	// Stop and start both: each keeps its own disk, and the snapshot's
+	// frozen base is not written.
+	for _, id := range []string{src.ID, clone.ID} {
+		if _, err := m.Stop(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := execOut(t, m, src.ID, "cat", "/data/f"); got != "base\nsrc" {
+		t.Errorf("source disk after stop/start: %q", got)
+	}
+	if got := execOut(t, m, clone.ID, "cat", "/data/f"); got != "base\nclone" {
+		t.Errorf("clone disk after stop/start: %q", got)
+	}
+	again, err := m.Create(ctx, sandbox.Spec{FromSnapshot: clone.FromSnapshot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := execOut(t, m, again.ID, "cat", "/data/f"); got != "base" {
+		t.Errorf("a new restore of the snapshot reads %q, want the frozen disk", got)
+	}
+}
