@@ -3,12 +3,12 @@ package sandbox
 import (
 	"context"
 	"crypto/rand"
-	"hash/fnv"
-	"path/filepath"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 

@@ -5,14 +5,14 @@ package sandbox
 
 import (
 	"context"
-	"hash/fnv"
-	"os"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
