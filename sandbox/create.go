@@ -93,7 +93,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if err != nil && from != nil && spec.FromSnapshot == "" {
 		// A template that no longer restores is dropped; cold boot instead.
 		m.log.Warn("template restore failed; cold booting", "sandbox", id, "template", from.id, "err", err)
-		m.dropTemplate(from.id)
+		m.templateFailed(context.WithoutCancel(ctx), from.id)
 		err = m.boot(ctx, id, spec, rt, nil)
 	}
 	if err != nil {

@@ -128,6 +128,8 @@ type Manager struct {
 	tpl map[string]*snapshotRef
 	// tplBuilding marks keys whose template is being made.
 	tplBuilding map[string]bool
+	// tplBroken marks keys whose template failed to restore.
+	tplBroken map[string]bool
 
 	closeOnce sync.Once
 }

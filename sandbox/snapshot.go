@@ -23,21 +23,24 @@ const ManifestVersion = 1
 // Manifest describes a snapshot directory; it is written there as
 // manifest.json and kept in the store.
 type Manifest struct {
-	Version    int       `json:"version"`
-	ID         string    `json:"id"`
-	VMM        string    `json:"vmm"`
-	VMMVersion string    `json:"vmm_version"`
-	Runtime    string    `json:"runtime"`
-	Image      string    `json:"image_digest"`
-	Parent     string    `json:"parent,omitempty"`
-	SandboxID  string    `json:"sandbox_id,omitempty"`
-	Template   bool      `json:"template,omitempty"`
-	Key        string    `json:"key,omitempty"`
-	VCPUs      int       `json:"vcpus"`
-	MemoryMiB  int       `json:"memory_mib"`
-	HasNet     bool      `json:"has_net"`
-	Created    time.Time `json:"created"`
-	SizeBytes  int64     `json:"size_bytes"`
+	Version    int    `json:"version"`
+	ID         string `json:"id"`
+	VMM        string `json:"vmm"`
+	VMMVersion string `json:"vmm_version"`
+	Runtime    string `json:"runtime"`
+	Image      string `json:"image_digest"`
+	Parent     string `json:"parent,omitempty"`
+	SandboxID  string `json:"sandbox_id,omitempty"`
+	Template   bool   `json:"template,omitempty"`
+	Key        string `json:"key,omitempty"`
+	VCPUs      int    `json:"vcpus"`
+	MemoryMiB  int    `json:"memory_mib"`
+	HasNet     bool   `json:"has_net"`
+	// Network is the network mode the snapshot was taken with; restores
+	// need the same kind of backend (the VMM's device state differs).
+	Network   NetworkMode `json:"network,omitempty"`
+	Created   time.Time   `json:"created"`
+	SizeBytes int64       `json:"size_bytes"`
 	// Device is what the driver needs to restore.
 	Device hypervisor.SnapshotInfo `json:"device"`
 }
@@ -85,6 +88,7 @@ func (m *Manager) snapshotLocked(ctx context.Context, id string) (*Snapshot, err
 	man := Manifest{
 		Runtime: rec.Runtime, Image: m.runtimes[rec.Runtime].ImageDigest, SandboxID: id,
 		VCPUs: meta.Spec.VCPUs, MemoryMiB: meta.Spec.MemoryMiB, HasNet: meta.Spec.Network != NetworkNone,
+		Network: meta.Spec.Network,
 	}
 	if p := meta.Restored; p != "" && !isTemplateID(p) {
 		if _, err := m.cfg.Store.GetSnapshot(ctx, p); err == nil {
@@ -198,12 +202,12 @@ func (m *Manager) snapshotFor(ctx context.Context, id string, spec *Spec) (*snap
 	if spec.VCPUs != 0 && spec.VCPUs != man.VCPUs || spec.MemoryMiB != 0 && spec.MemoryMiB != man.MemoryMiB {
 		return nil, errdefs.Invalid("snapshot %s has %d vcpus and %d MiB; leave vcpus and memory_mib empty or equal", id, man.VCPUs, man.MemoryMiB)
 	}
-	if spec.Network == NetworkNone && man.HasNet || spec.Network != "" && spec.Network != NetworkNone && !man.HasNet {
-		return nil, errdefs.Invalid("snapshot %s was taken %s a network interface; pick a network mode that matches", id, map[bool]string{true: "with", false: "without"}[man.HasNet])
+	if man.Network != "" && spec.Network != "" && spec.Network != man.Network {
+		return nil, errdefs.Invalid("snapshot %s was taken with network %q; restore it with the same network mode (or leave network empty)", id, man.Network)
 	}
 	spec.Runtime, spec.VCPUs, spec.MemoryMiB = man.Runtime, man.VCPUs, man.MemoryMiB
-	if spec.Network == "" && !man.HasNet {
-		spec.Network = NetworkNone
+	if man.Network != "" {
+		spec.Network = man.Network
 	}
 	return ref, nil
 }

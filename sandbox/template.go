@@ -9,6 +9,7 @@ import (
 
 	"github.com/volant-sh/volant/hypervisor"
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/network"
 )
 
 // Templates: each runtime and size gets a snapshot of a freshly booted,
@@ -22,7 +23,7 @@ func isTemplateID(id string) bool { return strings.HasPrefix(id, templatePrefix)
 
 // templateKey names the template that can serve spec.
 func (m *Manager) templateKey(spec Spec) string {
-	return fmt.Sprintf("%s/%s/%dc/%dm/net=%t", spec.Runtime, m.runtimes[spec.Runtime].ImageDigest, spec.VCPUs, spec.MemoryMiB, spec.Network != NetworkNone)
+	return fmt.Sprintf("%s/%s/%dc/%dm/net=%s", spec.Runtime, m.runtimes[spec.Runtime].ImageDigest, spec.VCPUs, spec.MemoryMiB, spec.Network)
 }
 
 // template returns the ready template for spec, if any.
@@ -43,6 +44,26 @@ func (m *Manager) dropTemplate(id string) {
 		if ref.id == id {
 			delete(m.tpl, k)
 		}
+	}
+}
+
+// templateFailed forgets a template that did not restore and deletes it;
+// its key gets no new template until the daemon restarts, so a template
+// that cannot work is not rebuilt over and over.
+func (m *Manager) templateFailed(ctx context.Context, id string) {
+	m.tplMu.Lock()
+	for k, ref := range m.tpl {
+		if ref.id == id {
+			delete(m.tpl, k)
+			if m.tplBroken == nil {
+				m.tplBroken = map[string]bool{}
+			}
+			m.tplBroken[k] = true
+		}
+	}
+	m.tplMu.Unlock()
+	if err := m.DeleteSnapshot(ctx, id); err != nil {
+		m.log.Warn("deleting a template that does not restore", "template", id, "err", err)
 	}
 }
 
@@ -91,7 +112,7 @@ func (m *Manager) ensureTemplate(spec Spec, rt Runtime) {
 	}
 	key := m.templateKey(spec)
 	m.tplMu.Lock()
-	if m.tpl[key] != nil || m.tplBuilding[key] {
+	if m.tpl[key] != nil || m.tplBuilding[key] || m.tplBroken[key] {
 		m.tplMu.Unlock()
 		return
 	}
@@ -130,12 +151,23 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 	if rt.Cmdline != "" {
 		cmdline = append(cmdline, rt.Cmdline)
 	}
-	if spec.Network != NetworkNone {
-		// The template's interface uses user-mode networking; restores
-		// attach it to their own backend (tap or user) and are
-		// reconfigured through the agent.
+	// The template's interface has the backend its restores will have
+	// (the VMM's device state differs between them); restores are
+	// reconfigured through the agent with their own address and MAC.
+	switch spec.Network {
+	case NetworkUser:
 		cfg.Net = hypervisor.Net{Mode: hypervisor.NetUser, MAC: userMAC(id)}
 		cmdline = append(cmdline, "volant.ip="+userNetIP, "volant.gw="+userNetGW, "volant.dns="+userNetDNS)
+	case NetworkBridge:
+		if m.cfg.Network == nil {
+			return nil, fmt.Errorf("bridge networking is off")
+		}
+		tap := network.TapName(id)
+		if err := m.cfg.Network.CreateTap(ctx, tap); err != nil {
+			return nil, err
+		}
+		defer func() { _ = m.cfg.Network.DeleteTap(context.WithoutCancel(ctx), tap) }()
+		cfg.Net = hypervisor.Net{Mode: hypervisor.NetTap, Tap: tap, MAC: userMAC(id)}
 	}
 	cfg.Cmdline = strings.Join(cmdline, " ")
 	defer os.Remove(cfg.MemoryFile)
@@ -156,7 +188,7 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 	in := &instance{vm: vm, agent: agent}
 	man := Manifest{
 		Runtime: spec.Runtime, Image: rt.ImageDigest, Template: true, Key: key,
-		VCPUs: spec.VCPUs, MemoryMiB: spec.MemoryMiB, HasNet: spec.Network != NetworkNone,
+		VCPUs: spec.VCPUs, MemoryMiB: spec.MemoryMiB, HasNet: spec.Network != NetworkNone, Network: spec.Network,
 	}
 	sn, man, err := m.snapshotVM(ctx, snapper, in, id, man)
 	if err != nil {
