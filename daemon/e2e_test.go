@@ -73,6 +73,9 @@ func newVolantd(t *testing.T) *volantd {
 		// The accelerator probe has its own tests; here it would only add
 		// seconds to every daemon start.
 		"VOLANT_ACCEL=tcg",
+		// Template builds run in the background and would add VMMs the
+		// tests do not own; the engine's template tests cover them.
+		"VOLANT_TEMPLATES=false",
 	)
 	t.Cleanup(func() {
 		d.deleteAll()
