@@ -164,6 +164,7 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 
 	var vm hypervisor.VM
 	bootKind := "cold"
+	t0 := time.Now()
 	if from != nil {
 		restorer, ok := m.cfg.Driver.(hypervisor.Restorer)
 		if !ok {
@@ -181,15 +182,21 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	}
 	rev.add(func() { _ = vm.Kill(); _ = os.RemoveAll(cfg.Dir) })
 
+	t1 := time.Now()
 	agent := client.New(vm.DialAgent)
-	if err := m.waitAgent(ctx, vm, agent); err != nil {
+	ready := func(ctx context.Context) error {
+		_, err := agent.WaitReady(ctx)
 		return err
 	}
 	if from != nil {
-		if err := m.reconfigure(ctx, agent, id, ip, gw, mac, spec.Network); err != nil {
-			return err
-		}
+		// A restored guest's first request gives it its identity; its
+		// answer also says the agent is ready (one round trip, not two).
+		ready = func(ctx context.Context) error { return m.reconfigure(ctx, agent, id, ip, gw, mac, spec.Network) }
 	}
+	if err := m.waitAgent(ctx, vm, ready); err != nil {
+		return err
+	}
+	m.log.Debug("vm started", "sandbox", id, "boot", bootKind, "vmm", t1.Sub(t0), "agent", time.Since(t1))
 
 	_, err = m.update(ctx, id, func(r *store.Sandbox) error {
 		r.State = string(StateRunning)
@@ -240,12 +247,10 @@ func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip,
 	entropy := make([]byte, 64)
 	_, _ = rand.Read(entropy)
 	req := client.ReconfigureRequest{Hostname: id, TimeUnixNS: time.Now().UnixNano(), Entropy: entropy}
-	if mode != NetworkNone {
+	// A user-mode guest keeps the template's address and MAC: its network
+	// stack is its own, so they collide with nothing.
+	if mode == NetworkBridge {
 		req.IPCIDR, req.Gateway, req.MAC = ip, gw, mac
-		if mode == NetworkUser {
-			req.MAC = userMAC(id)
-			req.DNS = []string{userNetDNS}
-		}
 	}
 	if err := agent.Reconfigure(ctx, req); err != nil {
 		return fmt.Errorf("giving restored sandbox %s its identity: %w", id, err)
@@ -253,9 +258,9 @@ func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip,
 	return nil
 }
 
-// waitAgent waits until the guest agent answers, the VMM dies, or the boot
+// waitAgent calls ready until it succeeds, the VMM dies, or the boot
 // timeout passes.
-func (m *Manager) waitAgent(ctx context.Context, vm hypervisor.VM, agent *client.Client) error {
+func (m *Manager) waitAgent(ctx context.Context, vm hypervisor.VM, ready func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.BootTimeout)
 	defer cancel()
 	go func() {
@@ -265,18 +270,33 @@ func (m *Manager) waitAgent(ctx context.Context, vm hypervisor.VM, agent *client
 		case <-ctx.Done():
 		}
 	}()
-	if _, err := agent.WaitReady(ctx); err != nil {
+	var err error
+	delay := 5 * time.Millisecond
+	for {
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		err = ready(actx)
+		acancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
 		select {
-		case <-vm.Done():
-			return errdefs.Unavailable("the VM exited during boot; its console log: %s", consoleTail(vm.ConsoleLogPath(), 2048))
-		default:
+		case <-ctx.Done():
+		case <-time.After(delay):
 		}
-		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return errdefs.Unavailable("the guest agent did not answer within %s; console: %s", m.cfg.BootTimeout, consoleTail(vm.ConsoleLogPath(), 2048))
-		}
-		return fmt.Errorf("waiting for the guest agent: %w", err)
+		delay = min(delay*2, 100*time.Millisecond)
 	}
-	return nil
+	select {
+	case <-vm.Done():
+		return errdefs.Unavailable("the VM exited during boot; its console log: %s", consoleTail(vm.ConsoleLogPath(), 2048))
+	default:
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errdefs.Unavailable("the guest agent did not answer within %s (last error: %v); console: %s", m.cfg.BootTimeout, err, consoleTail(vm.ConsoleLogPath(), 2048))
+	}
+	return fmt.Errorf("waiting for the guest agent: %w", err)
 }
 
 // lease returns the sandbox's address, reusing one it already holds.

@@ -182,7 +182,7 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 		return nil, fmt.Errorf("the %s driver cannot snapshot", m.cfg.Driver.Name())
 	}
 	agent := client.New(vm.DialAgent)
-	if err := m.waitAgent(ctx, vm, agent); err != nil {
+	if err := m.waitAgent(ctx, vm, func(ctx context.Context) error { _, err := agent.WaitReady(ctx); return err }); err != nil {
 		return nil, err
 	}
 	in := &instance{vm: vm, agent: agent}

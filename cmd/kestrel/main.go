@@ -160,7 +160,9 @@ func serialListener(log *slog.Logger) (net.Listener, error) {
 		dev, err := transport.FindSerialPort("/sys/class/virtio-ports", "/dev", client.SerialPortName)
 		if err == nil {
 			log.Info("agent port", "device", dev)
-			return transport.ListenSerial(dev, transport.SerialConfig{Logger: log})
+			// A short poll while no host is connected: after a snapshot restore the
+			// new host is noticed within milliseconds.
+			return transport.ListenSerial(dev, transport.SerialConfig{Logger: log, PollInterval: 5 * time.Millisecond})
 		}
 		lastErr = err
 		time.Sleep(100 * time.Millisecond)

@@ -165,3 +165,39 @@ func (vm *VM) dropAgentSession(s *agentSession) {
 	}
 	s.close()
 }
+
+// agentQuiesceWait is how long the guest's agent gets to notice a hang-up
+// (its serial listener polls every few milliseconds while idle).
+const agentQuiesceWait = 100 * time.Millisecond
+
+// quiesceAgent hangs up the agent channel before a snapshot, so the guest's
+// agent drops its session and waits for a new host: restores of the
+// snapshot then start on a clean line. Agent calls in flight are cut. It
+// reports whether the guest is known to wait (false for a paused guest,
+// which cannot notice).
+func (vm *VM) quiesceAgent(ctx context.Context) bool {
+	if vm.rec.Launch.VsockCID != 0 {
+		return false
+	}
+	var st struct {
+		Status string `json:"status"`
+	}
+	if err := vm.qmp.Execute(ctx, "query-status", nil, &st); err != nil || st.Status != "running" {
+		return false
+	}
+	vm.agentMu.Lock()
+	had := vm.agent != nil
+	if had {
+		vm.agent.close()
+		vm.agent = nil
+	}
+	vm.agentMu.Unlock()
+	if had {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(agentQuiesceWait):
+		}
+	}
+	return true
+}

@@ -138,7 +138,7 @@ func (d *Driver) Restore(ctx context.Context, cfg hypervisor.Config, snapshotDir
 	if err := vm.waitMigration(ctx); err != nil {
 		return nil, fmt.Errorf("restoring %s: loading state: %w", cfg.ID, err)
 	}
-	vm.agentStale = true
+	vm.agentStale = !m.AgentQuiesced
 	if err := vm.qmp.Execute(ctx, "cont", nil, nil); err != nil {
 		return nil, fmt.Errorf("restoring %s: resuming the guest: %w", cfg.ID, err)
 	}

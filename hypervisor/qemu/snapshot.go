@@ -68,6 +68,10 @@ type snapshotManifest struct {
 	// Disks holds per disk its virtual size, for the restore's overlays.
 	DiskSizes []int64   `json:"disk_sizes,omitempty"`
 	Created   time.Time `json:"created"`
+	// AgentQuiesced says the host hung up the agent channel before the
+	// snapshot, so the guest's agent waits for a new host in it and a
+	// restore's first session needs no probing for a stale one.
+	AgentQuiesced bool `json:"agent_quiesced,omitempty"`
 }
 
 func readManifest(dir string) (snapshotManifest, error) {
@@ -151,6 +155,7 @@ func (vm *VM) Snapshot(ctx context.Context, dir string) (_ hypervisor.SnapshotIn
 	if st.Status != "running" && st.Status != "paused" && st.Status != "postmigrate" {
 		return hypervisor.SnapshotInfo{}, errdefs.Conflict("snapshot of vm %s: the vm is %s", vm.id, st.Status)
 	}
+	quiesced := vm.quiesceAgent(ctx)
 	if st.Status == "running" {
 		if err := vm.qmp.Execute(ctx, "stop", nil, nil); err != nil {
 			return hypervisor.SnapshotInfo{}, fmt.Errorf("snapshot of vm %s: pausing: %w", vm.id, err)
@@ -170,11 +175,12 @@ func (vm *VM) Snapshot(ctx context.Context, dir string) (_ hypervisor.SnapshotIn
 	// Disks first: once the migration has completed QEMU has let go of
 	// its images (inactivated them) until the guest runs again.
 	m := snapshotManifest{
-		Format:      manifestFormat,
-		QEMUVersion: vm.drv.version,
-		Launch:      vm.rec.Launch,
-		Memory:      MemoryStream,
-		Created:     time.Now().UTC(),
+		AgentQuiesced: quiesced,
+		Format:        manifestFormat,
+		QEMUVersion:   vm.drv.version,
+		Launch:        vm.rec.Launch,
+		Memory:        MemoryStream,
+		Created:       time.Now().UTC(),
 	}
 	if vm.rec.RAM != "" {
 		m.RAMBackend = "mem"

@@ -156,8 +156,11 @@ func (l *SerialListener) run() {
 			if !waiting {
 				l.log.Debug("agent port: waiting for a host", "port", l.f.Name())
 				waiting = true
+				// Only now: bytes that arrive while waiting may be a new
+				// host's first request, sent before its port-open notice
+				// reached the guest (after a snapshot restore, say).
+				l.drain()
 			}
-			l.drain()
 			select {
 			case <-l.closing:
 				return
