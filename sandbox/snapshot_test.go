@@ -193,6 +193,22 @@ func TestTemplateRestoreByDefault(t *testing.T) {
 	if got := execOut(t, m, warm.ID, "hostname"); got != warm.ID {
 		t.Fatalf("restored sandbox hostname %q, want %q", got, warm.ID)
 	}
+	// The template outlives a daemon restart: it is not rebuilt.
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := sandbox.New(ctx, env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Manager = m2
+	again, err := m2.Create(ctx, sandbox.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Boot != "restore" {
+		t.Fatalf("after a restart the default create booted %q, want a restore from the kept template", again.Boot)
+	}
 }
 
 func TestForkWithDataDisk(t *testing.T) {

@@ -252,3 +252,7 @@ func (d *Driver) Attach(ctx context.Context, dir string) (hypervisor.VM, error) 
 	d.log.Info("attached to vm", "vm", vm.id, "pid", pid, "accel", rec.Launch.Accel)
 	return vm, nil
 }
+
+// Version is the QEMU version snapshots record (the first line of
+// qemu-system-x86_64 --version).
+func (d *Driver) Version() string { return d.version }
