@@ -75,8 +75,13 @@ const execStreamDoc = "A WebSocket session running one command, with live output
 	"2. Without pty, the server sends text messages `{\"type\":\"stdout\"|\"stderr\",\"data\":\"<base64>\"}` as output is produced. " +
 	"The client sends `{\"type\":\"stdin\",\"data\":\"<base64>\"}` (or binary messages, taken as raw stdin), " +
 	"`{\"type\":\"stdin_close\"}` to send EOF, and `{\"type\":\"signal\",\"signal\":\"INT\"}`.\n" +
-	"3. With pty, output arrives as binary messages of raw terminal bytes and binary messages from the client are keystrokes; " +
-	"the client may send `{\"type\":\"resize\",\"rows\":R,\"cols\":C}` and `{\"type\":\"signal\",\"signal\":\"INT\"}`.\n" +
+	"3. With pty, the command runs on a terminal of rows x cols (default 24x80); `\"cmd\":[\"sh\"]` is an interactive shell. " +
+	"Output arrives as binary messages of raw terminal bytes (stdout and stderr as one stream, with the terminal's echo) " +
+	"and binary messages from the client are keystrokes. " +
+	"The client may send `{\"type\":\"resize\",\"rows\":R,\"cols\":C}` to change the window size and " +
+	"`{\"type\":\"signal\",\"signal\":\"INT\"}` to signal the terminal's foreground process group. " +
+	"There is no stdin_close: send Ctrl-D (byte 4). timeout_s hangs the terminal up and kills its processes (the exit says timed_out); " +
+	"max_output_bytes does not apply.\n" +
 	"4. Last, the server sends `{\"type\":\"exit\",\"exit_code\":N,\"signal\":\"KILL\",\"timed_out\":false,\"duration_ms\":N}` " +
 	"and closes normally. A failure is sent as `{\"type\":\"error\",\"status\":N,\"message\":\"...\"}` before the close.\n\n" +
 	"Closing the WebSocket kills the command. Browsers pass the token as ?access_token=."

@@ -297,8 +297,3 @@ func (s *server) pumpInput(ctx context.Context, c *websocket.Conn, agent *client
 		}
 	}
 }
-
-// ptySession runs an interactive terminal session.
-func (s *server) ptySession(ctx context.Context, c *websocket.Conn, agent *client.Client, sb *sandbox.Sandbox, req *streamRequest) {
-	s.wsFail(ctx, c, "exec stream pty", errdefs.Unavailable("interactive terminals (pty) are not available in this version yet; run without \"pty\""))
-}

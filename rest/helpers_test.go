@@ -25,6 +25,7 @@ import (
 	"github.com/volant-sh/volant/kestrel/ports"
 	"github.com/volant-sh/volant/kestrel/proc"
 	"github.com/volant-sh/volant/kestrel/reaper"
+	"github.com/volant-sh/volant/kestrel/term"
 	"github.com/volant-sh/volant/rest"
 	"github.com/volant-sh/volant/sandbox"
 )
@@ -57,7 +58,8 @@ func newFakeEngine(t *testing.T) *fakeEngine {
 	return e
 }
 
-// serveAgent serves kestrel's real routes on a unix socket.
+// serveAgent serves kestrel's real routes (processes, files, ports and
+// terminals) on a unix socket.
 func serveAgent(t *testing.T) *client.Client {
 	t.Helper()
 	r := reaper.New(false)
@@ -66,6 +68,7 @@ func serveAgent(t *testing.T) *client.Client {
 	svc.Register(mux)
 	files.Register(mux)
 	ports.Register(mux)
+	term.New(r, nil).Register(mux)
 	sock := filepath.Join(t.TempDir(), "agent.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {

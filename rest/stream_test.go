@@ -71,6 +71,7 @@ type frame struct {
 	Data     []byte `json:"data"`
 	ExitCode int    `json:"exit_code"`
 	Signal   string `json:"signal"`
+	TimedOut bool   `json:"timed_out"`
 	Status   int    `json:"status"`
 	Message  string `json:"message"`
 }
