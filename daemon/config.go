@@ -61,6 +61,9 @@ type Config struct {
 	// Templates makes a template snapshot per runtime and size after the
 	// first healthy boot and restores creates from it; default true.
 	Templates bool `json:"templates"`
+	// WarmPool keeps this many guests per template restored and warmed up
+	// ahead of time, so creates only give one its identity; default 2.
+	WarmPool int `json:"warm_pool"`
 }
 
 // Defaults returns the safe defaults: loopback, a root-or-user state dir.
@@ -77,6 +80,7 @@ func Defaults() Config {
 		MemoryOvercommit:  1.5,
 		ReservedMemoryMiB: 1024,
 		Templates:         true,
+		WarmPool:          2,
 	}
 	if os.Geteuid() == 0 {
 		c.StateDir = "/var/lib/volant"
@@ -123,6 +127,13 @@ func (c *Config) LoadEnv() error {
 		if v, ok := os.LookupEnv(k); ok {
 			*p = v
 		}
+	}
+	if v, ok := os.LookupEnv("VOLANT_WARM_POOL"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errdefs.Invalid("VOLANT_WARM_POOL=%q: use a whole number", v)
+		}
+		c.WarmPool = n
 	}
 	for k, p := range map[string]*bool{"VOLANT_NAT": &c.NAT, "VOLANT_BRIDGE_NETWORK": &c.BridgeNetwork, "VOLANT_TEMPLATES": &c.Templates} {
 		if v, ok := os.LookupEnv(k); ok {
@@ -177,6 +188,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CPUOvercommit < 1 || c.MemoryOvercommit < 1 {
 		return errdefs.Invalid("overcommit must be at least 1 (got cpu %g, memory %g)", c.CPUOvercommit, c.MemoryOvercommit)
+	}
+	if c.WarmPool < 0 || c.WarmPool > 16 {
+		return errdefs.Invalid("warm_pool %d: between 0 (off) and 16", c.WarmPool)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errdefs.Invalid("tls: give both tls_cert and tls_key, or neither")

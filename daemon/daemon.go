@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		Defaults:  sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: sandbox.NetworkMode(cfg.DefaultNetwork)},
 		Budget:    budget(cfg),
 		Templates: cfg.Templates,
+		WarmPool:  cfg.WarmPool,
 		Version:   Version,
 		Logger:    log,
 	}

@@ -89,12 +89,20 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	}
 	m.publish(ctx, events.SandboxCreated, id, map[string]any{"runtime": spec.Runtime, "name": spec.Name})
 
-	err := m.boot(ctx, id, spec, rt, from)
+	var warm *warmVM
+	if from != nil && spec.FromSnapshot == "" {
+		warm = m.takeWarm(m.templateKey(spec), from, spec)
+	}
+	err := m.boot(ctx, id, spec, rt, from, warm)
+	if err != nil && warm != nil {
+		m.log.Warn("warm guest failed; restoring afresh", "sandbox", id, "err", err)
+		err = m.boot(ctx, id, spec, rt, from, nil)
+	}
 	if err != nil && from != nil && spec.FromSnapshot == "" {
 		// A template that no longer restores is dropped; cold boot instead.
 		m.log.Warn("template restore failed; cold booting", "sandbox", id, "template", from.id, "err", err)
 		m.templateFailed(context.WithoutCancel(ctx), from.id)
-		err = m.boot(ctx, id, spec, rt, nil)
+		err = m.boot(ctx, id, spec, rt, nil, nil)
 	}
 	if err != nil {
 		// Nothing of a failed create stays: the record goes too.
@@ -114,7 +122,10 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 // boot attaches the network, boots the VM (or restores it from a
 // snapshot), waits for its agent and marks the sandbox running. On error
 // it undoes every step it took.
-func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, from *snapshotRef) (err error) {
+//
+// warm, when set, is a pooled guest already restored from the template
+// from: it only needs its identity.
+func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, from *snapshotRef, warm *warmVM) (err error) {
 	var rev reverter
 	defer func() {
 		if err != nil {
@@ -137,11 +148,15 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		}
 		rev.add(func() { _, _ = m.cfg.Addresses.ReleaseOwner(life, id) })
 		mac = ipam.MAC(addr).String()
-		tap = network.TapName(id)
-		if err := m.cfg.Network.CreateTap(ctx, tap); err != nil {
-			return fmt.Errorf("creating tap for %s: %w", id, err)
+		if warm != nil {
+			tap = warm.tap
+		} else {
+			tap = network.TapName(id)
+			if err := m.cfg.Network.CreateTap(ctx, tap); err != nil {
+				return fmt.Errorf("creating tap for %s: %w", id, err)
+			}
+			rev.add(func() { _ = m.cfg.Network.DeleteTap(life, tap) })
 		}
-		rev.add(func() { _ = m.cfg.Network.DeleteTap(life, tap) })
 		ip = netip.PrefixFrom(addr, m.cfg.Addresses.Prefix().Bits()).String()
 		gw = m.cfg.Addresses.Gateway().String()
 		cfg.Net = hypervisor.Net{Mode: hypervisor.NetTap, Tap: tap, MAC: mac}
@@ -165,7 +180,10 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	var vm hypervisor.VM
 	bootKind := "cold"
 	t0 := time.Now()
-	if from != nil {
+	if warm != nil {
+		bootKind = "restore"
+		vm = warm.vm
+	} else if from != nil {
 		restorer, ok := m.cfg.Driver.(hypervisor.Restorer)
 		if !ok {
 			return errdefs.Unavailable("the %s driver cannot restore snapshots", m.cfg.Driver.Name())
@@ -180,10 +198,17 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		_ = os.RemoveAll(cfg.Dir)
 		return fmt.Errorf("starting the VM of %s: %w", id, err)
 	}
-	rev.add(func() { _ = vm.Kill(); _ = os.RemoveAll(cfg.Dir) })
+	if warm != nil {
+		rev.add(func() { warm.kill(m) })
+	} else {
+		rev.add(func() { _ = vm.Kill(); _ = os.RemoveAll(cfg.Dir) })
+	}
 
 	t1 := time.Now()
 	agent := client.New(vm.DialAgent)
+	if warm != nil {
+		agent = warm.agent
+	}
 	ready := func(ctx context.Context) error {
 		_, err := agent.WaitReady(ctx)
 		return err
@@ -201,7 +226,7 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	_, err = m.update(ctx, id, func(r *store.Sandbox) error {
 		r.State = string(StateRunning)
 		r.Reason = ""
-		r.IP, r.MAC, r.Tap = ip, mac, tap
+		r.IP, r.MAC, r.Tap, r.VMDir = ip, mac, tap, vm.Dir()
 		meta := specOf(*r)
 		meta.Gateway, meta.Boot = gw, bootKind
 		if from != nil {

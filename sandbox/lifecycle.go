@@ -57,7 +57,7 @@ func (m *Manager) Stop(ctx context.Context, idOrName string) (*Sandbox, error) {
 		// The disk is saved and the VM paused: nothing is left to flush.
 		graceful = !copied
 	}
-	m.shutdownVM(ctx, rec.ID, graceful)
+	m.shutdownVM(ctx, rec, graceful)
 	m.releaseRuntime(ctx, rec, false)
 	if _, err := m.setState(ctx, rec.ID, StateStopped, ""); err != nil {
 		return nil, err
@@ -92,7 +92,7 @@ func (m *Manager) Start(ctx context.Context, idOrName string) (*Sandbox, error) 
 	if err := m.admit(rec.ID, spec); err != nil {
 		return nil, err
 	}
-	if err := m.boot(ctx, rec.ID, spec, rt, nil); err != nil {
+	if err := m.boot(ctx, rec.ID, spec, rt, nil, nil); err != nil {
 		m.unadmit(rec.ID)
 		_, _ = m.update(context.WithoutCancel(ctx), rec.ID, func(r *store.Sandbox) error {
 			r.Reason = "start failed: " + err.Error()
@@ -177,7 +177,7 @@ func (m *Manager) deleteLocked(ctx context.Context, rec store.Sandbox) error {
 			return err
 		}
 	}
-	m.shutdownVM(ctx, rec.ID, false)
+	m.shutdownVM(ctx, rec, false)
 	m.releaseRuntime(ctx, rec, true)
 	if err := m.cfg.Store.DeleteSandbox(ctx, rec.ID); err != nil {
 		return fmt.Errorf("deleting record of %s: %w", rec.ID, err)
@@ -188,14 +188,15 @@ func (m *Manager) deleteLocked(ctx context.Context, rec store.Sandbox) error {
 
 // shutdownVM stops a sandbox's VM: gracefully through the agent and the
 // VMM when graceful, else at once. It is a no-op without a live VM.
-func (m *Manager) shutdownVM(ctx context.Context, id string, graceful bool) {
+func (m *Manager) shutdownVM(ctx context.Context, rec store.Sandbox, graceful bool) {
+	id := rec.ID
 	m.mu.Lock()
 	in, ok := m.vms[id]
 	delete(m.vms, id)
 	m.mu.Unlock()
 	if !ok {
 		// No adopted VM, but a VMM may still run from a crashed create.
-		if vm, err := m.cfg.Driver.Attach(ctx, m.vmDir(id)); err == nil {
+		if vm, err := m.cfg.Driver.Attach(ctx, m.dirOf(rec)); err == nil {
 			_ = vm.Kill()
 		}
 		return
@@ -228,7 +229,7 @@ func (m *Manager) releaseRuntime(ctx context.Context, rec store.Sandbox, all boo
 			m.log.Warn("deleting tap", "sandbox", rec.ID, "tap", rec.Tap, "err", err)
 		}
 	}
-	if err := removeAll(m.vmDir(rec.ID)); err != nil {
+	if err := removeAll(m.dirOf(rec)); err != nil {
 		m.log.Warn("removing vm dir", "sandbox", rec.ID, "err", err)
 	}
 	if err := os.Remove(m.memFile(rec.ID)); err != nil && !os.IsNotExist(err) {

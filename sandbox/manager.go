@@ -79,6 +79,9 @@ type Config struct {
 	// Templates turns template snapshots on: each runtime and size gets
 	// one after its first cold boot, and creates restore from it.
 	Templates bool
+	// WarmPool keeps this many guests per template restored ahead of
+	// time (and warmed up), so a create only gives one its identity.
+	WarmPool int
 	// BootTimeout bounds boot to agent-ready; default 60 s.
 	BootTimeout time.Duration
 	Version     string
@@ -130,6 +133,10 @@ type Manager struct {
 	tplBuilding map[string]bool
 	// tplBroken marks keys whose template failed to restore.
 	tplBroken map[string]bool
+	// warm holds restored, warmed-up guests per template key;
+	// warmFilling counts the restores under way per key.
+	warm        map[string][]*warmVM
+	warmFilling map[string]int
 
 	closeOnce sync.Once
 }
@@ -214,6 +221,7 @@ func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
 		m.cancel()
 		m.wg.Wait()
+		m.drainWarm()
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		for _, in := range m.vms {
@@ -330,3 +338,12 @@ func defaultMemoryDir(stateDir string) string {
 
 // vmDir is the runtime directory of a sandbox's VM.
 func (m *Manager) vmDir(id string) string { return filepath.Join(m.cfg.StateDir, "vms", id) }
+
+// dirOf is the runtime directory of a sandbox's VM as recorded (a VM taken
+// from the warm pool keeps the directory it was restored into).
+func (m *Manager) dirOf(rec store.Sandbox) string {
+	if rec.VMDir != "" {
+		return rec.VMDir
+	}
+	return m.vmDir(rec.ID)
+}

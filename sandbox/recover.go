@@ -44,10 +44,10 @@ func (m *Manager) recover(ctx context.Context) error {
 			}
 		case StateStopped:
 			keep[rec.ID] = true // keeps its lease, holds no VM
-			m.shutdownVM(ctx, rec.ID, false)
+			m.shutdownVM(ctx, rec, false)
 			m.releaseRuntime(ctx, rec, false)
 		case StateFailed:
-			m.shutdownVM(ctx, rec.ID, false)
+			m.shutdownVM(ctx, rec, false)
 			m.releaseRuntime(ctx, rec, false)
 		}
 	}
@@ -58,7 +58,7 @@ func (m *Manager) recover(ctx context.Context) error {
 // adoptExisting finds a sandbox's VM again. It reports whether the sandbox
 // is alive and adopted; otherwise the sandbox is failed with a reason.
 func (m *Manager) adoptExisting(ctx context.Context, rec store.Sandbox) bool {
-	vm, err := m.cfg.Driver.Attach(ctx, m.vmDir(rec.ID))
+	vm, err := m.cfg.Driver.Attach(ctx, m.dirOf(rec))
 	if err != nil {
 		reason := "its VMM was not running when the daemon started"
 		if !errors.Is(err, errdefs.ErrNotFound) {
@@ -110,9 +110,13 @@ func (m *Manager) adoptExisting(ctx context.Context, rec store.Sandbox) bool {
 // (killing any VMM still running in them).
 func (m *Manager) sweep(ctx context.Context, keep map[string]bool) {
 	owned := map[string]bool{}
+	keptDirs := map[string]bool{}
 	for id := range keep {
-		if rec, err := m.cfg.Store.GetSandbox(ctx, id); err == nil && rec.Tap != "" {
-			owned[rec.Tap] = true
+		if rec, err := m.cfg.Store.GetSandbox(ctx, id); err == nil {
+			if rec.Tap != "" {
+				owned[rec.Tap] = true
+			}
+			keptDirs[filepath.Base(m.dirOf(rec))] = true
 		}
 	}
 	if m.cfg.Network != nil {
@@ -143,10 +147,8 @@ func (m *Manager) sweep(ctx context.Context, keep map[string]bool) {
 	}
 	entries, _ := os.ReadDir(filepath.Join(m.cfg.StateDir, "vms"))
 	for _, e := range entries {
-		if keep[e.Name()] {
-			if _, live := m.instance(e.Name()); live {
-				continue
-			}
+		if keptDirs[e.Name()] {
+			continue
 		}
 		dir := filepath.Join(m.cfg.StateDir, "vms", e.Name())
 		if vm, err := m.cfg.Driver.Attach(ctx, dir); err == nil {

@@ -3,6 +3,8 @@ package sandbox_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -250,4 +252,68 @@ func TestForkWithDataDisk(t *testing.T) {
 	if got := execOut(t, m, again.ID, "cat", "/data/f"); got != "base" {
 		t.Errorf("a new restore of the snapshot reads %q, want the frozen disk", got)
 	}
+}
+
+func TestWarmPoolCreates(t *testing.T) {
+	env := sandboxtest.New(t, func(c *sandbox.Config) { c.Templates, c.WarmPool = true, 1 })
+	m := env.Manager
+	ctx := context.Background()
+	// Wait for the template and its warm guest.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		snaps, _ := m.ListSnapshots(ctx)
+		if len(snaps) == 1 && snaps[0].Template {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no template after three minutes")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second)
+	var ids []string
+	for range 3 {
+		sb, err := m.Create(ctx, sandbox.Spec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sb.Boot != "restore" {
+			t.Errorf("create booted %q, want restore", sb.Boot)
+		}
+		if got := execOut(t, m, sb.ID, "hostname"); got != sb.ID {
+			t.Errorf("hostname %q, want %q", got, sb.ID)
+		}
+		ids = append(ids, sb.ID)
+	}
+	// A sandbox made from a pooled guest survives a restart like any other.
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := sandbox.New(ctx, env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Manager = m2
+	for _, id := range ids {
+		if got := execOut(t, m2, id, "hostname"); got != id {
+			t.Errorf("after restart %s answers as %q", id, got)
+		}
+	}
+	for _, id := range ids {
+		if err := m2.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(env.StateDir, "vms"))
+	if len(ents) != 0 {
+		t.Errorf("vm dirs left after deleting everything and closing: %d", len(ents))
+	}
+	m3, err := sandbox.New(ctx, env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Manager = m3
 }

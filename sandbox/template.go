@@ -39,11 +39,17 @@ func (m *Manager) template(spec Spec) *snapshotRef {
 // dropTemplate forgets a template (deleted, or no longer restorable).
 func (m *Manager) dropTemplate(id string) {
 	m.tplMu.Lock()
-	defer m.tplMu.Unlock()
+	var stale []*warmVM
 	for k, ref := range m.tpl {
 		if ref.id == id {
 			delete(m.tpl, k)
+			stale = append(stale, m.warm[k]...)
+			delete(m.warm, k)
 		}
+	}
+	m.tplMu.Unlock()
+	for _, w := range stale {
+		w.kill(m)
 	}
 }
 
@@ -52,9 +58,12 @@ func (m *Manager) dropTemplate(id string) {
 // that cannot work is not rebuilt over and over.
 func (m *Manager) templateFailed(ctx context.Context, id string) {
 	m.tplMu.Lock()
+	var stale []*warmVM
 	for k, ref := range m.tpl {
 		if ref.id == id {
 			delete(m.tpl, k)
+			stale = append(stale, m.warm[k]...)
+			delete(m.warm, k)
 			if m.tplBroken == nil {
 				m.tplBroken = map[string]bool{}
 			}
@@ -62,6 +71,9 @@ func (m *Manager) templateFailed(ctx context.Context, id string) {
 		}
 	}
 	m.tplMu.Unlock()
+	for _, w := range stale {
+		w.kill(m)
+	}
 	if err := m.DeleteSnapshot(ctx, id); err != nil {
 		m.log.Warn("deleting a template that does not restore", "template", id, "err", err)
 	}
@@ -91,6 +103,8 @@ func (m *Manager) loadTemplates(ctx context.Context) {
 		m.tplMu.Lock()
 		m.tpl[ref.man.Key] = ref
 		m.tplMu.Unlock()
+		spec := Spec{Runtime: ref.man.Runtime, VCPUs: ref.man.VCPUs, MemoryMiB: ref.man.MemoryMiB, Network: ref.man.Network}
+		m.fillWarm(ref.man.Key, ref, spec)
 	}
 }
 
@@ -138,6 +152,7 @@ func (m *Manager) ensureTemplate(spec Spec, rt Runtime) {
 		m.tplMu.Lock()
 		m.tpl[key] = ref
 		m.tplMu.Unlock()
+		m.fillWarm(key, ref, spec)
 		m.log.Info("template ready", "template", ref.id, "key", key, "took", time.Since(start).Round(time.Millisecond))
 	}()
 }

@@ -1,0 +1,152 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"os"
+
+	"github.com/volant-sh/volant/hypervisor"
+	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/network"
+)
+
+// The warm pool: guests restored from a template ahead of time and warmed
+// up (the agent has answered and run a command, so under TCG its code is
+// already translated). A create takes one and only gives it its identity.
+// Pooled guests are not sandboxes: they hold no lease and no record, and
+// a daemon restart sweeps them away.
+
+const warmPrefix = "warm-"
+
+// warmVM is one pooled guest.
+type warmVM struct {
+	vm    hypervisor.VM
+	agent *client.Client
+	tap   string
+}
+
+// kill throws a pooled guest away.
+func (w *warmVM) kill(m *Manager) {
+	_ = w.vm.Kill()
+	_ = os.RemoveAll(w.vm.Dir())
+	if w.tap != "" && m.cfg.Network != nil {
+		_ = m.cfg.Network.DeleteTap(context.Background(), w.tap)
+	}
+}
+
+// takeWarm pops a pooled guest of key, if any, and starts a refill.
+func (m *Manager) takeWarm(key string, ref *snapshotRef, spec Spec) *warmVM {
+	if m.cfg.WarmPool <= 0 {
+		return nil
+	}
+	m.tplMu.Lock()
+	var w *warmVM
+	if pool := m.warm[key]; len(pool) > 0 {
+		w = pool[len(pool)-1]
+		m.warm[key] = pool[:len(pool)-1]
+	}
+	m.tplMu.Unlock()
+	m.fillWarm(key, ref, spec)
+	if w != nil {
+		select {
+		case <-w.vm.Done():
+			w.kill(m)
+			return nil
+		default:
+		}
+	}
+	return w
+}
+
+// fillWarm restores guests in the background until key's pool is full.
+func (m *Manager) fillWarm(key string, ref *snapshotRef, spec Spec) {
+	if m.cfg.WarmPool <= 0 || ref == nil {
+		return
+	}
+	m.tplMu.Lock()
+	if m.warm == nil {
+		m.warm, m.warmFilling = map[string][]*warmVM{}, map[string]int{}
+	}
+	need := m.cfg.WarmPool - len(m.warm[key]) - m.warmFilling[key]
+	if need <= 0 || m.life.Err() != nil {
+		m.tplMu.Unlock()
+		return
+	}
+	m.warmFilling[key] += need
+	m.tplMu.Unlock()
+	for range need {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			w, err := m.restoreWarm(m.life, ref, spec)
+			m.tplMu.Lock()
+			m.warmFilling[key]--
+			ok := err == nil && m.life.Err() == nil && m.tpl[key] == ref
+			if ok {
+				m.warm[key] = append(m.warm[key], w)
+			}
+			m.tplMu.Unlock()
+			if err != nil {
+				m.log.Debug("warm pool restore failed", "key", key, "err", err)
+			} else if !ok {
+				w.kill(m)
+			}
+		}()
+	}
+}
+
+// restoreWarm restores one guest from ref and warms it up.
+func (m *Manager) restoreWarm(ctx context.Context, ref *snapshotRef, spec Spec) (*warmVM, error) {
+	restorer, ok := m.cfg.Driver.(hypervisor.Restorer)
+	if !ok {
+		return nil, errors.New("the driver cannot restore")
+	}
+	id := newID(warmPrefix)
+	cfg := m.vmConfig(id, spec, m.runtimes[spec.Runtime])
+	cfg.MemoryFile = ""
+	w := &warmVM{}
+	switch spec.Network {
+	case NetworkUser:
+		cfg.Net = hypervisor.Net{Mode: hypervisor.NetUser, MAC: userMAC(id)}
+	case NetworkBridge:
+		w.tap = network.TapName(id)
+		if err := m.cfg.Network.CreateTap(ctx, w.tap); err != nil {
+			return nil, err
+		}
+		cfg.Net = hypervisor.Net{Mode: hypervisor.NetTap, Tap: w.tap, MAC: userMAC(id)}
+	}
+	vm, err := restorer.Restore(ctx, cfg, ref.dir)
+	if err != nil {
+		_ = os.RemoveAll(cfg.Dir)
+		if w.tap != "" {
+			_ = m.cfg.Network.DeleteTap(context.WithoutCancel(ctx), w.tap)
+		}
+		return nil, err
+	}
+	w.vm, w.agent = vm, client.New(vm.DialAgent)
+	warmup := func(ctx context.Context) error {
+		if _, err := w.agent.Health(ctx); err != nil {
+			return err
+		}
+		_, err := w.agent.Exec(ctx, client.ExecRequest{Argv: []string{"true"}, TimeoutMS: 10000}, nil)
+		return err
+	}
+	if err := m.waitAgent(ctx, vm, warmup); err != nil {
+		w.kill(m)
+		return nil, err
+	}
+	return w, nil
+}
+
+// drainWarm throws every pooled guest away (at Close).
+func (m *Manager) drainWarm() {
+	m.tplMu.Lock()
+	pools := m.warm
+	m.warm = nil
+	m.tplMu.Unlock()
+	for _, pool := range pools {
+		for _, w := range pool {
+			w.kill(m)
+		}
+	}
+}
