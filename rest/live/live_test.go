@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -104,6 +105,28 @@ func TestLiveSandbox(t *testing.T) {
 		t.Errorf("read back %q", got)
 	}
 	a.do("GET", base+"/files/stat?path=/nope", nil, nil, 404)
+
+	// The port proxy reaches a server inside the guest over the agent
+	// channel (no guest networking involved).
+	a.do("POST", base+"/exec", map[string]any{"cmd": []string{"sh", "-c",
+		"mkdir -p /tmp/www && echo served-from-guest > /tmp/www/index.html && busybox httpd -p 127.0.0.1:8000 -h /tmp/www"}}, &res, 200)
+	var body []byte
+	for range 50 {
+		req, _ := http.NewRequest("GET", a.srv.URL+base+"/ports/8000/index.html", nil)
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if string(body) != "served-from-guest\n" {
+		t.Errorf("GET through the port proxy = %q", body)
+	}
 
 	// Exec over the WebSocket.
 	u := "ws" + strings.TrimPrefix(a.srv.URL, "http") + base + "/exec/stream?access_token=" + a.token
