@@ -263,6 +263,9 @@ func (s *server) pumpInput(ctx context.Context, c *websocket.Conn, agent *client
 		}
 		if typ == websocket.MessageBinary {
 			if err := agent.WriteProcessStdin(ctx, pid, bytes.NewReader(data), false); err != nil {
+				if errors.Is(err, errdefs.ErrConflict) {
+					continue // the command has ended; its exit frame follows
+				}
 				s.wsFail(ctx, c, "exec stream stdin", err)
 				return
 			}
@@ -288,6 +291,11 @@ func (s *server) pumpInput(ctx context.Context, c *websocket.Conn, agent *client
 			// Meaningless without a terminal; ignore.
 		default:
 			err = errdefs.Invalid("message type %q: use stdin, stdin_close or signal", f.Type)
+		}
+		if err != nil && (f.Type == "stdin" || f.Type == "stdin_close") && errors.Is(err, errdefs.ErrConflict) {
+			// The command has already ended (or closed its stdin): its
+			// exit frame follows; input for it is moot, not an error.
+			continue
 		}
 		if err != nil {
 			if ctx.Err() == nil {
