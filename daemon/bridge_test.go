@@ -2,12 +2,14 @@ package daemon_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -279,7 +281,13 @@ func addrOf(t *testing.T, sb bridgeSandbox) string {
 func readFrom(ns *testNS, addr string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// The server was started in the background in the guest: it may not
+	// listen yet, so a refused connection is tried again for a while.
 	c, err := ns.dial(ctx, "tcp", addr)
+	for err != nil && errors.Is(err, syscall.ECONNREFUSED) && ctx.Err() == nil {
+		time.Sleep(200 * time.Millisecond)
+		c, err = ns.dial(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return "", err
 	}
