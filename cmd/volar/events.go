@@ -18,14 +18,7 @@ func cmdEvents(e *env, args []string) error {
 	var types listFlag
 	c.fs.Var(&types, "type", "only events of this `type`, e.g. sandbox.created or sandbox.* (repeatable)")
 	sandbox := c.fs.String("sandbox", "", "only events about this sandbox `ID`")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 0, 0); err != nil {
-		return err
-	}
-	api, err := e.api()
+	_, api, err := c.open(e, args, 0, 0)
 	if err != nil {
 		return err
 	}

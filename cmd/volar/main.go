@@ -292,6 +292,23 @@ func (c *command) fail(format string, a ...any) error {
 }
 
 // nargs checks the number of positional arguments.
+// open is how most commands start: parse args, check that there are
+// min..max positional arguments, and connect to the API.
+func (c *command) open(e *env, args []string, min, max int) ([]string, *client, error) {
+	pos, err := c.parse(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.nargs(pos, min, max); err != nil {
+		return nil, nil, err
+	}
+	api, err := e.api()
+	if err != nil {
+		return nil, nil, err
+	}
+	return pos, api, nil
+}
+
 func (c *command) nargs(pos []string, min, max int) error {
 	switch {
 	case len(pos) < min:

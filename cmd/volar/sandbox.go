@@ -133,14 +133,7 @@ func sandboxList(e *env, args []string) error {
 	c.fs.Var(&states, "state", "only sandboxes in this `state` (repeatable): creating, running, paused, stopped, failed, deleting")
 	c.fs.Var(&labels, "label", "only sandboxes with this label `K=V` (repeatable; all must match)")
 	c.fs.StringVar(&runtime, "runtime", "", "only sandboxes of this runtime")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 0, 0); err != nil {
-		return err
-	}
-	api, err := e.api()
+	_, api, err := c.open(e, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -197,14 +190,7 @@ func sandboxList(e *env, args []string) error {
 
 func sandboxGet(e *env, args []string) error {
 	c := e.newCommand("volar sandbox get ID")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 1, 1); err != nil {
-		return err
-	}
-	api, err := e.api()
+	pos, api, err := c.open(e, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -226,14 +212,7 @@ func sandboxGet(e *env, args []string) error {
 
 func sandboxRemove(e *env, args []string) error {
 	c := e.newCommand("volar sandbox rm ID...")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 1, -1); err != nil {
-		return err
-	}
-	api, err := e.api()
+	pos, api, err := c.open(e, args, 1, -1)
 	if err != nil {
 		return err
 	}
@@ -268,14 +247,7 @@ func forEach(e *env, ids []string, fn func(id string) error) error {
 
 func sandboxLifecycle(e *env, verb string, args []string) error {
 	c := e.newCommand("volar sandbox " + verb + " ID")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 1, 1); err != nil {
-		return err
-	}
-	api, err := e.api()
+	pos, api, err := c.open(e, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -296,14 +268,7 @@ func sandboxLifecycle(e *env, verb string, args []string) error {
 
 func sandboxSnapshot(e *env, args []string) error {
 	c := e.newCommand("volar sandbox snapshot ID")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 1, 1); err != nil {
-		return err
-	}
-	api, err := e.api()
+	pos, api, err := c.open(e, args, 1, 1)
 	if err != nil {
 		return err
 	}

@@ -32,14 +32,7 @@ func snapshotPath(id string) string { return "/v1/snapshots/" + url.PathEscape(i
 
 func snapshotList(e *env, args []string) error {
 	c := e.newCommand("volar snapshot ls")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 0, 0); err != nil {
-		return err
-	}
-	api, err := e.api()
+	_, api, err := c.open(e, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -65,14 +58,7 @@ func snapshotList(e *env, args []string) error {
 
 func snapshotGet(e *env, args []string) error {
 	c := e.newCommand("volar snapshot get ID")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 1, 1); err != nil {
-		return err
-	}
-	api, err := e.api()
+	pos, api, err := c.open(e, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -103,14 +89,7 @@ func snapshotGet(e *env, args []string) error {
 
 func snapshotRemove(e *env, args []string) error {
 	c := e.newCommand("volar snapshot rm ID...")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 1, -1); err != nil {
-		return err
-	}
-	api, err := e.api()
+	pos, api, err := c.open(e, args, 1, -1)
 	if err != nil {
 		return err
 	}

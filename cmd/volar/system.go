@@ -25,14 +25,7 @@ type capacity struct {
 
 func cmdSystem(e *env, args []string) error {
 	c := e.newCommand("volar system")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 0, 0); err != nil {
-		return err
-	}
-	api, err := e.api()
+	_, api, err := c.open(e, args, 0, 0)
 	if err != nil {
 		return err
 	}

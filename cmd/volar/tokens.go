@@ -27,14 +27,7 @@ func cmdToken(e *env, args []string) error {
 
 func tokenCreate(e *env, args []string) error {
 	c := e.newCommand("volar token create NAME")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 1, 1); err != nil {
-		return err
-	}
-	api, err := e.api()
+	pos, api, err := c.open(e, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -57,14 +50,7 @@ func tokenCreate(e *env, args []string) error {
 
 func tokenList(e *env, args []string) error {
 	c := e.newCommand("volar token ls")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 0, 0); err != nil {
-		return err
-	}
-	api, err := e.api()
+	_, api, err := c.open(e, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -101,14 +87,7 @@ func agoPtr(t *time.Time) string {
 
 func tokenRevoke(e *env, args []string) error {
 	c := e.newCommand("volar token revoke ID...")
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := c.nargs(pos, 1, -1); err != nil {
-		return err
-	}
-	api, err := e.api()
+	pos, api, err := c.open(e, args, 1, -1)
 	if err != nil {
 		return err
 	}
