@@ -29,15 +29,11 @@ func eventOf(s State) string {
 // Stop powers a sandbox off, keeping its record and address. The guest is
 // asked to power off cleanly; after a grace period the VMM is killed.
 func (m *Manager) Stop(ctx context.Context, idOrName string) (*Sandbox, error) {
-	rec, err := m.record(ctx, idOrName)
+	rec, unlock, err := m.lockRecord(ctx, idOrName)
 	if err != nil {
 		return nil, err
 	}
-	unlock := m.locks.lock(rec.ID)
 	defer unlock()
-	if rec, err = m.cfg.Store.GetSandbox(ctx, rec.ID); err != nil {
-		return nil, err
-	}
 	switch State(rec.State) {
 	case StateStopped:
 		return fromRecord(rec), nil
@@ -68,15 +64,11 @@ func (m *Manager) Stop(ctx context.Context, idOrName string) (*Sandbox, error) {
 // Start boots a stopped sandbox again (a cold boot: memory is not kept
 // across a stop).
 func (m *Manager) Start(ctx context.Context, idOrName string) (*Sandbox, error) {
-	rec, err := m.record(ctx, idOrName)
+	rec, unlock, err := m.lockRecord(ctx, idOrName)
 	if err != nil {
 		return nil, err
 	}
-	unlock := m.locks.lock(rec.ID)
 	defer unlock()
-	if rec, err = m.cfg.Store.GetSandbox(ctx, rec.ID); err != nil {
-		return nil, err
-	}
 	switch State(rec.State) {
 	case StateRunning:
 		return fromRecord(rec), nil
@@ -114,15 +106,11 @@ func (m *Manager) Resume(ctx context.Context, idOrName string) (*Sandbox, error)
 }
 
 func (m *Manager) pauseResume(ctx context.Context, idOrName string, pause bool) (*Sandbox, error) {
-	rec, err := m.record(ctx, idOrName)
+	rec, unlock, err := m.lockRecord(ctx, idOrName)
 	if err != nil {
 		return nil, err
 	}
-	unlock := m.locks.lock(rec.ID)
 	defer unlock()
-	if rec, err = m.cfg.Store.GetSandbox(ctx, rec.ID); err != nil {
-		return nil, err
-	}
 	from, to := StateRunning, StatePaused
 	if !pause {
 		from, to = StatePaused, StateRunning
@@ -157,15 +145,11 @@ func (m *Manager) pauseResume(ctx context.Context, idOrName string, pause bool) 
 
 // Delete stops a sandbox if needed and removes it with everything it held.
 func (m *Manager) Delete(ctx context.Context, idOrName string) error {
-	rec, err := m.record(ctx, idOrName)
+	rec, unlock, err := m.lockRecord(ctx, idOrName)
 	if err != nil {
 		return err
 	}
-	unlock := m.locks.lock(rec.ID)
 	defer unlock()
-	if rec, err = m.cfg.Store.GetSandbox(ctx, rec.ID); err != nil {
-		return errdefs.NotFound("sandbox %q not found", idOrName)
-	}
 	return m.deleteLocked(ctx, rec)
 }
 
@@ -244,4 +228,20 @@ func (m *Manager) releaseRuntime(ctx context.Context, rec store.Sandbox, all boo
 		_ = removeAll(m.consoleSavePath(rec.ID))
 		m.removeDisk(rec.ID)
 	}
+}
+
+// lockRecord takes a sandbox's lifecycle lock and reads its record under
+// it (the record may have changed while the lock was awaited).
+func (m *Manager) lockRecord(ctx context.Context, idOrName string) (store.Sandbox, func(), error) {
+	rec, err := m.record(ctx, idOrName)
+	if err != nil {
+		return rec, nil, err
+	}
+	unlock := m.locks.lock(rec.ID)
+	rec, err = m.cfg.Store.GetSandbox(ctx, rec.ID)
+	if err != nil {
+		unlock()
+		return rec, nil, errdefs.NotFound("sandbox %q not found; it was deleted meanwhile", idOrName)
+	}
+	return rec, unlock, nil
 }
