@@ -294,3 +294,25 @@ func TestDataDiskSurvivesStopStart(t *testing.T) {
 		t.Fatalf("data disk left after delete: %v", err)
 	}
 }
+
+func TestIdleTimeoutStops(t *testing.T) {
+	env := sandboxtest.New(t, nil)
+	ctx := context.Background()
+	sb, err := env.Manager.Create(ctx, sandbox.Spec{IdleTimeoutSeconds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		got, err := env.Manager.Get(ctx, sb.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State == sandbox.StateStopped {
+			waitGone(t, sb.PID)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("sandbox with idle_timeout_s=1 still not stopped after a minute")
+}
