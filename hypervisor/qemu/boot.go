@@ -83,6 +83,9 @@ func (d *Driver) Boot(ctx context.Context, cfg hypervisor.Config) (_ hypervisor.
 	if err != nil {
 		return nil, fmt.Errorf("booting %s: %w", cfg.ID, err)
 	}
+	if dec.Accel == AccelTCG {
+		noHugePages()
+	}
 	l := launch{Accel: dec.Accel, Machine: machineMicroVM, TSCKHz: d.tscKHz}
 	if d.tscKHz == 0 {
 		l.Machine = machineQ35

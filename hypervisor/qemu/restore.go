@@ -72,6 +72,9 @@ func (d *Driver) Restore(ctx context.Context, cfg hypervisor.Config, snapshotDir
 		return nil, errdefs.Invalid("restoring %s: the snapshot was taken under %s, this host runs guests of this kernel under %s (%s)", cfg.ID, m.Launch.Accel, dec.Accel, dec.Reason)
 	}
 	l := m.Launch
+	if l.Accel == AccelTCG {
+		noHugePages()
+	}
 	if l.VsockCID != 0 {
 		l.VsockCID = vsockCID(cfg.ID)
 	}
