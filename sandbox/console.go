@@ -58,5 +58,3 @@ func (m *Manager) saveConsole(id, src string) {
 	_ = os.MkdirAll(filepath.Dir(dst), 0o700)
 	_ = os.WriteFile(dst, data, 0o600)
 }
-
-func removeAll(p string) error { return os.RemoveAll(p) }

@@ -213,7 +213,7 @@ func (m *Manager) releaseRuntime(ctx context.Context, rec store.Sandbox, all boo
 			m.log.Warn("deleting tap", "sandbox", rec.ID, "tap", rec.Tap, "err", err)
 		}
 	}
-	if err := removeAll(m.dirOf(rec)); err != nil {
+	if err := os.RemoveAll(m.dirOf(rec)); err != nil {
 		m.log.Warn("removing vm dir", "sandbox", rec.ID, "err", err)
 	}
 	if err := os.Remove(m.memFile(rec.ID)); err != nil && !os.IsNotExist(err) {
@@ -225,7 +225,7 @@ func (m *Manager) releaseRuntime(ctx context.Context, rec store.Sandbox, all boo
 				m.log.Warn("releasing lease", "sandbox", rec.ID, "err", err)
 			}
 		}
-		_ = removeAll(m.consoleSavePath(rec.ID))
+		_ = os.RemoveAll(m.consoleSavePath(rec.ID))
 		m.removeDisk(rec.ID)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -309,7 +310,7 @@ func (m *Manager) publish(ctx context.Context, typ, id string, data any) {
 	}
 	e := events.Event{Type: typ, SandboxID: id}
 	if data != nil {
-		b, err := jsonMarshal(data)
+		b, err := json.Marshal(data)
 		if err == nil {
 			e.Data = b
 		}

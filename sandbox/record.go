@@ -10,8 +10,6 @@ import (
 	"github.com/volant-sh/volant/store"
 )
 
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-
 // fromRecord turns a stored record into the API's Sandbox.
 func fromRecord(r store.Sandbox) *Sandbox {
 	sb := &Sandbox{
