@@ -1,7 +1,7 @@
 // Package hypervisortest is the conformance suite every hypervisor.Driver
 // passes: it boots a real guest whose init is the kestrel agent and checks
-// the lifecycle, the agent channel, adoption by a second driver instance
-// and clean-up.
+// the lifecycle, the agent channel, adoption by a second driver instance,
+// snapshot and restore (for drivers that can) and clean-up.
 package hypervisortest
 
 import (
@@ -118,6 +118,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) hypervisor.Driver, guest Gue
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newDriver, guest) })
 	t.Run("AttachAfterRestart", func(t *testing.T) { testAttach(t, newDriver, guest) })
 	t.Run("DoneOnVMMDeath", func(t *testing.T) { testDone(t, newDriver, guest) })
+	t.Run("SnapshotRestore", func(t *testing.T) { testSnapshotRestore(t, newDriver, guest) })
 	t.Run("AttachMissing", func(t *testing.T) {
 		_, err := newDriver(t).Attach(context.Background(), filepath.Join(t.TempDir(), "nothing"))
 		if !errors.Is(err, errdefs.ErrNotFound) {
