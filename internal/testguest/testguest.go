@@ -1,6 +1,6 @@
 // Package testguest gives tests that boot real guests what they need: a
-// static kestrel built from this tree, the guest image built from it, and a
-// QEMU driver. Everything is built once per test binary and cached across
+// static kestrel built from this tree and the guest image built from it.
+// It imports no driver, so driver packages' own tests can use it. Everything is built once per test binary and cached across
 // runs under the OS temp dir.
 package testguest
 
@@ -17,9 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/volant-sh/volant/hypervisor/qemu"
 	"github.com/volant-sh/volant/image"
-	"github.com/volant-sh/volant/internal/logging"
 )
 
 var (
@@ -123,17 +121,6 @@ func moduleRoot() (string, error) {
 		return "", fmt.Errorf("not inside the volant module")
 	}
 	return filepath.Dir(p), nil
-}
-
-// Driver returns a QEMU driver whose probe cache is shared by all tests.
-func Driver(tb testing.TB) *qemu.Driver {
-	tb.Helper()
-	Image(tb)
-	d, err := qemu.New(qemu.Options{StateDir: filepath.Join(CacheDir(), "qemu"), Logger: logging.Discard()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return d
 }
 
 func fileSHA256(p string) (string, error) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/volant-sh/volant/events"
+	"github.com/volant-sh/volant/hypervisor/qemu"
 	"github.com/volant-sh/volant/internal/logging"
 	"github.com/volant-sh/volant/internal/testguest"
 	"github.com/volant-sh/volant/sandbox"
@@ -31,7 +32,10 @@ type Env struct {
 func New(t testing.TB, mod func(*sandbox.Config)) *Env {
 	t.Helper()
 	img := testguest.Image(t)
-	driver := testguest.Driver(t)
+	driver, err := qemu.New(qemu.Options{StateDir: filepath.Join(testguest.CacheDir(), "qemu"), Logger: logging.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Unix socket paths are limited to 108 bytes: keep the state dir short.
 	dir, err := os.MkdirTemp("", "vsb")
 	if err != nil {
