@@ -224,3 +224,16 @@ func printSnapshots(w io.Writer, list []snapshotInfo) {
 	}
 	t.flush()
 }
+
+// showSandbox prints one sandbox as the global flags ask: the API's JSON,
+// the id alone (-q), or a table.
+func (e *env) showSandbox(raw []byte, sb sandboxInfo) {
+	switch {
+	case e.g.json:
+		printJSON(e.stdout, raw)
+	case e.g.quiet:
+		fmt.Fprintln(e.stdout, sb.ID)
+	default:
+		printSandbox(e.stdout, sb)
+	}
+}

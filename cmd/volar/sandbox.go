@@ -109,14 +109,7 @@ func sandboxCreate(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case e.g.json:
-		printJSON(e.stdout, raw)
-	case e.g.quiet:
-		fmt.Fprintln(e.stdout, sb.ID)
-	default:
-		printSandbox(e.stdout, sb)
-	}
+	e.showSandbox(raw, sb)
 	return nil
 }
 
@@ -199,14 +192,7 @@ func sandboxGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case e.g.json:
-		printJSON(e.stdout, raw)
-	case e.g.quiet:
-		fmt.Fprintln(e.stdout, sb.ID)
-	default:
-		printSandbox(e.stdout, sb)
-	}
+	e.showSandbox(raw, sb)
 	return nil
 }
 
