@@ -94,12 +94,13 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 		warm = m.takeWarm(m.templateKey(spec), from, spec)
 	}
 	err := m.boot(ctx, id, spec, rt, from, warm)
-	if err != nil && warm != nil {
+	if err != nil && warm != nil && ctx.Err() == nil {
 		m.log.Warn("warm guest failed; restoring afresh", "sandbox", id, "err", err)
 		err = m.boot(ctx, id, spec, rt, from, nil)
 	}
-	if err != nil && from != nil && spec.FromSnapshot == "" {
+	if err != nil && from != nil && spec.FromSnapshot == "" && ctx.Err() == nil {
 		// A template that no longer restores is dropped; cold boot instead.
+		// (Not when the caller gave up: that says nothing of the template.)
 		m.log.Warn("template restore failed; cold booting", "sandbox", id, "template", from.id, "err", err)
 		m.templateFailed(context.WithoutCancel(ctx), from.id)
 		err = m.boot(ctx, id, spec, rt, nil, nil)
