@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -61,17 +62,40 @@ func newVM(d *Driver, dir string, rec record, p *process) *VM {
 
 // connect connects QMP and the console.
 func (vm *VM) connect(ctx context.Context) error {
-	c, err := qmp.Dial(ctx, filepath.Join(vm.dir, qmpSocket))
+	var c *qmp.Client
+	err := vm.whileRefused(ctx, func() (err error) {
+		c, err = qmp.Dial(ctx, filepath.Join(vm.dir, qmpSocket))
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	vm.qmp = c
-	cons, err := startConsole(ctx, filepath.Join(vm.dir, consoleSocket), vm.ConsoleLogPath(), vm.rec.ConsoleLogBytes)
+	var cons *consoleCopier
+	err = vm.whileRefused(ctx, func() (err error) {
+		cons, err = startConsole(ctx, filepath.Join(vm.dir, consoleSocket), vm.ConsoleLogPath(), vm.rec.ConsoleLogBytes)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("connecting the console: %w", errors.Join(errdefs.ErrUnavailable, err))
 	}
 	vm.console = cons
 	return nil
+}
+
+// whileRefused calls dial again while it fails with a refused connection:
+// QEMU creates a socket file before it listens on it, so a client that
+// comes in between is refused. It stops when QEMU exits or ctx ends.
+func (vm *VM) whileRefused(ctx context.Context, dial func() error) error {
+	for {
+		err := dial()
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || ctx.Err() != nil {
+			return err
+		}
+		if vm.proc.exited(10 * time.Millisecond) {
+			return err
+		}
+	}
 }
 
 // ID is the VM's id.
