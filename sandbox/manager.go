@@ -223,6 +223,8 @@ func (m *Manager) Close() error {
 		m.cancel()
 		m.wg.Wait()
 		m.drainWarm()
+		// Only succeeds when empty: running VMs keep their memory files.
+		_ = os.Remove(m.cfg.MemoryDir)
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		for _, in := range m.vms {

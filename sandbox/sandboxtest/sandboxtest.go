@@ -57,6 +57,9 @@ func New(t testing.TB, mod func(*sandbox.Config)) *Env {
 		Budget:   sandbox.Capacity{VCPUs: 64, MemoryMiB: 16 * 1024},
 		Logger:   logging.Discard(),
 	}
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		cfg.MemoryDir = filepath.Join("/dev/shm", filepath.Base(dir))
+	}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -71,6 +74,9 @@ func New(t testing.TB, mod func(*sandbox.Config)) *Env {
 		_ = bus.Close()
 		_ = st.Close()
 		_ = os.RemoveAll(dir)
+		if cfg.MemoryDir != "" {
+			_ = os.RemoveAll(cfg.MemoryDir)
+		}
 	})
 	return env
 }
