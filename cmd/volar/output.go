@@ -228,12 +228,20 @@ func printSnapshots(w io.Writer, list []snapshotInfo) {
 // showSandbox prints one sandbox as the global flags ask: the API's JSON,
 // the id alone (-q), or a table.
 func (e *env) showSandbox(raw []byte, sb sandboxInfo) {
+	e.show(raw, []string{sb.ID}, func() { printSandbox(e.stdout, sb) })
+}
+
+// show prints an answer as the global flags ask: the API's JSON as is,
+// the ids alone one a line (-q), or what table prints.
+func (e *env) show(raw []byte, ids []string, table func()) {
 	switch {
 	case e.g.json:
 		printJSON(e.stdout, raw)
 	case e.g.quiet:
-		fmt.Fprintln(e.stdout, sb.ID)
+		for _, id := range ids {
+			fmt.Fprintln(e.stdout, id)
+		}
 	default:
-		printSandbox(e.stdout, sb)
+		table()
 	}
 }

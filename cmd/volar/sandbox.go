@@ -263,14 +263,7 @@ func sandboxSnapshot(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case e.g.json:
-		printJSON(e.stdout, raw)
-	case e.g.quiet:
-		fmt.Fprintln(e.stdout, sn.ID)
-	default:
-		printSnapshots(e.stdout, []snapshotInfo{sn})
-	}
+	e.show(raw, []string{sn.ID}, func() { printSnapshots(e.stdout, []snapshotInfo{sn}) })
 	return nil
 }
 
@@ -299,15 +292,10 @@ func sandboxFork(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case e.g.json:
-		printJSON(e.stdout, raw)
-	case e.g.quiet:
-		for _, s := range out.Items {
-			fmt.Fprintln(e.stdout, s.ID)
-		}
-	default:
-		printSandboxes(e.stdout, out.Items)
+	ids := make([]string, len(out.Items))
+	for i, s := range out.Items {
+		ids[i] = s.ID
 	}
+	e.show(raw, ids, func() { printSandboxes(e.stdout, out.Items) })
 	return nil
 }

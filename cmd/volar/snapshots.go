@@ -43,16 +43,11 @@ func snapshotList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case e.g.json:
-		printJSON(e.stdout, raw)
-	case e.g.quiet:
-		for _, s := range out.Items {
-			fmt.Fprintln(e.stdout, s.ID)
-		}
-	default:
-		printSnapshots(e.stdout, out.Items)
+	ids := make([]string, len(out.Items))
+	for i, s := range out.Items {
+		ids[i] = s.ID
 	}
+	e.show(raw, ids, func() { printSnapshots(e.stdout, out.Items) })
 	return nil
 }
 

@@ -61,20 +61,17 @@ func tokenList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case e.g.json:
-		printJSON(e.stdout, raw)
-	case e.g.quiet:
-		for _, t := range out.Items {
-			fmt.Fprintln(e.stdout, t.ID)
-		}
-	default:
+	ids := make([]string, len(out.Items))
+	for i, t := range out.Items {
+		ids[i] = t.ID
+	}
+	e.show(raw, ids, func() {
 		tb := newTable(e.stdout, "ID", "NAME", "CREATED", "LAST USED", "REVOKED")
 		for _, t := range out.Items {
 			tb.row(t.ID, t.Name, ago(t.CreatedAt), agoPtr(t.LastUsedAt), agoPtr(t.RevokedAt))
 		}
 		tb.flush()
-	}
+	})
 	return nil
 }
 
