@@ -149,9 +149,6 @@ func (m *Manager) ensureTemplate(spec Spec, rt Runtime) {
 			m.log.Warn("building template failed; creates cold boot", "key", key, "err", err)
 			return
 		}
-		m.tplMu.Lock()
-		m.tpl[key] = ref
-		m.tplMu.Unlock()
 		m.fillWarm(key, ref, spec)
 		m.log.Info("template ready", "template", ref.id, "key", key, "took", time.Since(start).Round(time.Millisecond))
 	}()
@@ -209,5 +206,11 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 	if err != nil {
 		return nil, err
 	}
-	return &snapshotRef{id: sn.ID, dir: sn.Dir, man: man}, nil
+	// Creates use the template from the moment its record is listed, not
+	// only once the template's own VM is gone (killing it takes a while).
+	ref := &snapshotRef{id: sn.ID, dir: sn.Dir, man: man}
+	m.tplMu.Lock()
+	m.tpl[key] = ref
+	m.tplMu.Unlock()
+	return ref, nil
 }
