@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -244,4 +245,32 @@ func (e *env) show(raw []byte, ids []string, table func()) {
 	default:
 		table()
 	}
+}
+
+// showItems shows a list answer ({"items": [...]}) as the global flags
+// ask: the JSON as is, the ids (-q), or table's rendering of the items.
+func showItems[T any](e *env, raw []byte, items []T, id func(T) string, table func(io.Writer, []T)) {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = id(it)
+	}
+	e.show(raw, ids, func() { table(e.stdout, items) })
+}
+
+// listCommand runs a command without arguments that GETs path, a list
+// of items, and shows it.
+func listCommand[T any](e *env, args []string, usage, path string, id func(T) string, table func(io.Writer, []T)) error {
+	_, api, err := e.newCommand(usage).open(e, args, 0, 0)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Items []T `json:"items"`
+	}
+	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: path}, &out)
+	if err != nil {
+		return err
+	}
+	showItems(e, raw, out.Items, id, table)
+	return nil
 }

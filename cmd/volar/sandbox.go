@@ -292,10 +292,6 @@ func sandboxFork(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ids := make([]string, len(out.Items))
-	for i, s := range out.Items {
-		ids[i] = s.ID
-	}
-	e.show(raw, ids, func() { printSandboxes(e.stdout, out.Items) })
+	showItems(e, raw, out.Items, func(s sandboxInfo) string { return s.ID }, printSandboxes)
 	return nil
 }

@@ -31,24 +31,8 @@ func cmdSnapshot(e *env, args []string) error {
 func snapshotPath(id string) string { return "/v1/snapshots/" + url.PathEscape(id) }
 
 func snapshotList(e *env, args []string) error {
-	c := e.newCommand("volar snapshot ls")
-	_, api, err := c.open(e, args, 0, 0)
-	if err != nil {
-		return err
-	}
-	var out struct {
-		Items []snapshotInfo `json:"items"`
-	}
-	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: "/v1/snapshots"}, &out)
-	if err != nil {
-		return err
-	}
-	ids := make([]string, len(out.Items))
-	for i, s := range out.Items {
-		ids[i] = s.ID
-	}
-	e.show(raw, ids, func() { printSnapshots(e.stdout, out.Items) })
-	return nil
+	return listCommand(e, args, "volar snapshot ls", "/v1/snapshots",
+		func(s snapshotInfo) string { return s.ID }, printSnapshots)
 }
 
 func snapshotGet(e *env, args []string) error {
@@ -62,12 +46,7 @@ func snapshotGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case e.g.json:
-		printJSON(e.stdout, raw)
-	case e.g.quiet:
-		fmt.Fprintln(e.stdout, s.ID)
-	default:
+	e.show(raw, []string{s.ID}, func() {
 		t := newKV(e.stdout)
 		t.row("id:", s.ID)
 		t.row("sandbox:", orDash(s.SandboxID))
@@ -78,7 +57,7 @@ func snapshotGet(e *env, args []string) error {
 		t.row("created:", s.CreatedAt.Local().Format(time.RFC3339)+" ("+ago(s.CreatedAt)+")")
 		t.row("used by:", fmt.Sprintf("%d sandboxes, %d snapshots", s.Sandboxes, s.Children))
 		t.flush()
-	}
+	})
 	return nil
 }
 

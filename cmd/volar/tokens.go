@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -49,30 +50,16 @@ func tokenCreate(e *env, args []string) error {
 }
 
 func tokenList(e *env, args []string) error {
-	c := e.newCommand("volar token ls")
-	_, api, err := c.open(e, args, 0, 0)
-	if err != nil {
-		return err
+	return listCommand(e, args, "volar token ls", "/v1/tokens",
+		func(t tokenInfo) string { return t.ID }, printTokens)
+}
+
+func printTokens(w io.Writer, tokens []tokenInfo) {
+	tb := newTable(w, "ID", "NAME", "CREATED", "LAST USED", "REVOKED")
+	for _, t := range tokens {
+		tb.row(t.ID, t.Name, ago(t.CreatedAt), agoPtr(t.LastUsedAt), agoPtr(t.RevokedAt))
 	}
-	var out struct {
-		Items []tokenInfo `json:"items"`
-	}
-	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: "/v1/tokens"}, &out)
-	if err != nil {
-		return err
-	}
-	ids := make([]string, len(out.Items))
-	for i, t := range out.Items {
-		ids[i] = t.ID
-	}
-	e.show(raw, ids, func() {
-		tb := newTable(e.stdout, "ID", "NAME", "CREATED", "LAST USED", "REVOKED")
-		for _, t := range out.Items {
-			tb.row(t.ID, t.Name, ago(t.CreatedAt), agoPtr(t.LastUsedAt), agoPtr(t.RevokedAt))
-		}
-		tb.flush()
-	})
-	return nil
+	tb.flush()
 }
 
 func agoPtr(t *time.Time) string {
