@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/events"
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/kestrel/client/clienttest"
 	"github.com/volant-sh/volant/kestrel/files"
 	"github.com/volant-sh/volant/kestrel/ports"
 	"github.com/volant-sh/volant/kestrel/proc"
@@ -31,7 +31,7 @@ import (
 )
 
 // fakeEngine is an in-memory rest.Engine. Its sandboxes' agent is the real
-// kestrel handler set, serving this host on a unix socket: file routes
+// kestrel handler set, served in-process on loopback: file routes
 // touch the test's temporary directories and exec runs host commands.
 type fakeEngine struct {
 	t       *testing.T
@@ -59,39 +59,18 @@ func newFakeEngine(t *testing.T) *fakeEngine {
 }
 
 // serveAgent serves kestrel's real routes (processes, files, ports and
-// terminals) on a unix socket.
+// terminals) in-process.
 func serveAgent(t *testing.T) *client.Client {
 	t.Helper()
 	r := reaper.New(false)
 	svc := proc.New(proc.Config{Reaper: r})
+	t.Cleanup(func() { svc.Close(); r.Close() })
 	mux := http.NewServeMux()
 	svc.Register(mux)
 	files.Register(mux)
 	ports.Register(mux)
 	term.New(r, nil).Register(mux)
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(l)
-	}()
-	c := client.New(func(ctx context.Context) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	})
-	t.Cleanup(func() {
-		c.CloseIdle()
-		srv.Close()
-		<-done
-		svc.Close()
-		r.Close()
-	})
-	return c
+	return clienttest.Serve(t, mux).Client
 }
 
 func (e *fakeEngine) get(id string) (*sandbox.Sandbox, error) {

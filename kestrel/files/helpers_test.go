@@ -1,9 +1,7 @@
 package files_test
 
 import (
-	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/kestrel/client/clienttest"
 	"github.com/volant-sh/volant/kestrel/files"
 )
 
@@ -20,26 +19,7 @@ func newClient(tb testing.TB) *client.Client {
 	tb.Helper()
 	mux := http.NewServeMux()
 	files.Register(mux)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	c := client.New(func(ctx context.Context) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", ln.Addr().String())
-	})
-	tb.Cleanup(func() {
-		c.CloseIdle()
-		srv.Close()
-		<-done
-	})
-	return c
+	return clienttest.Serve(tb, mux).Client
 }
 
 // wantAgentError checks that err is an agent answer with status and a

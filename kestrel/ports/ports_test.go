@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/kestrel/client/clienttest"
 	"github.com/volant-sh/volant/kestrel/ports"
 )
 
@@ -27,27 +28,8 @@ func newAgent(t *testing.T) (*client.Client, string) {
 	t.Helper()
 	mux := http.NewServeMux()
 	ports.Register(mux)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	addr := ln.Addr().String()
-	c := client.New(func(ctx context.Context) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
-	})
-	t.Cleanup(func() {
-		c.CloseIdle()
-		srv.Close()
-		<-done
-	})
-	return c, addr
+	srv := clienttest.Serve(t, mux)
+	return srv.Client, srv.Addr
 }
 
 // listen starts a TCP server on loopback that runs handle for each

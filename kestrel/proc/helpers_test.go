@@ -1,9 +1,7 @@
 package proc_test
 
 import (
-	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,40 +11,20 @@ import (
 	"time"
 
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/kestrel/client/clienttest"
 	"github.com/volant-sh/volant/kestrel/proc"
 	"github.com/volant-sh/volant/kestrel/reaper"
 )
 
-// newClient serves a proc.Service on a unix socket and returns a client.
+// newClient serves a proc.Service in-process and returns a client.
 func newClient(t *testing.T) *client.Client {
 	t.Helper()
 	r := reaper.New(false)
 	svc := proc.New(proc.Config{Reaper: r})
+	t.Cleanup(func() { svc.Close(); r.Close() })
 	mux := http.NewServeMux()
 	svc.Register(mux)
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(l)
-	}()
-	c := client.New(func(ctx context.Context) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	})
-	t.Cleanup(func() {
-		c.CloseIdle()
-		srv.Close()
-		<-done
-		svc.Close()
-		r.Close()
-	})
-	return c
+	return clienttest.Serve(t, mux).Client
 }
 
 // liveInGroup lists the pids of processes in group pgid that are not zombies.
