@@ -43,6 +43,8 @@ type fakeEngine struct {
 	snaps map[string]*sandbox.Snapshot
 	n     int
 	lastL sandbox.ListOptions
+	// action answers Action for a running sandbox; nil echoes the call.
+	action func(plugin, action string, input json.RawMessage) (json.RawMessage, error)
 }
 
 var _ rest.Engine = (*fakeEngine)(nil)
@@ -271,6 +273,19 @@ func (e *fakeEngine) DeleteSnapshot(ctx context.Context, id string) error {
 	}
 	delete(e.snaps, id)
 	return nil
+}
+
+func (e *fakeEngine) Action(ctx context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error) {
+	if _, err := e.Agent(ctx, id); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	fn := e.action
+	e.mu.Unlock()
+	if fn != nil {
+		return fn(plugin, action, input)
+	}
+	return json.Marshal(map[string]any{"plugin": plugin, "action": action, "input": input})
 }
 
 // fakeEvents is an EventSource replaying a fixed list, then waiting.

@@ -8,6 +8,7 @@ package rest
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 
@@ -39,6 +40,7 @@ type Engine interface {
 	ListSnapshots(ctx context.Context) ([]*sandbox.Snapshot, error)
 	GetSnapshot(ctx context.Context, id string) (*sandbox.Snapshot, error)
 	DeleteSnapshot(ctx context.Context, id string) error
+	Action(ctx context.Context, idOrName, plugin, action string, input json.RawMessage) (json.RawMessage, error)
 }
 
 var _ Engine = (*sandbox.Manager)(nil)
@@ -56,6 +58,9 @@ type Options struct {
 	Auth *auth.Auth
 	// Events feeds GET /v1/events; nil answers 503 there.
 	Events EventSource
+	// Plugins serves /v1/plugins; nil answers 503 there and on the
+	// action route.
+	Plugins Plugins
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
 	// Version is reported by /healthz and in the OpenAPI document.
@@ -70,6 +75,7 @@ type server struct {
 	eng       Engine
 	auth      *auth.Auth
 	events    EventSource
+	plugins   Plugins
 	log       *slog.Logger
 	version   string
 	maxUpload int64
@@ -98,6 +104,7 @@ func New(opts Options) http.Handler {
 		eng:       opts.Manager,
 		auth:      opts.Auth,
 		events:    opts.Events,
+		plugins:   opts.Plugins,
 		log:       opts.Logger,
 		version:   opts.Version,
 		maxUpload: opts.MaxUploadBytes,
@@ -115,6 +122,7 @@ func New(opts Options) http.Handler {
 	}
 	s.api = humago.New(s.mux, s.config())
 	s.routes()
+	omitPatternDescriptions(s.api.OpenAPI())
 
 	authed := s.auth.Middleware(s.mux)
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -156,6 +164,7 @@ func (s *server) config() huma.Config {
 		{Name: "snapshots", Description: "Saved sandboxes."},
 		{Name: "tokens", Description: "API tokens."},
 		{Name: "events", Description: "The engine's event log."},
+		{Name: "plugins", Description: "Runtime plugins: what runs in a sandbox, and the actions to call on it."},
 	}
 	return cfg
 }
@@ -196,6 +205,7 @@ func (s *server) routes() {
 	s.consoleRoutes()
 	s.portRoutes()
 	s.snapshotRoutes()
+	s.pluginRoutes()
 	s.tokenRoutes()
 	s.eventRoutes()
 	s.docsRoutes()

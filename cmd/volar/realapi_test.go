@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -155,6 +156,21 @@ func (e *hostEngine) GetSnapshot(_ context.Context, id string) (*sandbox.Snapsho
 }
 func (e *hostEngine) DeleteSnapshot(_ context.Context, id string) error {
 	return errdefs.NotFound("snapshot %s not found", id)
+}
+
+// Action answers what it was called with, or fails as the action's name
+// says: "off" as a disabled plugin, "bad" as input the schema rejects.
+func (e *hostEngine) Action(ctx context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error) {
+	if _, err := e.Agent(ctx, id); err != nil {
+		return nil, err
+	}
+	switch action {
+	case "off":
+		return nil, errdefs.Conflict("plugin %s is disabled: enable it with 'volar plugin enable %s'", plugin, plugin)
+	case "bad":
+		return nil, errdefs.Invalid("input.n: expected an integer")
+	}
+	return json.Marshal(map[string]any{"sandbox": id, "plugin": plugin, "action": action, "input": input})
 }
 
 // newRealAPI serves rest.New over a hostEngine and returns the server and
