@@ -15,6 +15,7 @@ import (
 	"github.com/volant-sh/volant/kestrel/reaper"
 	"github.com/volant-sh/volant/kestrel/system"
 	"github.com/volant-sh/volant/kestrel/term"
+	"github.com/volant-sh/volant/kestrel/workload"
 )
 
 // Config configures an Agent.
@@ -43,10 +44,11 @@ func (c Config) Validate() error {
 
 // Agent is the agent's HTTP server.
 type Agent struct {
-	log   *slog.Logger
-	procs *proc.Service
-	srv   *http.Server
-	wg    sync.WaitGroup
+	log       *slog.Logger
+	procs     *proc.Service
+	workloads *workload.Service
+	srv       *http.Server
+	wg        sync.WaitGroup
 }
 
 // New builds an Agent. Serve it on listeners; Close stops it.
@@ -61,11 +63,16 @@ func New(cfg Config) (*Agent, error) {
 	mux := http.NewServeMux()
 	procs := proc.New(proc.Config{Reaper: cfg.Reaper, Logger: log})
 	procs.Register(mux)
+	workloads, err := workload.New(workload.Config{Reaper: cfg.Reaper, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	workloads.Register(mux)
 	term.New(cfg.Reaper, log).Register(mux)
 	system.New(system.Config{Version: cfg.Version, Poweroff: cfg.Poweroff, Apply: cfg.ApplyReconfigure, Logger: log}).Register(mux)
 	files.Register(mux)
 	ports.Register(mux)
-	return &Agent{log: log, procs: procs, srv: &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}, nil
+	return &Agent{log: log, procs: procs, workloads: workloads, srv: &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}, nil
 }
 
 // Handler returns the agent's routes.
@@ -82,11 +89,12 @@ func (a *Agent) Serve(l net.Listener) {
 	}()
 }
 
-// Close stops serving, closes the listeners and kills the processes the
-// agent started. It is idempotent.
+// Close stops serving, closes the listeners, kills the processes the
+// agent started and stops its workloads. It is idempotent.
 func (a *Agent) Close() error {
 	err := a.srv.Close()
 	a.wg.Wait()
 	a.procs.Close()
+	a.workloads.Close()
 	return err
 }
