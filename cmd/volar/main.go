@@ -46,6 +46,10 @@ Commands:
   logs ID [--tail N] [-f]        the serial console log
   snapshot ls | get ID | rm ID...
   token create NAME | ls | revoke ID...
+  plugin ls | get NAME | install FILE|- | enable NAME | disable NAME | rm NAME...
+                                 runtime plugins: what runs in a sandbox
+  action ID PLUGIN ACTION [JSON|-] [--arg K=V]...
+                                 call a plugin's action; prints its JSON answer
   events [--since SEQ] [--type T]...
                                  stream events, one JSON line each
 
@@ -102,6 +106,9 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		"token":     cmdToken,
 		"tokens":    cmdToken,
 		"events":    cmdEvents,
+		"plugin":    cmdPlugin,
+		"plugins":   cmdPlugin,
+		"action":    cmdAction,
 		"help": func(e *env, _ []string) error {
 			fmt.Fprint(e.stdout, topUsage)
 			return nil

@@ -174,8 +174,8 @@ func (e *hostEngine) Action(ctx context.Context, id, plugin, action string, inpu
 }
 
 // newRealAPI serves rest.New over a hostEngine and returns the server and
-// an admin token.
-func newRealAPI(t *testing.T) (*httptest.Server, string) {
+// an admin token; opts may change the API's options.
+func newRealAPI(t *testing.T, opts ...func(*rest.Options)) (*httptest.Server, string) {
 	t.Helper()
 	r := reaper.New(false)
 	svc := proc.New(proc.Config{Reaper: r})
@@ -201,7 +201,11 @@ func newRealAPI(t *testing.T) (*httptest.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(rest.New(rest.Options{Manager: eng, Auth: a}))
+	o := rest.Options{Manager: eng, Auth: a}
+	for _, f := range opts {
+		f(&o)
+	}
+	srv := httptest.NewServer(rest.New(o))
 	t.Cleanup(func() {
 		srv.Close()
 		agent.CloseIdle()

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+const actionUsage = `usage: volar action ID PLUGIN ACTION [JSON|-] [--arg KEY=VALUE]...
+
+Calls a plugin's action in a sandbox of that plugin's runtime and prints
+its JSON answer. The input is the JSON argument, or stdin for -, or an
+object built from --arg flags; without any, it is {}. An --arg VALUE that
+is a JSON number, boolean, object, array or "quoted string" is sent as
+that; any other VALUE as a string. 'volar plugin get PLUGIN' lists the
+actions.
+`
+
+func cmdAction(e *env, args []string) error {
+	c := e.newCommand("volar action ID PLUGIN ACTION [JSON|-] [--arg KEY=VALUE]...")
+	c.usage = actionUsage
+	var kvs listFlag
+	c.fs.Var(&kvs, "arg", "an input property, as `KEY=VALUE` (repeatable)")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 3, 4); err != nil {
+		return err
+	}
+	var input []byte
+	switch {
+	case len(pos) == 4 && len(kvs) > 0:
+		return c.fail("give the input as JSON or as --arg flags, not both")
+	case len(pos) == 4 && pos[3] == "-":
+		if e.stdin == nil {
+			return fmt.Errorf("no standard input to read the action's input from")
+		}
+		if input, err = io.ReadAll(e.stdin); err != nil {
+			return fmt.Errorf("reading the action's input from stdin: %w", err)
+		}
+		if len(bytes.TrimSpace(input)) > 0 && !json.Valid(input) {
+			return fmt.Errorf("the input on stdin is not JSON")
+		}
+	case len(pos) == 4:
+		input = []byte(pos[3])
+		if !json.Valid(input) {
+			return c.fail("the input %q is not JSON: quote it for the shell, e.g. '{\"key\": \"value\"}', or use --arg KEY=VALUE", clip(pos[3], 80))
+		}
+	case len(kvs) > 0:
+		if input, err = argsObject(kvs); err != nil {
+			return c.fail("%v", err)
+		}
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	r := request{method: http.MethodPost,
+		path: sandboxPath(pos[0], "actions", url.PathEscape(pos[1]), url.PathEscape(pos[2]))}
+	if len(input) > 0 {
+		r.body, r.contentType = bytes.NewReader(input), "application/json"
+	}
+	raw, err := api.call(e.ctx, r, nil)
+	if err != nil {
+		return err
+	}
+	if e.g.json {
+		printJSON(e.stdout, raw)
+		return nil
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, bytes.TrimSpace(raw), "", "  "); err != nil {
+		printJSON(e.stdout, raw)
+		return nil
+	}
+	printJSON(e.stdout, pretty.Bytes())
+	return nil
+}
+
+// argsObject builds a JSON object of KEY=VALUE flags; a later key wins.
+func argsObject(kvs []string) ([]byte, error) {
+	obj := map[string]json.RawMessage{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--arg %q: write it as KEY=VALUE", kv)
+		}
+		obj[k] = argValue(v)
+	}
+	return json.Marshal(obj)
+}
+
+// argValue is v as JSON when it is a JSON value other than null, else
+// the JSON string v.
+func argValue(v string) json.RawMessage {
+	if t := strings.TrimSpace(v); t != "" && t != "null" && json.Valid([]byte(t)) {
+		return json.RawMessage(t)
+	}
+	b, _ := json.Marshal(v)
+	return b
+}

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+const pluginUsage = `usage: volar plugin COMMAND [ARGS]
+
+Commands:
+  ls                list installed plugins
+  get NAME          describe a plugin: its workload, artifacts and actions
+  install FILE|-    install (and enable) the plugin of a manifest file, or of stdin
+  enable NAME       allow new sandboxes of the plugin's runtime and its actions
+  disable NAME      refuse them (running sandboxes keep running)
+  rm NAME...        remove plugins no sandbox uses (alias: remove)
+
+A plugin is a runtime: create its sandboxes with 'volar sandbox create
+--runtime NAME' and call its actions with 'volar action ID NAME ACTION'.
+Relative artifact "source" paths in a manifest file are sent as absolute
+paths, resolved against the file's directory (the working directory for
+stdin); they must be readable by volantd on its host.
+`
+
+func cmdPlugin(e *env, args []string) error {
+	return subcommand(e, "plugin", args, map[string]func(*env, []string) error{
+		"ls":      pluginList,
+		"list":    pluginList,
+		"get":     pluginGet,
+		"inspect": pluginGet,
+		"install": pluginInstall,
+		"add":     pluginInstall,
+		"enable":  func(e *env, args []string) error { return pluginToggle(e, "enable", args) },
+		"disable": func(e *env, args []string) error { return pluginToggle(e, "disable", args) },
+		"rm":      pluginRemove,
+		"remove":  pluginRemove,
+		"delete":  pluginRemove,
+	}, pluginUsage)
+}
+
+type pluginInfo struct {
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Description string `json:"description"`
+	Enabled     bool   `json:"enabled"`
+	Manifest    struct {
+		Artifacts []struct {
+			Path   string `json:"path"`
+			Source string `json:"source"`
+			Mode   string `json:"mode"`
+		} `json:"artifacts"`
+		Workload *struct {
+			Command []string `json:"command"`
+			Port    int      `json:"port"`
+			Health  string   `json:"health"`
+			Restart string   `json:"restart"`
+		} `json:"workload"`
+		Resources *struct {
+			VCPUs     int `json:"vcpus"`
+			MemoryMiB int `json:"memory_mib"`
+		} `json:"resources"`
+	} `json:"manifest"`
+	Actions []struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		Method      string `json:"method"`
+		Path        string `json:"path"`
+	} `json:"actions"`
+	InstalledAt time.Time `json:"installed_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func pluginPath(name string, more ...string) string {
+	p := "/v1/plugins/" + url.PathEscape(name)
+	for _, m := range more {
+		p += "/" + m
+	}
+	return p
+}
+
+func pluginList(e *env, args []string) error {
+	return listCommand(e, args, "volar plugin ls", "/v1/plugins",
+		func(p pluginInfo) string { return p.Name }, printPlugins)
+}
+
+// printPlugins writes a table of plugins.
+func printPlugins(w io.Writer, list []pluginInfo) {
+	t := newTable(w, "NAME", "VERSION", "ENABLED", "ACTIONS", "DESCRIPTION")
+	for _, p := range list {
+		names := make([]string, len(p.Actions))
+		for i, a := range p.Actions {
+			names[i] = a.Name
+		}
+		actions := "-"
+		switch {
+		case len(names) > 4:
+			actions = strings.Join(names[:3], ",") + fmt.Sprintf(" (+%d)", len(names)-3)
+		case len(names) > 0:
+			actions = strings.Join(names, ",")
+		}
+		t.row(p.Name, orDash(p.Version), fmt.Sprint(p.Enabled), actions, orDash(clip(p.Description, 60)))
+	}
+	t.flush()
+}
+
+// clip shortens s to one line of at most n characters.
+func clip(s string, n int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-3]) + "..."
+	}
+	return s
+}
+
+// printPlugin writes one plugin as key: value lines and its actions.
+func printPlugin(w io.Writer, p pluginInfo) {
+	t := newKV(w)
+	t.row("name:", p.Name)
+	t.row("version:", orDash(p.Version))
+	t.row("enabled:", fmt.Sprint(p.Enabled))
+	if p.Description != "" {
+		t.row("description:", p.Description)
+	}
+	m := p.Manifest
+	if wl := m.Workload; wl != nil {
+		t.row("workload:", strings.Join(wl.Command, " "))
+		if wl.Port != 0 {
+			t.row("port:", fmt.Sprint(wl.Port))
+		}
+		if wl.Health != "" {
+			t.row("health:", wl.Health)
+		}
+	}
+	if r := m.Resources; r != nil {
+		t.row("resources:", fmt.Sprintf("%d vcpus, %d MiB", r.VCPUs, r.MemoryMiB))
+	}
+	for i, a := range m.Artifacts {
+		key := ""
+		if i == 0 {
+			key = "artifacts:"
+		}
+		from := "inline"
+		if a.Source != "" {
+			from = "from " + a.Source
+		}
+		t.row(key, fmt.Sprintf("%s (%s)", a.Path, from))
+	}
+	t.row("installed:", p.InstalledAt.Local().Format(time.RFC3339)+" ("+ago(p.InstalledAt)+")")
+	if !p.UpdatedAt.Equal(p.InstalledAt) {
+		t.row("updated:", p.UpdatedAt.Local().Format(time.RFC3339)+" ("+ago(p.UpdatedAt)+")")
+	}
+	if len(p.Actions) == 0 {
+		t.row("actions:", "-")
+		t.flush()
+		return
+	}
+	t.flush()
+	fmt.Fprintln(w, "actions:")
+	at := newTable(w, "  NAME", "METHOD", "PATH", "DESCRIPTION")
+	for _, a := range p.Actions {
+		at.row("  "+a.Name, orDash(a.Method), a.Path, orDash(clip(a.Description, 60)))
+	}
+	at.flush()
+}
+
+func pluginGet(e *env, args []string) error {
+	c := e.newCommand("volar plugin get NAME")
+	pos, api, err := c.open(e, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	var p pluginInfo
+	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: pluginPath(pos[0])}, &p)
+	if err != nil {
+		return err
+	}
+	e.show(raw, []string{p.Name}, func() { printPlugin(e.stdout, p) })
+	return nil
+}
+
+func pluginInstall(e *env, args []string) error {
+	c := e.newCommand("volar plugin install FILE|-")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := c.nargs(pos, 1, 1); err != nil {
+		return err
+	}
+	manifest, err := readManifest(e, pos[0])
+	if err != nil {
+		return err
+	}
+	api, err := e.api()
+	if err != nil {
+		return err
+	}
+	var p pluginInfo
+	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: "/v1/plugins",
+		body: bytes.NewReader(manifest), contentType: "application/json"}, &p)
+	if err != nil {
+		return err
+	}
+	e.show(raw, []string{p.Name}, func() { printPlugin(e.stdout, p) })
+	return nil
+}
+
+// readManifest reads a manifest from a file, or stdin for "-", and makes
+// its relative artifact sources absolute.
+func readManifest(e *env, name string) ([]byte, error) {
+	var raw []byte
+	var base string
+	var err error
+	if name == "-" {
+		if e.stdin == nil {
+			return nil, errors.New("no standard input to read the manifest from")
+		}
+		if raw, err = io.ReadAll(e.stdin); err != nil {
+			return nil, fmt.Errorf("reading the manifest from stdin: %w", err)
+		}
+		name = "stdin"
+		base, err = os.Getwd()
+	} else {
+		if raw, err = os.ReadFile(name); err != nil {
+			return nil, err
+		}
+		base, err = filepath.Abs(filepath.Dir(name))
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, err := absoluteSources(raw, base)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a JSON manifest: %v", name, err)
+	}
+	return out, nil
+}
+
+// absoluteSources rewrites the relative "source" of every artifact of a
+// manifest as a path under base, leaving everything else as it was. A
+// manifest without relative sources is returned unchanged.
+func absoluteSources(raw []byte, base string) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	var arts []map[string]json.RawMessage
+	if err := json.Unmarshal(m["artifacts"], &arts); err != nil || arts == nil {
+		// Absent, or malformed: the server says what is wrong.
+		return raw, nil
+	}
+	changed := false
+	for _, a := range arts {
+		var src string
+		if err := json.Unmarshal(a["source"], &src); err != nil || src == "" || filepath.IsAbs(src) {
+			continue
+		}
+		b, err := json.Marshal(filepath.Join(base, src))
+		if err != nil {
+			return nil, err
+		}
+		a["source"] = b
+		changed = true
+	}
+	if !changed {
+		return raw, nil
+	}
+	b, err := json.Marshal(arts)
+	if err != nil {
+		return nil, err
+	}
+	m["artifacts"] = b
+	return json.Marshal(m)
+}
+
+func pluginToggle(e *env, verb string, args []string) error {
+	c := e.newCommand("volar plugin " + verb + " NAME")
+	pos, api, err := c.open(e, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	var p pluginInfo
+	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: pluginPath(pos[0], verb)}, &p)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.g.json:
+		printJSON(e.stdout, raw)
+	case e.g.quiet:
+	default:
+		state := "disabled"
+		if p.Enabled {
+			state = "enabled"
+		}
+		fmt.Fprintf(e.stdout, "%s %s\n", p.Name, state)
+	}
+	return nil
+}
+
+func pluginRemove(e *env, args []string) error {
+	c := e.newCommand("volar plugin rm NAME...")
+	pos, api, err := c.open(e, args, 1, -1)
+	if err != nil {
+		return err
+	}
+	return forEach(e, pos, func(name string) error {
+		_, err := api.call(e.ctx, request{method: http.MethodDelete, path: pluginPath(name)}, nil)
+		return err
+	})
+}
