@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -25,6 +26,8 @@ import (
 // in-memory connections: the agent protocol is real, the VM is not.
 type fakeEngine struct {
 	agent *client.Client
+	// action answers Action; nil means plugin actions are unavailable.
+	action func(ctx context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error)
 
 	mu        sync.Mutex
 	next      int
@@ -273,11 +276,27 @@ func (e *fakeEngine) DeleteSnapshot(_ context.Context, id string) error {
 	return errdefs.Conflict("snapshot %s has 1 sandbox restored from it; delete it first (DELETE /v1/sandboxes/sbx-9)", id)
 }
 
+func (e *fakeEngine) Action(ctx context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error) {
+	if _, err := e.running(id); err != nil {
+		return nil, err
+	}
+	if e.action == nil {
+		return nil, errdefs.Unavailable("plugin actions are not wired yet")
+	}
+	return e.action(ctx, id, plugin, action, input)
+}
+
 // connect starts a Server on eng and returns a client session over
 // in-memory transports.
 func connect(t testing.TB, eng Engine, feed ChangeFeed, copts *sdk.ClientOptions) (*Server, *sdk.ClientSession) {
 	t.Helper()
-	s := New(Options{Manager: eng, Events: feed, Version: "test"})
+	return connectOpts(t, Options{Manager: eng, Events: feed, Version: "test"}, copts)
+}
+
+// connectOpts is connect with all the server's options.
+func connectOpts(t testing.TB, opts Options, copts *sdk.ClientOptions) (*Server, *sdk.ClientSession) {
+	t.Helper()
+	s := New(opts)
 	t.Cleanup(func() { s.Close() })
 	st, ct := sdk.NewInMemoryTransports()
 	ctx := context.Background()

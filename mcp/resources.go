@@ -13,8 +13,7 @@ import (
 	"github.com/volant-sh/volant/sandbox"
 )
 
-// Resource URIs. Plugin resources (volant://plugins/{name}/manifest and
-// volant://plugins/{name}/openapi) come with runtime plugins.
+// Sandbox resource URIs; plugin resources are in plugins.go.
 const (
 	uriSandboxes      = "volant://sandboxes"
 	uriSandboxPrefix  = "volant://sandboxes/"
@@ -46,6 +45,7 @@ func (s *Server) addResources() {
 	s.srv.AddResourceTemplate(&sdk.ResourceTemplate{URITemplate: uriConsoleTmpl, Name: "sandbox-console", Title: "Sandbox console",
 		Description: "The last 64 KiB of a sandbox's serial console (kernel and agent boot messages).", MIMEType: mimeText},
 		s.readConsole)
+	s.addPluginResources()
 }
 
 func (s *Server) readSandboxes(ctx context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
@@ -114,8 +114,9 @@ func jsonResource(uri string, v any) (*sdk.ReadResourceResult, error) {
 // subscribe accepts subscriptions to Volant's resources; the SDK keeps
 // track of who subscribed to what.
 func (s *Server) subscribe(_ context.Context, req *sdk.SubscribeRequest) error {
-	if uri := req.Params.URI; uri != uriSandboxes && !strings.HasPrefix(uri, uriSandboxPrefix) {
-		return errdefs.Invalid("resource %q: subscribe to volant://sandboxes or volant://sandboxes/{id}", uri)
+	uri := req.Params.URI
+	if uri != uriSandboxes && !strings.HasPrefix(uri, uriSandboxPrefix) && (s.plugins == nil || !strings.HasPrefix(uri, uriPluginPrefix)) {
+		return errdefs.Invalid("resource %q: subscribe to volant://sandboxes, volant://sandboxes/{id} or volant://plugins/{name}/manifest", uri)
 	}
 	return nil
 }

@@ -1,12 +1,14 @@
 // Package mcp serves Volant's engine to AI agents over the Model Context
 // Protocol: typed tools for the sandbox lifecycle, exec, processes and files,
-// and resources for sandboxes and their consoles. It is a thin adapter over
-// the sandbox package, like rest/, and the only other place errdefs classes
-// are translated (into tool errors an agent can act on).
+// one tool per action of every enabled runtime plugin, and resources for
+// sandboxes, their consoles and plugin manifests. It is a thin adapter over
+// the sandbox and plugins packages, like rest/, and the only other place
+// errdefs classes are translated (into tool errors an agent can act on).
 package mcp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -37,6 +39,7 @@ type Engine interface {
 	Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error)
 	ListSnapshots(ctx context.Context) ([]*sandbox.Snapshot, error)
 	DeleteSnapshot(ctx context.Context, id string) error
+	Action(ctx context.Context, idOrName, plugin, action string, input json.RawMessage) (json.RawMessage, error)
 }
 
 var _ Engine = (*sandbox.Manager)(nil)
@@ -49,6 +52,11 @@ type Options struct {
 	// send resources/list_changed and resources/updated notifications.
 	// Without it, resources are still readable but never announced.
 	Events ChangeFeed
+	// Plugins, when set, is the plugin registry: plugin_list reports its
+	// plugins, every enabled plugin's actions become tools (added and
+	// removed as plugins change), and manifests are resources. Nil means
+	// no plugins: plugin_list answers empty, with a note.
+	Plugins Plugins
 	// Logger receives the server's logs; nil discards them. It must never
 	// write to the stdout of a stdio server.
 	Logger *slog.Logger
@@ -67,15 +75,22 @@ func (o Options) Validate() error {
 // Server is Volant's MCP server. One Server serves any number of sessions
 // over any mix of transports. Close stops its background work.
 type Server struct {
-	eng Engine
-	log *slog.Logger
-	srv *sdk.Server
+	eng     Engine
+	plugins Plugins // nil without plugins
+	log     *slog.Logger
+	srv     *sdk.Server
+	// builtin holds the names of the built-in tools, which plugin tools
+	// never replace; written only while New adds them.
+	builtin map[string]bool
 
-	stopWatch func()
-	httpOnce  sync.Once
-	http      http.Handler
-	sseOnce   sync.Once
-	sse       http.Handler
+	stopWatch   func()
+	stopPlugins func()
+	httpOnce    sync.Once
+	http        http.Handler
+	sseOnce     sync.Once
+	sse         http.Handler
+
+	pluginState pluginState
 
 	mu        sync.Mutex
 	closed    bool
@@ -96,7 +111,8 @@ func New(opts Options) *Server {
 	if version == "" {
 		version = "dev"
 	}
-	s := &Server{eng: opts.Manager, log: log, sandboxes: map[string]bool{}}
+	s := &Server{eng: opts.Manager, plugins: opts.Plugins, log: log, builtin: map[string]bool{}, sandboxes: map[string]bool{},
+		pluginState: pluginState{tools: map[string]string{}, resources: map[string]string{}}}
 	s.srv = sdk.NewServer(&sdk.Implementation{Name: "volant", Title: "Volant microVM sandboxes", Version: version}, &sdk.ServerOptions{
 		Instructions:       instructions,
 		Logger:             quiet(log),
@@ -112,17 +128,25 @@ func New(opts Options) *Server {
 	s.addPluginTools()
 	s.addResources()
 	s.stopWatch = s.watch(opts.Events)
+	s.stopPlugins = s.watchPlugins()
 	return s
+}
+
+// addTool adds a built-in tool, remembering its name so that no plugin
+// tool replaces it.
+func addTool[In, Out any](s *Server, t *sdk.Tool, h sdk.ToolHandlerFor[In, Out]) {
+	s.builtin[t.Name] = true
+	sdk.AddTool(s.srv, t, h)
 }
 
 const instructions = `Volant runs commands in hardware-isolated Linux microVMs ("sandboxes").
 Create one with sandbox_create, then use its id as sandbox_id for sandbox_exec (argv array in cmd),
 process_start/process_read for long-running commands, and file_write/file_read/file_list for files.
 Delete sandboxes you no longer need with sandbox_delete. Snapshots (sandbox_snapshot) and forks
-(sandbox_fork) copy a running sandbox cheaply.`
+(sandbox_fork) copy a running sandbox cheaply. Runtime plugins (plugin_list) add tools named
+<plugin>_<action>; create the sandbox with sandbox_create runtime=<plugin> and pass its id as sandbox_id.`
 
-// SDK returns the underlying go-sdk server, for tests and for adding tools
-// (plugin tools come later).
+// SDK returns the underlying go-sdk server, for tests and for adding tools.
 func (s *Server) SDK() *sdk.Server { return s.srv }
 
 // Handler returns the streamable HTTP handler (mounted at /mcp). The
@@ -161,8 +185,8 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	return err
 }
 
-// Close stops the server's event watch. Sessions end with their
-// transports. Close is idempotent.
+// Close stops the server's event and plugin watches. Sessions end with
+// their transports. Close is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -172,6 +196,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.stopWatch()
+	s.stopPlugins()
 	return nil
 }
 

@@ -61,7 +61,7 @@ func (in ExecInput) request() (sandbox.ExecRequest, error) {
 const progressInterval = 250 * time.Millisecond
 
 func (s *Server) addExecTools() {
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_exec", Title: "Run a command",
+	addTool(s, &sdk.Tool{Name: "sandbox_exec", Title: "Run a command",
 		Description: "Run a command in a running sandbox and wait for it. Returns exit_code, stdout and stderr " +
 			"(each capped at max_output_bytes, with a truncation marker). With a progress token, the latest output " +
 			"line is sent as progress while it runs. Cancelling the call kills the command. For commands that run " +

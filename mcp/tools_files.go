@@ -92,15 +92,15 @@ func checkEncoding(enc string) error {
 }
 
 func (s *Server) addFileTools() {
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "file_read", Title: "Read a file",
+	addTool(s, &sdk.Tool{Name: "file_read", Title: "Read a file",
 		Description: "Read a file in a sandbox as UTF-8 text (or base64 with encoding=base64). Reads at most 4 MiB per call; " +
 			"truncated and next_offset say how to read on.", Annotations: readOnly},
 		s.fileRead)
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "file_write", Title: "Write a file",
+	addTool(s, &sdk.Tool{Name: "file_write", Title: "Write a file",
 		Description: "Write a file in a sandbox atomically, creating parent directories. content is UTF-8 text, or base64 with encoding=base64.",
 		Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(false)}},
 		s.fileWrite)
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "file_list", Title: "List a directory",
+	addTool(s, &sdk.Tool{Name: "file_list", Title: "List a directory",
 		Description: "List a directory in a sandbox (optionally recursively): names, sizes, modes, times.", Annotations: readOnly},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in FileListInput) (*sdk.CallToolResult, *client.FileList, error) {
 			if err := checkPath(in.SandboxID, in.Path); err != nil {
@@ -119,7 +119,7 @@ func (s *Server) addFileTools() {
 			}
 			return nil, l, nil
 		})
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "file_remove", Title: "Remove a file",
+	addTool(s, &sdk.Tool{Name: "file_remove", Title: "Remove a file",
 		Description: "Remove a file or empty directory in a sandbox; recursive removes a directory tree.", Annotations: destructive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in FileRemoveInput) (*sdk.CallToolResult, *RemoveOutput, error) {
 			if err := checkPath(in.SandboxID, in.Path); err != nil {

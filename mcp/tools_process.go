@@ -88,15 +88,15 @@ type OKOutput struct {
 const processHint = "the process may have been deleted or the sandbox restarted; start it again with process_start"
 
 func (s *Server) addProcessTools() {
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "process_start", Title: "Start a background process",
+	addTool(s, &sdk.Tool{Name: "process_start", Title: "Start a background process",
 		Description: "Start a long-running command in a sandbox without waiting for it. Read its output with process_read, " +
 			"feed it input with process_write, stop it with process_signal.", Annotations: openEnded},
 		s.processStart)
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "process_read", Title: "Read a process's output",
+	addTool(s, &sdk.Tool{Name: "process_read", Title: "Read a process's output",
 		Description: "Read a background process's output since offset and whether it has ended (with its exit code). " +
 			"Poll with offset=next_offset; wait_s blocks until there is something new.", Annotations: readOnly},
 		s.processRead)
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "process_write", Title: "Write to a process's stdin",
+	addTool(s, &sdk.Tool{Name: "process_write", Title: "Write to a process's stdin",
 		Description: "Write text to a background process's standard input, optionally closing it.",
 		Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(false), OpenWorldHint: ptr(false)}},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ProcessWriteInput) (*sdk.CallToolResult, *OKOutput, error) {
@@ -112,7 +112,7 @@ func (s *Server) addProcessTools() {
 			}
 			return nil, &OKOutput{OK: true}, nil
 		})
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "process_signal", Title: "Signal a process",
+	addTool(s, &sdk.Tool{Name: "process_signal", Title: "Signal a process",
 		Description: "Send a signal (default TERM) to a background process's process group.", Annotations: destructive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ProcessSignalInput) (*sdk.CallToolResult, *OKOutput, error) {
 			if err := (ProcessRef{in.SandboxID, in.ProcessID}).validate(); err != nil {
@@ -131,7 +131,7 @@ func (s *Server) addProcessTools() {
 			}
 			return nil, &OKOutput{OK: true}, nil
 		})
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "process_delete", Title: "Forget a process",
+	addTool(s, &sdk.Tool{Name: "process_delete", Title: "Forget a process",
 		Description: "Kill a background process if it still runs and free what the sandbox keeps of it (its output). Returns its final status.",
 		Annotations: destructive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ProcessRef) (*sdk.CallToolResult, *client.ProcessInfo, error) {

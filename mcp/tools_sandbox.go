@@ -105,14 +105,14 @@ var (
 )
 
 func (s *Server) addSandboxTools() {
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_create", Title: "Create a sandbox",
+	addTool(s, &sdk.Tool{Name: "sandbox_create", Title: "Create a sandbox",
 		Description: "Create and start a microVM sandbox. Returns the sandbox; use its id as sandbox_id in other tools.",
 		Annotations: additive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in CreateInput) (*sdk.CallToolResult, *sandbox.Sandbox, error) {
 			sb, err := s.eng.Create(ctx, in.spec())
 			return nil, sb, toolError(err)
 		})
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_list", Title: "List sandboxes",
+	addTool(s, &sdk.Tool{Name: "sandbox_list", Title: "List sandboxes",
 		Description: "List sandboxes, optionally filtered by state, runtime and labels.", Annotations: readOnly},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ListInput) (*sdk.CallToolResult, *ListOutput, error) {
 			opts := sandbox.ListOptions{Runtime: in.Runtime, Labels: in.Labels, Limit: in.Limit, Cursor: in.Cursor}
@@ -135,10 +135,10 @@ func (s *Server) addSandboxTools() {
 			}
 			return nil, out, nil
 		})
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_get", Title: "Get a sandbox",
+	addTool(s, &sdk.Tool{Name: "sandbox_get", Title: "Get a sandbox",
 		Description: "Get one sandbox: state, address, spec, timestamps.", Annotations: readOnly},
 		s.onSandbox(s.eng.Get))
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_delete", Title: "Delete a sandbox",
+	addTool(s, &sdk.Tool{Name: "sandbox_delete", Title: "Delete a sandbox",
 		Description: "Stop a sandbox and remove it with everything in it. This cannot be undone.", Annotations: destructive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in SandboxRef) (*sdk.CallToolResult, *DeleteOutput, error) {
 			if err := in.validate(); err != nil {
@@ -149,18 +149,18 @@ func (s *Server) addSandboxTools() {
 			}
 			return nil, &DeleteOutput{Deleted: in.SandboxID}, nil
 		})
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_pause", Title: "Pause a sandbox",
+	addTool(s, &sdk.Tool{Name: "sandbox_pause", Title: "Pause a sandbox",
 		Description: "Freeze a running sandbox's vCPUs; memory and processes are kept. sandbox_resume continues it.",
 		Annotations: idempotent}, s.onSandbox(s.eng.Pause))
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_resume", Title: "Resume a sandbox",
+	addTool(s, &sdk.Tool{Name: "sandbox_resume", Title: "Resume a sandbox",
 		Description: "Continue a paused sandbox.", Annotations: idempotent}, s.onSandbox(s.eng.Resume))
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_stop", Title: "Stop a sandbox",
+	addTool(s, &sdk.Tool{Name: "sandbox_stop", Title: "Stop a sandbox",
 		Description: "Power a sandbox off, keeping its record, disk and address; running processes end. sandbox_start boots it again.",
 		Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(false)}},
 		s.onSandbox(s.eng.Stop))
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_start", Title: "Start a sandbox",
+	addTool(s, &sdk.Tool{Name: "sandbox_start", Title: "Start a sandbox",
 		Description: "Boot a stopped sandbox again.", Annotations: idempotent}, s.onSandbox(s.eng.Start))
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_snapshot", Title: "Snapshot a sandbox",
+	addTool(s, &sdk.Tool{Name: "sandbox_snapshot", Title: "Snapshot a sandbox",
 		Description: "Save a running or paused sandbox (memory, devices, disks); it keeps running. Create new sandboxes from it with sandbox_create from_snapshot.",
 		Annotations: additive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in SandboxRef) (*sdk.CallToolResult, *sandbox.Snapshot, error) {
@@ -170,7 +170,7 @@ func (s *Server) addSandboxTools() {
 			snap, err := s.eng.Snapshot(ctx, in.SandboxID)
 			return nil, snap, toolError(err)
 		})
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "sandbox_fork", Title: "Fork a sandbox",
+	addTool(s, &sdk.Tool{Name: "sandbox_fork", Title: "Fork a sandbox",
 		Description: "Snapshot a sandbox and start count clones of it, each with its own identity (address, hostname). Returns the clones.",
 		Annotations: additive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ForkInput) (*sdk.CallToolResult, *SandboxesOutput, error) {
@@ -190,7 +190,7 @@ func (s *Server) addSandboxTools() {
 			}
 			return nil, &SandboxesOutput{Sandboxes: sbs}, nil
 		})
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "snapshot_list", Title: "List snapshots",
+	addTool(s, &sdk.Tool{Name: "snapshot_list", Title: "List snapshots",
 		Description: "List every snapshot, oldest first.", Annotations: readOnly},
 		func(ctx context.Context, _ *sdk.CallToolRequest, _ Empty) (*sdk.CallToolResult, *SnapshotsOutput, error) {
 			snaps, err := s.eng.ListSnapshots(ctx)
@@ -202,7 +202,7 @@ func (s *Server) addSandboxTools() {
 			}
 			return nil, &SnapshotsOutput{Snapshots: snaps}, nil
 		})
-	sdk.AddTool(s.srv, &sdk.Tool{Name: "snapshot_delete", Title: "Delete a snapshot",
+	addTool(s, &sdk.Tool{Name: "snapshot_delete", Title: "Delete a snapshot",
 		Description: "Delete a snapshot that no sandbox or other snapshot depends on.", Annotations: destructive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in SnapshotRef) (*sdk.CallToolResult, *DeleteOutput, error) {
 			if strings.TrimSpace(in.SnapshotID) == "" {
