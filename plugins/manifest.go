@@ -77,6 +77,12 @@ type Workload struct {
 	ReadyTimeoutS int `json:"ready_timeout_s,omitempty"`
 }
 
+// Where an action came from (Action.Source).
+const (
+	SourceManifest = "manifest"
+	SourceOpenAPI  = "openapi"
+)
+
 // Action is a typed operation: an HTTP request to the workload.
 type Action struct {
 	// Name: 1 to 48 of a-z, 0-9 and '_', starting with a letter; unique
@@ -95,6 +101,11 @@ type Action struct {
 	// Query names input properties sent as query parameters rather than
 	// in the JSON body (set for OpenAPI query parameters).
 	Query []string `json:"query,omitempty"`
+	// Body, when set, names the input property whose value is the whole
+	// JSON request body (set for an OpenAPI request body that is not an
+	// object). Without it, the input properties that fill neither the
+	// path nor the query form the JSON body object.
+	Body string `json:"body,omitempty"`
 	// Source says where the action came from: "manifest" or "openapi".
 	Source string `json:"source,omitempty"`
 }
