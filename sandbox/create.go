@@ -45,11 +45,20 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 		}
 		from = ref
 	}
-	spec = spec.withDefaults(m.cfg.Defaults)
-	rt, ok := m.runtimes[spec.Runtime]
-	if !ok {
-		return nil, errdefs.Invalid("runtime %q is not available; use one of: %s", spec.Runtime, strings.Join(m.runtimeNames(), ", "))
+	if spec.Runtime == "" {
+		spec.Runtime = DefaultRuntime
 	}
+	rt, err := m.runtime(ctx, spec.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	if rt.Plugin != nil && rt.Plugin.Resources != nil {
+		applyRuntimeDefaults(&spec, rt)
+		if err := spec.Validate(m.cfg.Limits); err != nil {
+			return nil, fmt.Errorf("runtime %s's default size: %w", spec.Runtime, err)
+		}
+	}
+	spec = spec.withDefaults(m.cfg.Defaults)
 	if spec.Network == NetworkBridge && m.cfg.Network == nil {
 		return nil, errdefs.Invalid("network bridge is not available on this daemon (it needs root and bridge_network); use network \"user\" or \"none\"")
 	}
@@ -57,7 +66,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 		spec.ColdBoot = true // templates have no data disk
 	}
 	if from == nil && !spec.ColdBoot {
-		from = m.template(spec)
+		from = m.template(spec, rt)
 	}
 
 	id := newID("sbx-")
@@ -91,9 +100,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 
 	var warm *warmVM
 	if from != nil && spec.FromSnapshot == "" {
-		warm = m.takeWarm(m.templateKey(spec), from, spec)
+		warm = m.takeWarm(m.templateKey(spec, rt), from, spec)
 	}
-	err := m.boot(ctx, id, spec, rt, from, warm)
+	err = m.boot(ctx, id, spec, rt, from, warm)
 	if err != nil && warm != nil && ctx.Err() == nil {
 		m.log.Warn("warm guest failed; restoring afresh", "sandbox", id, "err", err)
 		err = m.boot(ctx, id, spec, rt, from, nil)
@@ -222,6 +231,11 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	if err := m.waitAgent(ctx, vm, ready); err != nil {
 		return err
 	}
+	if from == nil {
+		if err := m.setupPlugin(ctx, agent, rt); err != nil {
+			return err
+		}
+	}
 	m.log.Debug("vm started", "sandbox", id, "boot", bootKind, "vmm", t1.Sub(t0), "agent", time.Since(t1))
 
 	_, err = m.update(ctx, id, func(r *store.Sandbox) error {
@@ -345,14 +359,6 @@ func (m *Manager) adopt(id string, vm hypervisor.VM, agent *client.Client) *inst
 		m.watch(id, in)
 	}()
 	return in
-}
-
-func (m *Manager) runtimeNames() []string {
-	names := make([]string, 0, len(m.runtimes))
-	for n := range m.runtimes {
-		names = append(names, n)
-	}
-	return names
 }
 
 // consoleTail returns the last n bytes of a console log, for errors.

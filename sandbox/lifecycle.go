@@ -77,9 +77,9 @@ func (m *Manager) Start(ctx context.Context, idOrName string) (*Sandbox, error) 
 		return nil, errdefs.Conflict("sandbox %s is %s; only a stopped sandbox can be started", rec.ID, rec.State)
 	}
 	spec := specOf(rec).Spec
-	rt, ok := m.runtimes[spec.Runtime]
-	if !ok {
-		return nil, errdefs.Unavailable("runtime %q of sandbox %s is no longer available", spec.Runtime, rec.ID)
+	rt, err := m.runtime(ctx, spec.Runtime)
+	if err != nil {
+		return nil, fmt.Errorf("the runtime of sandbox %s: %w", rec.ID, err)
 	}
 	if err := m.admit(rec.ID, spec); err != nil {
 		return nil, err

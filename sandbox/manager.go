@@ -23,6 +23,7 @@ import (
 	"github.com/volant-sh/volant/hypervisor"
 	"github.com/volant-sh/volant/ipam"
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/plugins"
 	"github.com/volant-sh/volant/store"
 )
 
@@ -58,6 +59,9 @@ type Runtime struct {
 	ImageDigest string
 	// Cmdline holds extra kernel arguments for this runtime.
 	Cmdline string
+	// Plugin, when set, is the runtime plugin this runtime runs on top of
+	// the image: its files and workload are set up at each cold boot.
+	Plugin *plugins.Runtime
 }
 
 // Config wires a Manager. Store, Driver and StateDir are required; without
@@ -70,8 +74,11 @@ type Config struct {
 	Network   Network
 	Addresses Addresses
 	Runtimes  []Runtime
-	Defaults  Defaults
-	Limits    Limits
+	// Plugins, when set, adds every enabled runtime plugin as a runtime
+	// on the default image.
+	Plugins  Plugins
+	Defaults Defaults
+	Limits   Limits
 	// Budget is the host's admission budget (overcommit included).
 	Budget Capacity
 	// MemoryDir holds the VMs' RAM files; default /dev/shm/volant-<hash of

@@ -86,7 +86,7 @@ func (m *Manager) snapshotLocked(ctx context.Context, id string) (*Snapshot, err
 	}
 	meta := specOf(rec)
 	man := Manifest{
-		Runtime: rec.Runtime, Image: m.runtimes[rec.Runtime].ImageDigest, SandboxID: id,
+		Runtime: rec.Runtime, Image: m.imageOf(rec.Runtime).ImageDigest, SandboxID: id,
 		VCPUs: meta.Spec.VCPUs, MemoryMiB: meta.Spec.MemoryMiB, HasNet: meta.Spec.Network != NetworkNone,
 		Network: meta.Spec.Network,
 	}

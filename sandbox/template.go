@@ -22,18 +22,18 @@ const templatePrefix = "tpl-"
 func isTemplateID(id string) bool { return strings.HasPrefix(id, templatePrefix) }
 
 // templateKey names the template that can serve spec.
-func (m *Manager) templateKey(spec Spec) string {
-	return fmt.Sprintf("%s/%s/%dc/%dm/net=%s", spec.Runtime, m.runtimes[spec.Runtime].ImageDigest, spec.VCPUs, spec.MemoryMiB, spec.Network)
+func (m *Manager) templateKey(spec Spec, rt Runtime) string {
+	return fmt.Sprintf("%s/%s/%dc/%dm/net=%s", spec.Runtime, rt.digest(), spec.VCPUs, spec.MemoryMiB, spec.Network)
 }
 
 // template returns the ready template for spec, if any.
-func (m *Manager) template(spec Spec) *snapshotRef {
+func (m *Manager) template(spec Spec, rt Runtime) *snapshotRef {
 	if !m.cfg.Templates {
 		return nil
 	}
 	m.tplMu.Lock()
 	defer m.tplMu.Unlock()
-	return m.tpl[m.templateKey(spec)]
+	return m.tpl[m.templateKey(spec, rt)]
 }
 
 // dropTemplate forgets a template (deleted, or no longer restorable).
@@ -92,8 +92,8 @@ func (m *Manager) loadTemplates(ctx context.Context) {
 			continue
 		}
 		ref, err := m.loadRef(r)
-		rt, ok := m.runtimes[r.Runtime]
-		if err != nil || !ok || ref.man.Image != rt.ImageDigest || ref.man.VMMVersion != m.vmmVersion() {
+		rt, rerr := m.runtime(ctx, r.Runtime)
+		if err != nil || rerr != nil || ref.man.Image != rt.digest() || ref.man.VMMVersion != m.vmmVersion() {
 			m.log.Info("removing stale template", "template", r.ID)
 			if err := m.DeleteSnapshot(ctx, r.ID); err != nil {
 				m.log.Warn("removing stale template", "template", r.ID, "err", err)
@@ -124,7 +124,7 @@ func (m *Manager) ensureTemplate(spec Spec, rt Runtime) {
 	if _, ok := m.cfg.Driver.(hypervisor.Restorer); !ok {
 		return
 	}
-	key := m.templateKey(spec)
+	key := m.templateKey(spec, rt)
 	m.tplMu.Lock()
 	if m.tpl[key] != nil || m.tplBuilding[key] || m.tplBroken[key] {
 		m.tplMu.Unlock()
@@ -197,9 +197,12 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 	if err := m.waitAgent(ctx, vm, func(ctx context.Context) error { _, err := agent.WaitReady(ctx); return err }); err != nil {
 		return nil, err
 	}
+	if err := m.setupPlugin(ctx, agent, rt); err != nil {
+		return nil, err
+	}
 	in := &instance{vm: vm, agent: agent}
 	man := Manifest{
-		Runtime: spec.Runtime, Image: rt.ImageDigest, Template: true, Key: key,
+		Runtime: spec.Runtime, Image: rt.digest(), Template: true, Key: key,
 		VCPUs: spec.VCPUs, MemoryMiB: spec.MemoryMiB, HasNet: spec.Network != NetworkNone, Network: spec.Network,
 	}
 	sn, man, err := m.snapshotVM(ctx, snapper, in, id, man)
@@ -213,4 +216,45 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 	m.tpl[key] = ref
 	m.tplMu.Unlock()
 	return ref, nil
+}
+
+// PluginsChanged removes the templates, and their warm guests, of plugin
+// runtimes that went away or changed (a plugin disabled, removed or
+// reinstalled). The daemon calls it when the plugin registry changes.
+func (m *Manager) PluginsChanged(ctx context.Context) {
+	m.tplMu.Lock()
+	refs := make([]*snapshotRef, 0, len(m.tpl))
+	for _, ref := range m.tpl {
+		refs = append(refs, ref)
+	}
+	m.tplMu.Unlock()
+	for _, ref := range refs {
+		if _, builtin := m.runtimes[ref.man.Runtime]; builtin {
+			continue
+		}
+		if rt, err := m.runtime(ctx, ref.man.Runtime); err == nil && rt.digest() == ref.man.Image {
+			continue
+		}
+		m.log.Info("removing the template of a changed runtime", "template", ref.id, "runtime", ref.man.Runtime)
+		if err := m.DeleteSnapshot(ctx, ref.id); err != nil {
+			m.log.Warn("removing a template", "template", ref.id, "err", err)
+		}
+	}
+}
+
+// RuntimeInUse counts the sandboxes, in any state, of runtime name; the
+// plugin registry asks before it disables or removes a plugin.
+func (m *Manager) RuntimeInUse(ctx context.Context, name string) (int, error) {
+	n, cursor := 0, ""
+	for {
+		page, err := m.List(ctx, ListOptions{Runtime: name, Cursor: cursor, Limit: 500})
+		if err != nil {
+			return 0, err
+		}
+		n += len(page.Items)
+		if page.Next == "" {
+			return n, nil
+		}
+		cursor = page.Next
+	}
 }

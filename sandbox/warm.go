@@ -102,7 +102,7 @@ func (m *Manager) restoreWarm(ctx context.Context, ref *snapshotRef, spec Spec) 
 		return nil, errors.New("the driver cannot restore")
 	}
 	id := newID(warmPrefix)
-	cfg := m.vmConfig(id, spec, m.runtimes[spec.Runtime])
+	cfg := m.vmConfig(id, spec, m.imageOf(spec.Runtime))
 	cfg.MemoryFile = ""
 	w := &warmVM{}
 	switch spec.Network {
