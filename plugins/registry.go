@@ -1,35 +1,44 @@
 package plugins
 
 import (
-	"context"
 	"time"
 )
 
 // Plugin is an installed plugin as the registry reports it.
 type Plugin struct {
-	Name        string    `json:"name"`
-	Version     string    `json:"version"`
-	Description string    `json:"description,omitempty"`
-	Enabled     bool      `json:"enabled"`
-	Manifest    Manifest  `json:"manifest"`
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Description string `json:"description,omitempty"`
+	Enabled     bool   `json:"enabled"`
+	// Manifest is the manifest as stored: an artifact given with content
+	// keeps only its sha256 (its bytes are in the registry's blobs).
+	Manifest Manifest `json:"manifest"`
 	// Actions are the manifest's actions and those of its OpenAPI
 	// document, merged (manifest wins on a name clash).
 	Actions     []Action  `json:"actions"`
 	InstalledAt time.Time `json:"installed_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// Digest is the Runtime's digest (see Runtime.Digest).
+	Digest string `json:"digest,omitempty"`
+	// Problem, when set, says why the plugin is broken (an artifact is
+	// missing or corrupt, say) and what to do; a broken plugin's runtime
+	// is unavailable until it is reinstalled.
+	Problem string `json:"problem,omitempty"`
 }
 
 // Runtime is what the engine needs to start a sandbox of an enabled
 // plugin: its workload and the host files of its artifacts, verified.
 type Runtime struct {
-	Plugin   string
-	Version  string
+	Plugin  string
+	Version string
 	// Digest changes whenever anything the guest gets changes (manifest
 	// and artifact contents); templates are keyed by it.
-	Digest   string
-	Files    []File
-	Workload *Workload
-	Actions  []Action
+	Digest string
+	Files  []File
+	// Workload is the manifest's, with the defaults of Restart and
+	// ReadyTimeoutS filled in; nil when the plugin has none.
+	Workload  *Workload
+	Actions   []Action
 	Resources *Resources
 }
 
@@ -53,4 +62,3 @@ type File struct {
 //	func (r *Registry) Runtime(ctx context.Context, name string) (*Runtime, error)
 //	func (r *Registry) Action(ctx context.Context, plugin, action string) (*Action, error)
 //	func (r *Registry) Subscribe(fn func()) (cancel func())   // called after every change
-var _ = context.Background
