@@ -157,10 +157,10 @@ func actionRequest(ctx context.Context, act *plugins.Action, args map[string]any
 	var body io.Reader
 	if method != http.MethodGet && method != http.MethodDelete {
 		var payload any = rest
-		if b, ok := rest["body"]; ok && len(rest) == 1 {
-			if _, isObject := b.(map[string]any); !isObject {
-				payload = b // a non-object body goes under "body"
-			}
+		if act.Body != "" {
+			// The whole body is one input property (OpenAPI bodies that
+			// are not plain objects).
+			payload = rest[act.Body]
 		}
 		buf, err := json.Marshal(payload)
 		if err != nil {
