@@ -25,6 +25,7 @@ import (
 	"github.com/volant-sh/volant/ipam"
 	"github.com/volant-sh/volant/mcp"
 	"github.com/volant-sh/volant/network"
+	"github.com/volant-sh/volant/plugins"
 	"github.com/volant-sh/volant/rest"
 	"github.com/volant-sh/volant/sandbox"
 	"github.com/volant-sh/volant/store"
@@ -46,14 +47,18 @@ type Daemon struct {
 	cfg Config
 	log *slog.Logger
 
-	lock   *os.File
-	store  *store.Store
-	bus    *events.Bus
-	net    *network.Manager
-	mgr    *sandbox.Manager
-	auth   *auth.Auth
-	mcp    *mcp.Server
-	handle http.Handler
+	lock  *os.File
+	store *store.Store
+	bus   *events.Bus
+	net   *network.Manager
+	mgr   *sandbox.Manager
+	auth  *auth.Auth
+	mcp   *mcp.Server
+	// plugins is the runtime plugin registry; unsub stops the engine
+	// following its changes.
+	plugins *plugins.Registry
+	unsub   func()
+	handle  http.Handler
 
 	closeOnce sync.Once
 }
@@ -100,11 +105,26 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	}
 	log.Info("accelerator chosen", "accel", accel, "reason", reason)
 
+	// The registry asks the engine, made below, whether a plugin's
+	// runtime is in use before disabling or removing it.
+	inUse := func(ctx context.Context, name string) (int, error) {
+		if d.mgr == nil {
+			return 0, nil
+		}
+		return d.mgr.RuntimeInUse(ctx, name)
+	}
+	if d.plugins, err = plugins.Open(ctx, plugins.Config{
+		Store: d.store, Dir: filepath.Join(cfg.StateDir, "plugins"), Events: d.bus, InUse: inUse, Logger: log,
+	}); err != nil {
+		return nil, fmt.Errorf("opening the plugin registry: %w", err)
+	}
+
 	mcfg := sandbox.Config{
 		StateDir: cfg.StateDir, Store: d.store, Driver: driver, Events: d.bus,
 		Runtimes:  []sandbox.Runtime{{Name: sandbox.DefaultRuntime, Kernel: img.Kernel, Initramfs: img.Initramfs, ImageDigest: img.Digest}},
 		Defaults:  sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: sandbox.NetworkMode(cfg.DefaultNetwork)},
 		Budget:    budget(cfg),
+		Plugins:   d.plugins,
 		Templates: cfg.Templates,
 		WarmPool:  cfg.WarmPool,
 		Version:   Version,
@@ -121,20 +141,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if d.mgr, err = sandbox.New(ctx, mcfg); err != nil {
 		return nil, err
 	}
+	// Templates of a plugin that changed or went away are dropped.
+	d.unsub = d.plugins.Subscribe(func() { d.mgr.PluginsChanged(context.Background()) })
 	d.auth = auth.New(tokenStore{d.store}, log)
 	if _, created, err := d.auth.EnsureAdminToken(ctx, filepath.Join(cfg.StateDir, tokenFile)); err != nil {
 		return nil, err
 	} else if created {
 		log.Info("wrote admin token", "path", filepath.Join(cfg.StateDir, tokenFile))
 	}
-	d.mcp = mcp.New(mcp.Options{Manager: d.mgr, Events: changeFeed(d.bus), Logger: log, Version: Version})
+	d.mcp = mcp.New(mcp.Options{Manager: d.mgr, Plugins: d.plugins, Events: changeFeed(d.bus), Logger: log, Version: Version})
 	d.handle = d.routes()
 	return d, nil
 }
 
 // routes mounts REST, MCP (streamable HTTP at /mcp, SSE at /sse) on one handler.
 func (d *Daemon) routes() http.Handler {
-	api := rest.New(rest.Options{Manager: d.mgr, Auth: d.auth, Events: d.bus, Logger: d.log, Version: Version})
+	api := rest.New(rest.Options{Manager: d.mgr, Plugins: d.plugins, Auth: d.auth, Events: d.bus, Logger: d.log, Version: Version})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", d.auth.Middleware(d.mcp.Handler()))
 	mux.Handle("/mcp/", d.auth.Middleware(d.mcp.Handler()))
@@ -260,6 +282,9 @@ func TokenPath(dir string) string { return filepath.Join(dir, tokenFile) }
 // adopts them) and releases the state directory. Idempotent.
 func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
+		if d.unsub != nil {
+			d.unsub()
+		}
 		if d.mcp != nil {
 			_ = d.mcp.Close()
 		}
