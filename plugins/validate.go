@@ -76,6 +76,8 @@ func (m *Manifest) Validate() error {
 	switch {
 	case m.Name == "default":
 		p.add("name", `"default" is the built-in runtime's name; pick another`)
+	case reservedNames[m.Name]:
+		p.add("name", "%q is reserved: MCP tools named %s_… are built in; pick another name", m.Name, m.Name)
 	case !nameRE.MatchString(m.Name):
 		p.add("name", "%q is not a plugin name; use 2 to 32 of a-z, 0-9 and '-', starting with a letter", m.Name)
 	}
@@ -196,6 +198,9 @@ func (w *Workload) validate(p *problems, f string) {
 	if w.Health != "" && !strings.HasPrefix(w.Health, "/") {
 		p.add(f+".health", "%q does not start with '/'; give the HTTP path answered once ready, such as \"/healthz\"", w.Health)
 	}
+	if w.Health != "" && w.Port == 0 {
+		p.add(f+".health", "needs workload.port: the health path is asked of the workload's HTTP port")
+	}
 	if w.Restart != "" && !slices.Contains(restarts, w.Restart) {
 		p.add(f+".restart", "is %q; use one of: %s", w.Restart, strings.Join(restarts, ", "))
 	}
@@ -291,3 +296,8 @@ func (p *problems) add(field, format string, args ...any) {
 func (p *problems) addErr(err error) { p.errs = append(p.errs, err) }
 
 func (p *problems) err() error { return errors.Join(p.errs...) }
+
+// reservedNames are plugin names whose tools (<plugin>_<action>) would
+// sit among the built-in MCP tools.
+var reservedNames = map[string]bool{"sandbox": true, "snapshot": true, "process": true, "file": true, "plugin": true}
+

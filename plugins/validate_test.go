@@ -120,7 +120,9 @@ func TestValidateRules(t *testing.T) {
 		{"output bad", func(m *Manifest) { m.Actions[0].Output = json.RawMessage(`{"minimum":"x"}`) }, "actions[0].output_schema: "},
 		{"actions need port", func(m *Manifest) { m.Workload.Port = 0 }, "workload.port: is not set but the plugin has 2 actions"},
 		{"actions need workload", func(m *Manifest) { m.Workload = nil }, "workload.port: is not set but the plugin has 2 actions"},
-		{"no actions no port ok", func(m *Manifest) { m.Workload.Port = 0; m.Actions = nil }, ""},
+		{"no actions no port ok", func(m *Manifest) { m.Workload.Port, m.Workload.Health = 0, ""; m.Actions = nil }, ""},
+		{"health needs port", func(m *Manifest) { m.Workload.Port = 0; m.Actions = nil }, "workload.health: needs workload.port"},
+		{"reserved name", func(m *Manifest) { m.Name = "sandbox" }, "name: \"sandbox\" is reserved"},
 		{"openapi actions need port", func(m *Manifest) {
 			m.Workload.Port = 0
 			m.Actions = nil
