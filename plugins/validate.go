@@ -300,4 +300,3 @@ func (p *problems) err() error { return errors.Join(p.errs...) }
 // reservedNames are plugin names whose tools (<plugin>_<action>) would
 // sit among the built-in MCP tools.
 var reservedNames = map[string]bool{"sandbox": true, "snapshot": true, "process": true, "file": true, "plugin": true}
-
