@@ -2,8 +2,6 @@ package daemon_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -15,64 +13,16 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// echoCGI answers with what it was asked: method, query and JSON body.
-const echoCGI = `#!/bin/sh
-body=$(head -c "${CONTENT_LENGTH:-0}")
-echo "Content-Type: application/json"
-echo
-printf '{"method":"%s","query":"%s","body":%s}\n' "$REQUEST_METHOD" "$QUERY_STRING" "${body:-null}"
-`
-
-// writePlugin writes a runtime plugin to dir as an operator would: a
-// manifest next to the files it names. Its workload is busybox's httpd
-// running a CGI script; one action is declared, one comes from OpenAPI.
-func writePlugin(t *testing.T, dir string) string {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, "echo.cgi"), []byte(echoCGI), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(echoCGI))
-	manifest := map[string]any{
-		"schema_version": 1,
-		"name":           "echo",
-		"version":        "1.0.0",
-		"description":    "answers with what it was asked",
-		"artifacts": []map[string]any{
-			{"path": "/www/cgi-bin/echo", "source": "echo.cgi", "sha256": hex.EncodeToString(sum[:]), "mode": "0755"},
-			{"path": "/www/healthz", "content": []byte("ok\n")},
-		},
-		"workload": map[string]any{
-			"command": []string{"/bin/busybox", "httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/www"},
-			"port":    8080, "health": "/healthz",
-		},
-		"actions": []map[string]any{{
-			"name": "say", "description": "Say something", "path": "/cgi-bin/echo",
-			"input_schema": map[string]any{"type": "object", "properties": map[string]any{"msg": map[string]any{"type": "string"}}, "required": []string{"msg"}},
-		}},
-		"openapi": map[string]any{
-			"openapi": "3.1.0", "info": map[string]any{"title": "echo", "version": "1"},
-			"paths": map[string]any{"/cgi-bin/echo": map[string]any{"get": map[string]any{
-				"operationId": "getStatus", "summary": "Ask how it is",
-				"parameters": []map[string]any{{"name": "verbose", "in": "query", "schema": map[string]any{"type": "string"}}},
-				"responses":  map[string]any{"200": map[string]any{"description": "ok"}},
-			}}},
-		},
-	}
-	raw, _ := json.MarshalIndent(manifest, "", "  ")
-	path := filepath.Join(dir, "plugin.json")
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// TestPluginEndToEnd installs a runtime plugin with volar, runs a sandbox
-// of it, calls its actions through REST (volar action) and MCP, and takes
-// it away again.
+// TestPluginEndToEnd installs the example runtime plugin with volar,
+// runs a sandbox of it, calls its actions through REST (volar action) and
+// MCP, and takes it away again.
 func TestPluginEndToEnd(t *testing.T) {
 	d := newVolantd(t)
 	d.start()
-	manifest := writePlugin(t, t.TempDir())
+	manifest, err := filepath.Abs("../examples/plugins/echo/plugin.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	volar(t, d, 0, "", "plugin", "install", manifest)
 	if out := volar(t, d, 0, "", "plugin", "ls", "-q"); strings.TrimSpace(out) != "echo" {
