@@ -1,124 +1,24 @@
 package rest_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/plugins"
+	"github.com/volant-sh/volant/plugins/pluginstest"
 	"github.com/volant-sh/volant/rest"
 )
 
-// fakePlugins is an in-memory rest.Plugins. A plugin named "busy" cannot
-// be removed, as if sandboxes used it.
-type fakePlugins struct {
-	mu   sync.Mutex
-	list map[string]*plugins.Plugin
-	// raw is the last manifest Install got.
-	raw []byte
-}
-
-var _ rest.Plugins = (*fakePlugins)(nil)
-
-func newFakePlugins() *fakePlugins { return &fakePlugins{list: map[string]*plugins.Plugin{}} }
-
-func (f *fakePlugins) Install(_ context.Context, raw []byte) (*plugins.Plugin, error) {
-	var m plugins.Manifest
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return nil, errdefs.Invalid("the manifest is not valid: %v", err)
-	}
-	if m.Name == "" {
-		return nil, errdefs.Invalid("name is missing: give the plugin a name")
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.raw = raw
-	if _, ok := f.list[m.Name]; ok {
-		return nil, errdefs.Conflict("plugin %s is already installed: remove it first", m.Name)
-	}
-	now := time.Unix(1700000000, 0).UTC()
-	p := &plugins.Plugin{Name: m.Name, Version: m.Version, Description: m.Description, Enabled: true,
-		Manifest: m, Actions: m.Actions, InstalledAt: now, UpdatedAt: now}
-	if p.Actions == nil {
-		p.Actions = []plugins.Action{}
-	}
-	f.list[m.Name] = p
-	return p, nil
-}
-
-func (f *fakePlugins) List(context.Context) ([]*plugins.Plugin, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []*plugins.Plugin
-	for _, p := range f.list {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
-func (f *fakePlugins) get(name string) (*plugins.Plugin, error) {
-	p, ok := f.list[name]
-	if !ok {
-		return nil, errdefs.NotFound("plugin %s is not installed: list plugins with GET /v1/plugins", name)
-	}
-	return p, nil
-}
-
-func (f *fakePlugins) Get(_ context.Context, name string) (*plugins.Plugin, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.get(name)
-}
-
-func (f *fakePlugins) set(name string, enabled bool) (*plugins.Plugin, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p, err := f.get(name)
-	if err != nil {
-		return nil, err
-	}
-	p.Enabled = enabled
-	return p, nil
-}
-
-func (f *fakePlugins) Enable(_ context.Context, name string) (*plugins.Plugin, error) {
-	return f.set(name, true)
-}
-
-func (f *fakePlugins) Disable(_ context.Context, name string) (*plugins.Plugin, error) {
-	return f.set(name, false)
-}
-
-func (f *fakePlugins) Remove(_ context.Context, name string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, err := f.get(name); err != nil {
-		return err
-	}
-	if name == "busy" {
-		return errdefs.Conflict("plugin busy is used by sandbox sb1: delete it first")
-	}
-	delete(f.list, name)
-	return nil
-}
-
 // newPluginEnv is an env whose API has a plugin registry.
-func newPluginEnv(t *testing.T) (*env, *fakePlugins) {
-	fp := newFakePlugins()
+func newPluginEnv(t *testing.T) (*env, *pluginstest.Registry) {
+	fp := pluginstest.New()
 	return newEnv(t, func(o *rest.Options) { o.Plugins = fp }), fp
 }
 
@@ -146,8 +46,8 @@ func TestPluginLifecycle(t *testing.T) {
 	if p.Name != "httpd" || !p.Enabled || len(p.Actions) != 1 || p.Manifest.Workload.Port != 8080 {
 		t.Errorf("installed %+v", p)
 	}
-	if string(fp.raw) != httpdManifest {
-		t.Errorf("the registry got %q, want the body as sent", fp.raw)
+	if raw := fp.Raw("httpd"); string(raw) != httpdManifest {
+		t.Errorf("the registry got %q, want the body as sent", raw)
 	}
 	want(t, e.do("GET", "/v1/plugins", nil), 200, &list)
 	if len(list.Items) != 1 || list.Items[0].Name != "httpd" {
@@ -171,7 +71,8 @@ func TestPluginLifecycle(t *testing.T) {
 }
 
 func TestPluginErrors(t *testing.T) {
-	e, _ := newPluginEnv(t)
+	e, fp := newPluginEnv(t)
+	fp.InUse = func(name string) bool { return name == "busy" }
 	want(t, e.do("POST", "/v1/plugins", rawJSON(httpdManifest)), http.StatusCreated, nil)
 	want(t, e.do("POST", "/v1/plugins", rawJSON(`{"name":"busy"}`)), http.StatusCreated, nil)
 	big := `{"name":"big","description":"` + strings.Repeat("x", 9<<20) + `"}`

@@ -4,108 +4,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/plugins"
+	"github.com/volant-sh/volant/plugins/pluginstest"
 	"github.com/volant-sh/volant/rest"
 )
 
-// memPlugins is an in-memory rest.Plugins that keeps the manifests it got.
-type memPlugins struct {
-	mu   sync.Mutex
-	list map[string]*plugins.Plugin
-	raw  map[string][]byte
-}
-
-var _ rest.Plugins = (*memPlugins)(nil)
-
-func (m *memPlugins) Install(_ context.Context, raw []byte) (*plugins.Plugin, error) {
-	var man plugins.Manifest
-	if err := json.Unmarshal(raw, &man); err != nil {
-		return nil, errdefs.Invalid("the manifest is not valid JSON: %v", err)
-	}
-	if man.Name == "" {
-		return nil, errdefs.Invalid("name is missing: give the plugin a name")
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.list[man.Name]; ok {
-		return nil, errdefs.Conflict("plugin %s is already installed: remove it first", man.Name)
-	}
-	now := time.Now()
-	p := &plugins.Plugin{Name: man.Name, Version: man.Version, Description: man.Description, Enabled: true,
-		Manifest: man, Actions: man.Actions, InstalledAt: now, UpdatedAt: now}
-	m.list[man.Name] = p
-	m.raw[man.Name] = raw
-	return p, nil
-}
-
-func (m *memPlugins) List(context.Context) ([]*plugins.Plugin, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*plugins.Plugin
-	for _, p := range m.list {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
-func (m *memPlugins) get(name string) (*plugins.Plugin, error) {
-	if p, ok := m.list[name]; ok {
-		return p, nil
-	}
-	return nil, errdefs.NotFound("plugin %s is not installed: list plugins with GET /v1/plugins", name)
-}
-
-func (m *memPlugins) Get(_ context.Context, name string) (*plugins.Plugin, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.get(name)
-}
-
-func (m *memPlugins) set(name string, on bool) (*plugins.Plugin, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, err := m.get(name)
-	if err != nil {
-		return nil, err
-	}
-	p.Enabled = on
-	return p, nil
-}
-
-func (m *memPlugins) Enable(_ context.Context, name string) (*plugins.Plugin, error) {
-	return m.set(name, true)
-}
-
-func (m *memPlugins) Disable(_ context.Context, name string) (*plugins.Plugin, error) {
-	return m.set(name, false)
-}
-
-func (m *memPlugins) Remove(_ context.Context, name string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, err := m.get(name); err != nil {
-		return err
-	}
-	delete(m.list, name)
-	return nil
-}
-
 // newPluginAPI is the real API with a memory registry, and a function
 // running volar against it.
-func newPluginAPI(t *testing.T) (*memPlugins, func(stdin string, args ...string) (int, string, string)) {
-	mp := &memPlugins{list: map[string]*plugins.Plugin{}, raw: map[string][]byte{}}
+func newPluginAPI(t *testing.T) (*pluginstest.Registry, func(stdin string, args ...string) (int, string, string)) {
+	mp := pluginstest.New()
 	srv, tok := newRealAPI(t, func(o *rest.Options) { o.Plugins = mp })
 	return mp, func(stdin string, args ...string) (int, string, string) {
 		t.Helper()
@@ -161,11 +77,11 @@ func TestPluginCommands(t *testing.T) {
 		}
 	}
 	want := []string{filepath.Join(dir, "cgi/hello.sh"), "", "/opt/motd"}
-	if diff := cmp.Diff(want, sources(t, mp.raw["httpd"])); diff != "" {
+	if diff := cmp.Diff(want, sources(t, mp.Raw("httpd"))); diff != "" {
 		t.Errorf("artifact sources sent (-want +got):\n%s", diff)
 	}
 	var sent map[string]any
-	json.Unmarshal(mp.raw["httpd"], &sent)
+	json.Unmarshal(mp.Raw("httpd"), &sent)
 	if arts := sent["artifacts"].([]any); arts[0].(map[string]any)["sha256"] != "ab" || arts[1].(map[string]any)["content"] != "PGgxPmhpPC9oMT4=" {
 		t.Errorf("other artifact fields changed: %v", arts)
 	}
@@ -176,13 +92,13 @@ func TestPluginCommands(t *testing.T) {
 		t.Fatalf("install -: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	wd, _ := os.Getwd()
-	if got := sources(t, mp.raw["httpd-two"])[0]; got != filepath.Join(wd, "cgi/hello.sh") {
+	if got := sources(t, mp.Raw("httpd-two"))[0]; got != filepath.Join(wd, "cgi/hello.sh") {
 		t.Errorf("stdin source = %q, want it under the working directory", got)
 	}
 	// A manifest without relative sources is sent byte for byte.
 	plain := `{"name": "plain",   "version": "1"}`
-	if code, _, stderr := v(plain, "-q", "plugin", "install", "-"); code != 0 || string(mp.raw["plain"]) != plain {
-		t.Errorf("install plain: exit %d, stderr %q, sent %q", code, stderr, mp.raw["plain"])
+	if code, _, stderr := v(plain, "-q", "plugin", "install", "-"); code != 0 || string(mp.Raw("plain")) != plain {
+		t.Errorf("install plain: exit %d, stderr %q, sent %q", code, stderr, mp.Raw("plain"))
 	}
 
 	code, _, stderr = v("", "plugin", "install", file)
@@ -245,8 +161,8 @@ func TestPluginCommands(t *testing.T) {
 	if code != 1 || stdout != "httpd\n" || !strings.Contains(stderr, "volar: nope: plugin nope is not installed") {
 		t.Errorf("rm: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	if _, ok := mp.list["httpd"]; ok {
-		t.Errorf("rm left httpd installed")
+	if _, err := mp.Get(context.Background(), "httpd"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("rm left httpd installed: get answers %v", err)
 	}
 }
 
