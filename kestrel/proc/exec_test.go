@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/kestrel/internal/proctest"
 )
 
 func TestExec(t *testing.T) {
@@ -158,7 +159,7 @@ func TestExecTimeoutKillsGroup(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stdout %q: %v", res.Stdout, err)
 	}
-	waitGroupGone(t, pgid)
+	proctest.WaitGroupGone(t, pgid)
 }
 
 func TestExecCancelKillsGroup(t *testing.T) {
@@ -181,7 +182,7 @@ func TestExecCancelKillsGroup(t *testing.T) {
 		t.Fatal("Exec after cancel returned no error")
 	}
 	// The agent notices the closed connection and kills the group.
-	waitGroupGone(t, pgid)
+	proctest.WaitGroupGone(t, pgid)
 }
 
 func TestExecConcurrent(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/kestrel/internal/proctest"
 )
 
 // waitDone reads output from offset until the process ends.
@@ -94,7 +95,7 @@ func TestProcessSignalAndDelete(t *testing.T) {
 	if got.Running || got.Exit == nil || got.Exit.Signal != "KILL" {
 		t.Errorf("DeleteProcess = %+v, want ended by KILL", got)
 	}
-	waitGroupGone(t, info.PID)
+	proctest.WaitGroupGone(t, info.PID)
 	if _, err := c.StartProcess(ctx, client.ExecRequest{Argv: []string{"no-such-command-xyz"}}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("start unknown command: error = %v, want ErrNotFound", err)
 	}

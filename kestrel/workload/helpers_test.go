@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -142,68 +141,6 @@ func waitLogs(t *testing.T, c *client.Client, name, want string) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("workload %s: logs %q never held %q", name, logs, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// liveInGroup lists the pids of processes in group pgid that are not zombies.
-func liveInGroup(t *testing.T, pgid int) []int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var live []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...
-		s := string(data)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		if g, _ := strconv.Atoi(f[2]); g == pgid {
-			live = append(live, pid)
-		}
-	}
-	return live
-}
-
-// waitGroupLive waits until group pgid has at least n live processes.
-func waitGroupLive(t *testing.T, pgid, n int) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for len(liveInGroup(t, pgid)) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("group %d has %v live, want %d", pgid, liveInGroup(t, pgid), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// waitGroupGone waits until no live process is left in group pgid.
-func waitGroupGone(t *testing.T, pgid int) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		live := liveInGroup(t, pgid)
-		if len(live) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes %v of group %d survived", live, pgid)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/kestrel/internal/proctest"
 	"github.com/volant-sh/volant/kestrel/reaper"
 	"github.com/volant-sh/volant/kestrel/workload"
 )
@@ -175,7 +176,7 @@ func TestPutOtherSpecReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitGroupLive(t, old.PID, 2)
+	proctest.WaitGroupLive(t, old.PID, 2)
 	st, err := c.StartWorkload(ctx, "app", client.WorkloadSpec{Command: sh("exec sleep 1001")})
 	if err != nil {
 		t.Fatal(err)
@@ -183,8 +184,8 @@ func TestPutOtherSpecReplaces(t *testing.T) {
 	if st.PID == 0 || st.PID == old.PID || st.Restarts != 0 || st.Spec.Command[2] != "exec sleep 1001" {
 		t.Errorf("replacement %+v, want the new spec running with a new pid", st)
 	}
-	waitGroupGone(t, old.PID)
-	if got := liveInGroup(t, st.PID); len(got) != 1 {
+	proctest.WaitGroupGone(t, old.PID)
+	if got := proctest.LiveInGroup(t, st.PID); len(got) != 1 {
 		t.Errorf("new group %d has live %v, want its one process", st.PID, got)
 	}
 }
@@ -223,11 +224,11 @@ func TestDeleteKillsGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitGroupLive(t, st.PID, 2)
+	proctest.WaitGroupLive(t, st.PID, 2)
 	if err := c.StopWorkload(ctx, "tree"); err != nil {
 		t.Fatal(err)
 	}
-	waitGroupGone(t, st.PID)
+	proctest.WaitGroupGone(t, st.PID)
 	if _, err := c.Workload(ctx, "tree", 0); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("status after delete: error %v, want not found", err)
 	}
@@ -245,11 +246,11 @@ func TestDeleteKillsWhatIgnoresTerm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitGroupLive(t, st.PID, 2)
+	proctest.WaitGroupLive(t, st.PID, 2)
 	if err := c.StopWorkload(ctx, "stubborn"); err != nil {
 		t.Fatal(err)
 	}
-	waitGroupGone(t, st.PID)
+	proctest.WaitGroupGone(t, st.PID)
 }
 
 func TestWaitEndsWhenStopped(t *testing.T) {
@@ -299,12 +300,12 @@ func TestCloseStopsAll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitGroupLive(t, st.PID, 2)
+		proctest.WaitGroupLive(t, st.PID, 2)
 		pids = append(pids, st.PID)
 	}
 	svc.Close()
 	for _, pid := range pids {
-		waitGroupGone(t, pid)
+		proctest.WaitGroupGone(t, pid)
 	}
 	list, err := c.Workloads(ctx)
 	if err != nil {
