@@ -22,7 +22,8 @@ type Plugins interface {
 	List(ctx context.Context) ([]*plugins.Plugin, error)
 	Get(ctx context.Context, name string) (*plugins.Plugin, error)
 	// Subscribe calls fn after every change of the registry (install,
-	// enable, disable, remove) until cancel is called.
+	// enable, disable, remove) until cancel is called, with no registry
+	// lock held: fn may call List and Get.
 	Subscribe(fn func()) (cancel func())
 }
 
@@ -57,8 +58,14 @@ func (s *Server) watchPlugins() (stop func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	changed := make(chan struct{}, 1)
-	// The registry may call fn with its own locks held: only signal here.
+	// The registry calls fn, with no lock of its own held, in the request
+	// that made the change: syncing there means that once an enable or
+	// disable has answered, tools/list already says so. Only a failed
+	// sync is left to the goroutine below.
 	unsubscribe := s.plugins.Subscribe(func() {
+		if s.syncPlugins(ctx) == nil {
+			return
+		}
 		select {
 		case changed <- struct{}{}:
 		default:

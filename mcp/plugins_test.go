@@ -71,13 +71,17 @@ func (f *fakePlugins) Subscribe(fn func()) (cancel func()) {
 	}
 }
 
-// change applies fn to the registry and tells the subscribers, with the
-// registry's lock held as a real registry might.
+// change applies fn to the registry and then tells the subscribers, with
+// no lock held, as the real registry does.
 func (f *fakePlugins) change(fn func(map[string]*plugins.Plugin)) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	fn(f.plugins)
+	subs := make([]func(), 0, len(f.subs))
 	for _, sub := range f.subs {
+		subs = append(subs, sub)
+	}
+	f.mu.Unlock()
+	for _, sub := range subs {
 		sub()
 	}
 }
