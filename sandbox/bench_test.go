@@ -3,15 +3,18 @@ package sandbox_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/plugins"
 	"github.com/volant-sh/volant/sandbox"
 	"github.com/volant-sh/volant/sandbox/sandboxtest"
 )
@@ -191,4 +194,56 @@ func BenchmarkFileWriteRead10MiB(b *testing.B) {
 		samples = append(samples, time.Since(start))
 	}
 	reportMedian(b, samples, "ms")
+}
+
+// BenchmarkPluginCreateToAction compares, in one run, a sandbox of a
+// plugin runtime (busybox httpd with a CGI script) booted cold, where its
+// files are copied in and its workload started and waited for, with the
+// default create, which takes a guest restored from the runtime's
+// template (workload running) from the warm pool; each up to the answer
+// of its first action.
+func BenchmarkPluginCreateToAction(b *testing.B) {
+	fp := &fakePlugins{runtimes: map[string]*plugins.Runtime{"echo": echoPlugin(b)}}
+	env := sandboxtest.New(b, func(c *sandbox.Config) { c.Plugins, c.Templates, c.WarmPool = fp, true, 2 })
+	m := env.Manager
+	ctx := context.Background()
+	toAction := func(spec sandbox.Spec) (time.Duration, *sandbox.Sandbox) {
+		start := time.Now()
+		sb, err := m.Create(ctx, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.Action(ctx, sb.ID, "echo", "say", json.RawMessage(`{"msg":"hi"}`)); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start), sb
+	}
+	_, first := toAction(sandbox.Spec{Runtime: "echo"}) // makes the runtime's template
+	_ = m.Delete(ctx, first.ID)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		snaps, _ := m.ListSnapshots(ctx)
+		if slices.ContainsFunc(snaps, func(s *sandbox.Snapshot) bool { return s.Template && s.Runtime == "echo" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("no template of the plugin runtime after 3 minutes")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // let the pool fill
+	var cold, pooled []time.Duration
+	for b.Loop() {
+		d, sb := toAction(sandbox.Spec{Runtime: "echo", ColdBoot: true})
+		cold = append(cold, d)
+		_ = m.Delete(ctx, sb.ID)
+		d, sb = toAction(sandbox.Spec{Runtime: "echo"})
+		if sb.Boot != "restore" {
+			b.Fatalf("default create booted %q, want restore", sb.Boot)
+		}
+		pooled = append(pooled, d)
+		_ = m.Delete(ctx, sb.ID)
+	}
+	reportMedian(b, cold, "cold-ms")
+	reportMedian(b, pooled, "pooled-ms")
 }

@@ -51,7 +51,7 @@ func (f *fakePlugins) Action(_ context.Context, plugin, action string) (*plugins
 
 // echoPlugin is a busybox httpd serving a CGI script, as a plugin
 // runtime; command replaces the workload's command when set.
-func echoPlugin(t *testing.T, command ...string) *plugins.Runtime {
+func echoPlugin(t testing.TB, command ...string) *plugins.Runtime {
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
