@@ -17,6 +17,8 @@ import (
 )
 
 // newPluginEnv is an env whose API has a plugin registry.
+var _ rest.Plugins = (*pluginstest.Registry)(nil)
+
 func newPluginEnv(t *testing.T) (*env, *pluginstest.Registry) {
 	fp := pluginstest.New()
 	return newEnv(t, func(o *rest.Options) { o.Plugins = fp }), fp

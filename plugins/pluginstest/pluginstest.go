@@ -14,10 +14,7 @@ import (
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/plugins"
-	"github.com/volant-sh/volant/rest"
 )
-
-var _ rest.Plugins = (*Registry)(nil)
 
 // InstalledAt is the install and update time of every plugin a Registry
 // holds, so answers do not change from run to run.
