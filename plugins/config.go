@@ -38,7 +38,8 @@ type Config struct {
 	// Events receives plugin.installed, .enabled, .disabled and .removed
 	// events. Optional.
 	Events Publisher
-	// InUse says how many sandboxes run the named plugin's runtime;
+	// InUse says how many sandboxes run the named plugin's runtime,
+	// counting creates from before they ask for the runtime;
 	// Disable and Remove refuse while it is more than 0. Optional.
 	InUse func(ctx context.Context, name string) (int, error)
 	// Logger receives warnings about broken plugins and leftover files.

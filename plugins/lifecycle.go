@@ -46,8 +46,11 @@ func (r *Registry) setEnabledOp(ctx context.Context, name string, on bool) (*ent
 	verb := "disable"
 	if on {
 		verb = "enable"
-	} else if err := r.checkUnused(ctx, name, verb); err != nil {
-		return nil, false, err
+	} else {
+		defer r.guardRuntime(name)()
+		if err := r.checkUnused(ctx, name, verb); err != nil {
+			return nil, false, err
+		}
 	}
 	rec := e.rec
 	rec.Enabled = on
@@ -85,6 +88,7 @@ func (r *Registry) remove(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	defer r.guardRuntime(name)()
 	if err := r.checkUnused(ctx, name, "remove"); err != nil {
 		return err
 	}
@@ -106,6 +110,25 @@ func (r *Registry) remove(ctx context.Context, name string) error {
 	r.log.Info("plugin removed", "plugin", name)
 	r.publish(ctx, events.PluginRemoved, e)
 	return nil
+}
+
+// guardRuntime keeps Runtime from answering for name until the returned
+// function is called. Disable and Remove hold it from before they ask
+// InUse until their change is made, so that a sandbox cannot start with
+// a plugin after InUse said none did: the engine counts a create as a
+// use from before it asks for the runtime.
+func (r *Registry) guardRuntime(name string) (release func()) {
+	r.mu.Lock()
+	if r.closing == nil {
+		r.closing = map[string]bool{}
+	}
+	r.closing[name] = true
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.closing, name)
+		r.mu.Unlock()
+	}
 }
 
 // checkUnused refuses verb while sandboxes run the plugin's runtime.

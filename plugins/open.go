@@ -24,6 +24,10 @@ type Registry struct {
 
 	mu      sync.RWMutex
 	plugins map[string]*entry
+	// closing holds the plugins being disabled or removed: while the
+	// registry asks whether sandboxes use one, no new sandbox may start
+	// with it (see guardRuntime).
+	closing map[string]bool
 
 	subMu   sync.Mutex
 	subs    map[int]func()

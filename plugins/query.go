@@ -69,6 +69,12 @@ func (r *Registry) Runtime(ctx context.Context, name string) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.mu.RLock()
+	closing := r.closing[name]
+	r.mu.RUnlock()
+	if closing {
+		return nil, errdefs.Conflict("plugin %s is being disabled or removed; try again, or enable it with POST /v1/plugins/%s/enable", name, name)
+	}
 	if e.problem != "" {
 		return nil, errdefs.Unavailable("plugin %s is broken: %s", name, e.problem)
 	}

@@ -52,6 +52,8 @@ type env struct {
 	src   string // where artifact sources live
 	bus   *fakeBus
 	inUse atomic.Int64
+	// asked, when set, runs inside InUse.
+	asked func()
 	reg   *plugins.Registry
 }
 
@@ -79,6 +81,9 @@ func (e *env) reopen() {
 		Dir:    e.dir,
 		Events: e.bus,
 		InUse: func(ctx context.Context, name string) (int, error) {
+			if e.asked != nil {
+				e.asked()
+			}
 			return int(e.inUse.Load()), nil
 		},
 	})
@@ -491,6 +496,33 @@ func TestInUseRefuses(t *testing.T) {
 	e.inUse.Store(0)
 	if err := e.reg.Remove(ctx, "echo"); err != nil {
 		t.Errorf("Remove when unused: %v", err)
+	}
+}
+
+// While Disable or Remove asks whether a plugin is in use, no sandbox may
+// start with it: a create that asked for the runtime after InUse counted
+// would run a plugin about to go.
+func TestNoRuntimeWhileAskingInUse(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.install(e.manifest("echo", "x")); err != nil {
+		t.Fatalf("Install: %v", err)
+	}
+	var during error
+	e.asked = func() { _, during = e.reg.Runtime(ctx, "echo") }
+	e.inUse.Store(1)
+	if _, err := e.reg.Disable(ctx, "echo"); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("Disable while in use = %v", err)
+	}
+	if !errors.Is(during, errdefs.ErrConflict) {
+		t.Errorf("Runtime while Disable asked InUse = %v, want a conflict", during)
+	}
+	if _, err := e.reg.Runtime(ctx, "echo"); err != nil {
+		t.Errorf("Runtime after a refused Disable: %v", err)
+	}
+	during = nil
+	if err := e.reg.Remove(ctx, "echo"); !errors.Is(err, errdefs.ErrConflict) || !errors.Is(during, errdefs.ErrConflict) {
+		t.Errorf("Remove while in use = %v; Runtime meanwhile = %v", err, during)
 	}
 }
 

@@ -48,6 +48,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if spec.Runtime == "" {
 		spec.Runtime = DefaultRuntime
 	}
+	// The create is a use of its runtime from before it resolves it, so
+	// a plugin cannot be disabled or removed under it (RuntimeInUse).
+	defer m.creating(spec.Runtime)()
 	rt, err := m.runtime(ctx, spec.Runtime)
 	if err != nil {
 		return nil, err

@@ -133,6 +133,8 @@ type Manager struct {
 	// reserved is the capacity admitted to sandboxes that hold a VM or
 	// are being created.
 	reserved map[string]Capacity
+	// pending counts the creates under way of each runtime.
+	pending map[string]int
 
 	tplMu sync.Mutex
 	// tpl holds the ready template of each key (runtime, image, size).

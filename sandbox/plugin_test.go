@@ -26,9 +26,14 @@ printf '{"method":"%s","query":"%s","body":%s}\n' "$REQUEST_METHOD" "$QUERY_STRI
 // fakePlugins serves runtimes of plugins made in the test.
 type fakePlugins struct {
 	runtimes map[string]*plugins.Runtime
+	// asked, when set, runs when the engine asks for a runtime.
+	asked func()
 }
 
 func (f *fakePlugins) Runtime(_ context.Context, name string) (*plugins.Runtime, error) {
+	if f.asked != nil {
+		f.asked()
+	}
 	rt, ok := f.runtimes[name]
 	if !ok {
 		return nil, errdefs.NotFound("plugin %q is not installed", name)
@@ -221,5 +226,24 @@ func TestPluginTemplate(t *testing.T) {
 		if s.Template && s.Runtime == "echo" {
 			t.Fatalf("template %s of the old plugin version is still there", s.ID)
 		}
+	}
+}
+
+// A create counts as a use of its runtime from before it asks the
+// registry for it, so a plugin cannot be disabled under it.
+func TestCreateCountsAsRuntimeUse(t *testing.T) {
+	fp := &fakePlugins{runtimes: map[string]*plugins.Runtime{}}
+	env := sandboxtest.New(t, func(c *sandbox.Config) { c.Plugins = fp })
+	ctx := context.Background()
+	during := -1
+	fp.asked = func() { during, _ = env.Manager.RuntimeInUse(ctx, "echo") }
+	if _, err := env.Manager.Create(ctx, sandbox.Spec{Runtime: "echo"}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("create of a runtime not installed: %v", err)
+	}
+	if during != 1 {
+		t.Errorf("RuntimeInUse while the create asked for the runtime = %d, want 1", during)
+	}
+	if n, err := env.Manager.RuntimeInUse(ctx, "echo"); err != nil || n != 0 {
+		t.Errorf("RuntimeInUse after the create = %d, %v; want 0", n, err)
 	}
 }

@@ -242,10 +242,14 @@ func (m *Manager) PluginsChanged(ctx context.Context) {
 	}
 }
 
-// RuntimeInUse counts the sandboxes, in any state, of runtime name; the
-// plugin registry asks before it disables or removes a plugin.
+// RuntimeInUse counts the sandboxes, in any state, of runtime name, and
+// the creates of it under way; the plugin registry asks before it
+// disables or removes a plugin.
 func (m *Manager) RuntimeInUse(ctx context.Context, name string) (int, error) {
-	n, cursor := 0, ""
+	m.mu.Lock()
+	n := m.pending[name]
+	m.mu.Unlock()
+	cursor := ""
 	for {
 		page, err := m.List(ctx, ListOptions{Runtime: name, Cursor: cursor, Limit: 500})
 		if err != nil {
@@ -256,5 +260,23 @@ func (m *Manager) RuntimeInUse(ctx context.Context, name string) (int, error) {
 			return n, nil
 		}
 		cursor = page.Next
+	}
+}
+
+// creating counts a create of runtime name as under way until the
+// returned function is called.
+func (m *Manager) creating(name string) (done func()) {
+	m.mu.Lock()
+	if m.pending == nil {
+		m.pending = map[string]int{}
+	}
+	m.pending[name]++
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		if m.pending[name]--; m.pending[name] <= 0 {
+			delete(m.pending, name)
+		}
+		m.mu.Unlock()
 	}
 }
