@@ -144,13 +144,9 @@ func uploadFile(e *env, api *client, r io.Reader, size int64, mode fs.FileMode, 
 	if err != nil {
 		return err
 	}
-	switch {
-	case e.g.json:
-		printJSON(e.stdout, raw)
-	case e.g.quiet:
-	default:
+	e.show(raw, nil, func() {
 		fmt.Fprintf(e.stdout, "%s -> %s:%s (%s)\n", what, id, fi.Path, humanBytes(fi.Size))
-	}
+	})
 	return nil
 }
 
@@ -178,13 +174,9 @@ func uploadDir(e *env, api *client, local, id, dst string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case e.g.json:
-		printJSON(e.stdout, raw)
-	case e.g.quiet:
-	default:
+	e.show(raw, nil, func() {
 		fmt.Fprintf(e.stdout, "%s -> %s:%s (%d files, %d directories, %s)\n", local, id, dst, res.Files, res.Dirs, humanBytes(res.Bytes))
-	}
+	})
 	return nil
 }
 

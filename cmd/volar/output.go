@@ -233,7 +233,8 @@ func (e *env) showSandbox(raw []byte, sb sandboxInfo) {
 }
 
 // show prints an answer as the global flags ask: the API's JSON as is,
-// the ids alone one a line (-q), or what table prints.
+// the ids alone one a line (-q; nothing when ids is nil), or what table
+// prints.
 func (e *env) show(raw []byte, ids []string, table func()) {
 	switch {
 	case e.g.json:

@@ -293,17 +293,13 @@ func pluginToggle(e *env, verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case e.g.json:
-		printJSON(e.stdout, raw)
-	case e.g.quiet:
-	default:
+	e.show(raw, nil, func() {
 		state := "disabled"
 		if p.Enabled {
 			state = "enabled"
 		}
 		fmt.Fprintf(e.stdout, "%s %s\n", p.Name, state)
-	}
+	})
 	return nil
 }
 

@@ -242,13 +242,9 @@ func sandboxLifecycle(e *env, verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case e.g.json:
-		printJSON(e.stdout, raw)
-	case e.g.quiet:
-	default:
+	e.show(raw, nil, func() {
 		fmt.Fprintf(e.stdout, "%s %s\n", sb.ID, sb.State)
-	}
+	})
 	return nil
 }
 
