@@ -13,8 +13,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/google/jsonschema-go/jsonschema"
-
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/plugins"
 )
@@ -101,19 +99,11 @@ func actionInput(act *plugins.Action, input json.RawMessage) (map[string]any, er
 		return nil, errdefs.Invalid("the input of action %s must be a JSON object: %v", act.Name, errOr(err, "got null"))
 	}
 	if len(act.Input) > 0 {
-		var schema jsonschema.Schema
-		if err := json.Unmarshal(act.Input, &schema); err != nil {
-			return nil, errdefs.Unavailable("action %s has an unreadable input schema: %v", act.Name, err)
-		}
-		resolved, err := schema.Resolve(nil)
-		if err != nil {
-			return nil, errdefs.Unavailable("action %s has an unusable input schema: %v", act.Name, err)
-		}
 		// The validator wants plain JSON values, not json.Number.
 		var plain any
 		_ = json.Unmarshal(input, &plain)
-		if err := resolved.Validate(plain); err != nil {
-			return nil, errdefs.Invalid("the input of action %s does not match its schema: %v", act.Name, err)
+		if err := act.CheckInput(plain); err != nil {
+			return nil, err
 		}
 	}
 	return args, nil
