@@ -37,8 +37,11 @@ test: deps build
 test-short:
 	go test -short -count=1 ./...
 
+# Every benchmark, then the report: docs/benchmarks.json and docs/benchmarks.md.
+BENCHTIME ?= 5x
 bench: deps build
-	go test -run '^$$' -bench . -benchtime 5x -count 1 -timeout 30m ./...
+	set -o pipefail; go test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 60m ./... \
+	  | go run ./internal/tools/benchreport -json docs/benchmarks.json -md docs/benchmarks.md
 
 clean:
 	rm -rf $(BIN)
