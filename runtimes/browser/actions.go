@@ -18,7 +18,9 @@ type TargetFields struct {
 	Element  string `json:"element,omitempty" jsonschema:"what the element is, in words (for messages)"`
 }
 
-func (f TargetFields) target() Target { return Target{Ref: f.Ref, Selector: f.Selector, Element: f.Element} }
+func (f TargetFields) target() Target {
+	return Target{Ref: f.Ref, Selector: f.Selector, Element: f.Element}
+}
 
 // Timeout is the common timeout field.
 type Timeout struct {
@@ -188,7 +190,9 @@ var actions = []action{
 			return page(t.Navigate(ctx, r.URL, r.WaitUntil))
 		}),
 	act("navigate_back", "Go back to the previous page", nil,
-		func(ctx context.Context, s *Service, t *Tab, r noReq) (answer, error) { return page(t.History(ctx, -1)) }),
+		func(ctx context.Context, s *Service, t *Tab, r noReq) (answer, error) {
+			return page(t.History(ctx, -1))
+		}),
 	act("navigate_forward", "Go forward to the next page", nil,
 		func(ctx context.Context, s *Service, t *Tab, r noReq) (answer, error) { return page(t.History(ctx, 1)) }),
 	act("reload", "Reload the current page", nil,
@@ -211,7 +215,9 @@ var actions = []action{
 			return ok(t.Fill(ctx, r.target(), r.Value))
 		}),
 	act("press_key", "Press a key in the page", nil,
-		func(ctx context.Context, s *Service, t *Tab, r pressReq) (answer, error) { return ok(t.PressKey(ctx, r.Key)) }),
+		func(ctx context.Context, s *Service, t *Tab, r pressReq) (answer, error) {
+			return ok(t.PressKey(ctx, r.Key))
+		}),
 	act("select_option", "Select options of a <select> by value or label", nil,
 		func(ctx context.Context, s *Service, t *Tab, r selectReq) (answer, error) {
 			if len(r.Values) == 0 {
@@ -221,7 +227,9 @@ var actions = []action{
 			return answer{json: map[string]json.RawMessage{"selected": picked}}, err
 		}),
 	act("hover", "Move the mouse over an element", nil,
-		func(ctx context.Context, s *Service, t *Tab, r hoverReq) (answer, error) { return ok(t.Hover(ctx, r.target())) }),
+		func(ctx context.Context, s *Service, t *Tab, r hoverReq) (answer, error) {
+			return ok(t.Hover(ctx, r.target()))
+		}),
 	act("scroll", "Scroll an element into view, or the page by dx/dy pixels", nil,
 		func(ctx context.Context, s *Service, t *Tab, r scrollReq) (answer, error) {
 			return ok(t.Scroll(ctx, r.target(), r.DX, r.DY))

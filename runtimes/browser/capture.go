@@ -128,9 +128,9 @@ func (t *Tab) PDF(ctx context.Context, landscape bool) ([]byte, error) {
 // WaitOptions say what to wait for; exactly one of Text, TextGone,
 // Selector or Time.
 type WaitOptions struct {
-	Text     string  `json:"text,omitempty"`
-	TextGone string  `json:"text_gone,omitempty"`
-	Selector string  `json:"selector,omitempty"`
+	Text     string `json:"text,omitempty"`
+	TextGone string `json:"text_gone,omitempty"`
+	Selector string `json:"selector,omitempty"`
 	// State of Selector: "visible" (default), "attached", "hidden".
 	State string  `json:"state,omitempty"`
 	Time  float64 `json:"time_s,omitempty"`
