@@ -3,8 +3,8 @@
 //
 //	volar [--addr URL] [--token TOKEN] [--json] [-q] COMMAND ...
 //
-// Errors print the API's problem detail prefixed with "volar: " and exit 1;
-// usage errors exit 2. volar exec exits with the command's exit code.
+// Errors print the engine's message, and the commands it suggests, prefixed
+// with "volar: " and exit 1; usage errors exit 2. volar exec exits with the command's exit code.
 package main
 
 import (
@@ -129,13 +129,13 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	g              globals
-	c              *client
+	c              *api
 }
 
 // api returns the API client for the global flags.
-func (e *env) api() (*client, error) {
+func (e *env) api() (*api, error) {
 	if e.c == nil {
-		c, err := newClient(e.g.addr, e.g.token)
+		c, err := newAPI(e.g.addr, e.g.token)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +185,7 @@ func (e *env) exit(err error) int {
 		// Interrupted: the user knows.
 		return 130
 	}
-	fmt.Fprintf(e.stderr, "volar: %s\n", err)
+	fmt.Fprintf(e.stderr, "volar: %s\n", e.explain(err))
 	return 1
 }
 
@@ -298,10 +298,9 @@ func (c *command) fail(format string, a ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, a...), usage: c.usageText()}
 }
 
-// nargs checks the number of positional arguments.
 // open is how most commands start: parse args, check that there are
 // min..max positional arguments, and connect to the API.
-func (c *command) open(e *env, args []string, min, max int) ([]string, *client, error) {
+func (c *command) open(e *env, args []string, min, max int) ([]string, *api, error) {
 	pos, err := c.parse(args)
 	if err != nil {
 		return nil, nil, err
@@ -316,6 +315,7 @@ func (c *command) open(e *env, args []string, min, max int) ([]string, *client, 
 	return pos, api, nil
 }
 
+// nargs checks the number of positional arguments.
 func (c *command) nargs(pos []string, min, max int) error {
 	switch {
 	case len(pos) < min:
