@@ -13,7 +13,7 @@ import (
 // commands renders each engine operation an error's remedy may name as
 // the volar command line that runs it. Arguments the remedy lacks show as
 // placeholders (ID, NAME).
-var commands = map[errdefs.Op]func(r errdefs.Remedy) string{
+var opCommands = map[errdefs.Op]func(r errdefs.Remedy) string{
 	errdefs.OpSandboxCreate: func(r errdefs.Remedy) string {
 		return "volar sandbox create" + flags(r, "name", "runtime", "from_snapshot")
 	},
@@ -81,7 +81,7 @@ func flags(r errdefs.Remedy, names ...string) string {
 // renderRemedy is the volar command of r; an operation this volar does
 // not know (a newer server's) shows as its name.
 func renderRemedy(r errdefs.Remedy) string {
-	if f, ok := commands[r.Op]; ok {
+	if f, ok := opCommands[r.Op]; ok {
 		return f(r)
 	}
 	return string(r.Op)

@@ -11,8 +11,8 @@ import (
 
 func TestEveryOpHasACommand(t *testing.T) {
 	for _, op := range errdefs.Ops {
-		if _, ok := commands[op]; !ok {
-			t.Errorf("errdefs.%s (%q) has no volar rendering in commands", op, op)
+		if _, ok := opCommands[op]; !ok {
+			t.Errorf("errdefs.%s (%q) has no volar rendering in opCommands", op, op)
 		}
 	}
 }
