@@ -500,3 +500,47 @@ func TestPluginsAndTokens(t *testing.T) {
 		t.Errorf("metrics: %v", err)
 	}
 }
+
+func TestExecStreamPTY(t *testing.T) {
+	api := newTestAPI(t)
+	c, ctx := api.c, context.Background()
+	if _, err := c.CreateSandbox(ctx, sandbox.Spec{}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.ExecStream(ctx, "sb1", apiclient.StreamRequest{PTY: true, Rows: 30, Cols: 100,
+		ExecRequest: sandbox.ExecRequest{Cmd: []string{"sh", "-c", "stty size; read line; echo got-$line; exit 2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var out strings.Builder
+	sent := false
+	for {
+		f, err := s.Recv(ctx)
+		if err != nil {
+			t.Fatalf("recv: %v; output so far %q", err, out.String())
+		}
+		if f.Type == "exit" {
+			if f.ExitCode != 2 {
+				t.Errorf("exit code %d, want 2", f.ExitCode)
+			}
+			break
+		}
+		if f.Type != "output" {
+			t.Fatalf("frame %+v on a terminal", f)
+		}
+		out.Write(f.Data)
+		if !sent && strings.Contains(out.String(), "30 100") {
+			if err := s.Keys(ctx, []byte("abc\r")); err != nil {
+				t.Fatal(err)
+			}
+			sent = true
+		}
+	}
+	if !strings.Contains(out.String(), "got-abc") {
+		t.Errorf("terminal output %q lacks the window size and the echoed line", out.String())
+	}
+	if _, err := s.Recv(ctx); err != io.EOF {
+		t.Errorf("recv after exit: %v, want io.EOF", err)
+	}
+}

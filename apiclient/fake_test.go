@@ -2,8 +2,8 @@ package apiclient_test
 
 // This file is the tests' only tie to a fake engine: newTestAPI serves
 // the real rest handler over hostEngine, a rest.Engine whose sandboxes
-// all run on this host (their agent is kestrel's real exec, file and port
-// handlers on a unix socket). When the adapters share one fake engine,
+// all run on this host (their agent is kestrel's real exec, file, port and
+// terminal handlers on a unix socket). When the adapters share one fake engine,
 // point newTestAPI at it and delete hostEngine.
 
 import (
@@ -29,6 +29,7 @@ import (
 	"github.com/volant-sh/volant/kestrel/ports"
 	"github.com/volant-sh/volant/kestrel/proc"
 	"github.com/volant-sh/volant/kestrel/reaper"
+	"github.com/volant-sh/volant/kestrel/term"
 	"github.com/volant-sh/volant/plugins/pluginstest"
 	"github.com/volant-sh/volant/rest"
 	"github.com/volant-sh/volant/sandbox"
@@ -53,6 +54,7 @@ func newTestAPI(t *testing.T) *testAPI {
 	svc.Register(mux)
 	files.Register(mux)
 	ports.Register(mux)
+	term.New(r, nil).Register(mux)
 	sock := filepath.Join(t.TempDir(), "agent.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
