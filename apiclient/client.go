@@ -78,10 +78,12 @@ type TransportError struct {
 	Err         error
 }
 
+// Error says which request failed and why.
 func (e *TransportError) Error() string {
 	return fmt.Sprintf("%s %s: %v", e.Method, e.URL, e.Err)
 }
 
+// Unwrap returns the transport's error.
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // rawKey is the context key of WithRawAnswer.
