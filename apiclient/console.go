@@ -32,7 +32,6 @@ func (c *Client) Logs(ctx context.Context, idOrName string, tail int, follow boo
 // ConsoleStream is the read-only console WebSocket of a sandbox.
 type ConsoleStream struct {
 	conn *websocket.Conn
-	ctx  context.Context
 }
 
 // Console opens the console WebSocket: the server sends the last tail
@@ -48,7 +47,7 @@ func (c *Client) Console(ctx context.Context, idOrName string, tail int) (*Conso
 		return nil, err
 	}
 	conn.SetReadLimit(1 << 20)
-	return &ConsoleStream{conn: conn, ctx: ctx}, nil
+	return &ConsoleStream{conn: conn}, nil
 }
 
 // Next returns the next chunk of console output. When the server closes
