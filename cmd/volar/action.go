@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -60,12 +58,7 @@ func cmdAction(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := request{method: http.MethodPost,
-		path: sandboxPath(pos[0], "actions", url.PathEscape(pos[1]), url.PathEscape(pos[2]))}
-	if len(input) > 0 {
-		r.body, r.contentType = bytes.NewReader(input), "application/json"
-	}
-	raw, err := api.call(e.ctx, r, nil)
+	raw, err := api.Action(e.ctx, pos[0], pos[1], pos[2], input)
 	if err != nil {
 		return err
 	}

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
-	"time"
+
+	"github.com/volant-sh/volant/apiclient"
 )
 
 func cmdEvents(e *env, args []string) error {
@@ -22,71 +16,30 @@ func cmdEvents(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{}
-	for _, t := range types {
-		q.Add("type", t)
-	}
-	if *sandbox != "" {
-		q.Set("sandbox", *sandbox)
-	}
-	last := *since
-	for {
-		if last >= 0 {
-			q.Set("since", strconv.FormatInt(last, 10))
-		}
-		err := streamEvents(e, api, q, &last)
+	opts := apiclient.EventsOptions{Replay: *since >= 0, Since: *since, Types: types, SandboxID: *sandbox,
+		// The server ends the stream when a client falls behind, or on
+		// restart; the client resumes after the last event seen.
+		OnReconnect: func(err error) {
+			if err != nil && e.ctx.Err() == nil {
+				fmt.Fprintf(e.stderr, "volar: event stream broken (%s); reconnecting\n", e.explain(err))
+			}
+		}}
+	s, err := api.Events(e.ctx, opts)
+	if err != nil {
 		if e.ctx.Err() != nil {
 			return nil
 		}
-		var ae *apiError
-		if errors.As(err, &ae) {
-			return err
-		}
-		// The server ended the stream (it does when a client falls
-		// behind, or on restart): resume after the last event seen.
-		if err != nil {
-			fmt.Fprintf(e.stderr, "volar: event stream broken (%v); reconnecting\n", err)
-		}
-		select {
-		case <-e.ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// streamEvents prints one JSON line per event of one SSE connection,
-// keeping the sequence number of the last in *last.
-func streamEvents(e *env, api *client, q url.Values, last *int64) error {
-	resp, err := api.do(e.ctx, request{method: http.MethodGet, path: "/v1/events", query: q,
-		header: http.Header{"Accept": {"text/event-stream"}}})
-	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	var data []string
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if len(data) > 0 {
-				ev := strings.Join(data, "\n")
-				data = data[:0]
-				var head struct {
-					Seq int64 `json:"seq"`
-				}
-				if json.Unmarshal([]byte(ev), &head) == nil && head.Seq > 0 {
-					*last = head.Seq
-				}
-				fmt.Fprintln(e.stdout, ev)
+	defer s.Close()
+	for {
+		if _, err := s.Next(e.ctx); err != nil {
+			if e.ctx.Err() != nil {
+				return nil
 			}
-		case strings.HasPrefix(line, "data:"):
-			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
+			return err
 		}
-		// id:, event:, retry: and comments need nothing: data carries
-		// the whole event.
+		// One JSON line per event, as the server sent it.
+		fmt.Fprintln(e.stdout, string(s.Raw()))
 	}
-	return sc.Err()
 }

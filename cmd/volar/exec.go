@@ -2,40 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/volant-sh/volant/apiclient"
+	"github.com/volant-sh/volant/sandbox"
 )
-
-// execBody is the body of POST /v1/sandboxes/{id}/exec and the first
-// message of an exec stream.
-type execBody struct {
-	Cmd            []string          `json:"cmd"`
-	Env            map[string]string `json:"env,omitempty"`
-	Cwd            string            `json:"cwd,omitempty"`
-	User           string            `json:"user,omitempty"`
-	Stdin          string            `json:"stdin,omitempty"`
-	TimeoutS       int               `json:"timeout_s,omitempty"`
-	MaxOutputBytes int               `json:"max_output_bytes,omitempty"`
-}
-
-// execResult is the answer of a buffered exec.
-type execResult struct {
-	Stdout          string `json:"stdout"`
-	Stderr          string `json:"stderr"`
-	ExitCode        int    `json:"exit_code"`
-	Signal          string `json:"signal"`
-	TimedOut        bool   `json:"timed_out"`
-	StdoutTruncated bool   `json:"stdout_truncated"`
-	StderrTruncated bool   `json:"stderr_truncated"`
-	DurationMS      int64  `json:"duration_ms"`
-}
 
 // maxStdin is the most stdin a buffered exec takes.
 const maxStdin = 16 << 20
@@ -44,7 +18,7 @@ func cmdExec(e *env, args []string) error {
 	c := e.newCommand("volar exec ID [flags] [--] CMD [ARGS...]")
 	var env kvFlag
 	var timeout time.Duration
-	var b execBody
+	var b sandbox.ExecRequest
 	var withStdin, stream bool
 	c.fs.Var(&env, "env", "environment variable `K=V` for this command (repeatable)")
 	c.fs.StringVar(&b.Cwd, "cwd", "", "absolute working `directory` (default /root)")
@@ -78,7 +52,7 @@ func cmdExec(e *env, args []string) error {
 		return c.fail("--stream and --json exclude each other: --json prints the buffered result")
 	}
 	b.Env = env.m
-	b.TimeoutS = seconds(timeout)
+	b.Timeout = timeout
 
 	api, err := e.api()
 	if err != nil {
@@ -95,15 +69,15 @@ func cmdExec(e *env, args []string) error {
 		if len(in) > maxStdin {
 			return fmt.Errorf("stdin is over %d MiB: upload large input with 'volar cp' and redirect from the file, or use --stream", maxStdin>>20)
 		}
-		b.Stdin = string(in)
+		b.Stdin = in
 	}
-	var res execResult
-	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: sandboxPath(id, "exec"), jsonBody: b}, &res)
+	ctx, raw := e.rawContext()
+	res, err := api.Exec(ctx, id, b)
 	if err != nil {
 		return err
 	}
 	if e.g.json {
-		printJSON(e.stdout, raw)
+		printJSON(e.stdout, *raw)
 		return exitStatus(res.ExitCode, res.Signal, res.TimedOut, "")
 	}
 	io.WriteString(e.stdout, res.Stdout)
@@ -159,41 +133,20 @@ func exitStatus(code int, signal string, timedOut bool, timeout string) error {
 	return &exitError{code: code}
 }
 
-// streamFrame is a message of an exec stream from the server.
-type streamFrame struct {
-	Type       string `json:"type"`
-	Data       []byte `json:"data"`
-	ExitCode   int    `json:"exit_code"`
-	Signal     string `json:"signal"`
-	TimedOut   bool   `json:"timed_out"`
-	DurationMS int64  `json:"duration_ms"`
-	Error      string `json:"error"`
-	Status     int    `json:"status"`
-	Message    string `json:"message"`
-}
-
 // execStream runs the command over the WebSocket route, copying output as
 // it comes and, with withStdin, volar's stdin to the command.
-func execStream(e *env, api *client, id string, b execBody, withStdin bool) error {
+func execStream(e *env, api *api, id string, b sandbox.ExecRequest, withStdin bool) error {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
-	conn, err := api.dialWS(ctx, sandboxPath(id, "exec", "stream"))
+	sess, err := api.ExecStream(ctx, id, apiclient.StreamRequest{ExecRequest: b})
 	if err != nil {
 		return err
 	}
-	defer conn.CloseNow()
-	conn.SetReadLimit(4 << 20)
-	first, err := json.Marshal(b)
-	if err != nil {
-		return err
-	}
-	if err := conn.Write(ctx, websocket.MessageText, first); err != nil {
-		return fmt.Errorf("sending the exec request: %w", err)
-	}
+	defer sess.Close()
 	inDone := make(chan struct{})
 	go func() {
 		defer close(inDone)
-		pumpStdin(ctx, conn, e.stdin, withStdin)
+		pumpStdin(ctx, sess, e.stdin, withStdin)
 	}()
 	defer func() {
 		cancel()
@@ -204,30 +157,19 @@ func execStream(e *env, api *client, id string, b execBody, withStdin bool) erro
 		}
 	}()
 	for {
-		typ, data, err := conn.Read(ctx)
+		f, err := sess.Recv(ctx)
 		if err != nil {
 			if e.ctx.Err() != nil {
 				return e.ctx.Err()
 			}
-			return fmt.Errorf("exec stream ended without an exit status: %v", err)
-		}
-		if typ != websocket.MessageText {
-			e.stdout.Write(data)
-			continue
-		}
-		var f streamFrame
-		if err := json.Unmarshal(data, &f); err != nil {
-			return fmt.Errorf("exec stream: undecodable message: %v", err)
+			return err
 		}
 		switch f.Type {
-		case "stdout":
+		case "stdout", "output":
 			e.stdout.Write(f.Data)
 		case "stderr":
 			e.stderr.Write(f.Data)
-		case "error":
-			return &apiError{Status: f.Status, Detail: f.Message}
 		case "exit":
-			conn.Close(websocket.StatusNormalClosure, "")
 			if f.Error != "" {
 				fmt.Fprintf(e.stderr, "volar: %s\n", f.Error)
 			}
@@ -236,19 +178,15 @@ func execStream(e *env, api *client, id string, b execBody, withStdin bool) erro
 	}
 }
 
-// pumpStdin sends stdin to the command as stdin frames, then EOF. Without
-// withStdin it sends EOF at once, so that commands reading stdin end.
-func pumpStdin(ctx context.Context, conn *websocket.Conn, stdin io.Reader, withStdin bool) {
-	send := func(v any) error {
-		b, _ := json.Marshal(v)
-		return conn.Write(ctx, websocket.MessageText, b)
-	}
+// pumpStdin sends stdin to the command, then EOF. Without withStdin it
+// sends EOF at once, so that commands reading stdin end.
+func pumpStdin(ctx context.Context, sess *apiclient.ExecSession, stdin io.Reader, withStdin bool) {
 	if withStdin && stdin != nil {
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := stdin.Read(buf)
 			if n > 0 {
-				if send(map[string]any{"type": "stdin", "data": buf[:n]}) != nil {
+				if sess.Stdin(ctx, buf[:n]) != nil {
 					return
 				}
 			}
@@ -260,32 +198,5 @@ func pumpStdin(ctx context.Context, conn *websocket.Conn, stdin io.Reader, withS
 			}
 		}
 	}
-	_ = send(map[string]string{"type": "stdin_close"})
-}
-
-// dialWS opens a WebSocket to path, authenticated like every call.
-func (c *client) dialWS(ctx context.Context, path string) (*websocket.Conn, error) {
-	h := http.Header{}
-	if c.token != "" {
-		h.Set("Authorization", "Bearer "+c.token)
-	}
-	conn, resp, err := websocket.Dial(ctx, c.base+path, &websocket.DialOptions{HTTPClient: c.hc, HTTPHeader: h})
-	if err != nil {
-		if resp != nil && resp.StatusCode >= 300 {
-			e := decodeProblem(resp)
-			if resp.StatusCode == http.StatusUnauthorized {
-				e.hint = "token " + c.tokenHint
-			}
-			return nil, e
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		var ae *apiError
-		if errors.As(err, &ae) {
-			return nil, ae
-		}
-		return nil, c.unreachable(err)
-	}
-	return conn, nil
+	_ = sess.CloseStdin(ctx)
 }

@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/volant-sh/volant/errdefs"
+	agentclient "github.com/volant-sh/volant/kestrel/client"
 )
 
 // idRE is the API's pattern of sandbox ids and names.
@@ -38,24 +39,15 @@ func (c *command) needRemote(arg string) (string, string, error) {
 	return id, p, nil
 }
 
-func filesPath(id string, more ...string) string {
-	return sandboxPath(id, append([]string{"files"}, more...)...)
-}
-
 // stat describes a guest path; a missing path is (nil, nil).
-func (c *client) stat(e *env, id, p string) (*fileInfo, error) {
-	var fi fileInfo
-	_, err := c.call(e.ctx, request{method: http.MethodGet, path: filesPath(id, "stat"), query: url.Values{"path": {p}}}, &fi)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+func (a *api) stat(e *env, id, p string) (*agentclient.FileInfo, error) {
+	fi, err := a.Stat(e.ctx, id, p)
+	if errors.Is(err, errdefs.ErrNotFound) {
 		// Either the sandbox or the path; a missing sandbox fails the
 		// next call with its own message.
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return &fi, nil
+	return fi, err
 }
 
 const cpUsage = `volar cp [flags] SRC DST
@@ -97,7 +89,7 @@ func cmdCp(e *env, args []string) error {
 	return download(e, api, srcID, srcPath, pos[1])
 }
 
-func upload(e *env, api *client, local, id, dst string) error {
+func upload(e *env, api *api, local, id, dst string) error {
 	if local == "-" {
 		return uploadFile(e, api, e.stdin, -1, 0, id, dst, "stdin")
 	}
@@ -127,54 +119,30 @@ func upload(e *env, api *client, local, id, dst string) error {
 }
 
 // uploadFile writes r (of size bytes, or unknown when -1) to dst.
-func uploadFile(e *env, api *client, r io.Reader, size int64, mode fs.FileMode, id, dst, what string) error {
-	q := url.Values{"path": {dst}, "mkdir": {"true"}}
-	if mode != 0 {
-		q.Set("mode", fmt.Sprintf("%04o", mode))
-	}
-	body := r
-	if size == 0 {
-		body = http.NoBody
-	} else if size > 0 {
-		body = &sizedReader{r: r, n: size}
-	}
-	var fi fileInfo
-	raw, err := api.call(e.ctx, request{method: http.MethodPut, path: filesPath(id), query: q,
-		body: body, contentType: "application/octet-stream"}, &fi)
+func uploadFile(e *env, api *api, r io.Reader, size int64, mode fs.FileMode, id, dst, what string) error {
+	ctx, raw := e.rawContext()
+	fi, err := api.WriteFile(ctx, id, dst, r, size, agentclient.WriteOptions{Mode: mode, MkdirAll: true})
 	if err != nil {
 		return err
 	}
-	e.show(raw, nil, func() {
+	e.show(*raw, nil, func() {
 		fmt.Fprintf(e.stdout, "%s -> %s:%s (%s)\n", what, id, fi.Path, humanBytes(fi.Size))
 	})
 	return nil
 }
 
-// sizedReader lets net/http send a Content-Length.
-type sizedReader struct {
-	r io.Reader
-	n int64
-}
-
-func (s *sizedReader) Read(p []byte) (int, error) { return s.r.Read(p) }
-
-func uploadDir(e *env, api *client, local, id, dst string) error {
+func uploadDir(e *env, api *api, local, id, dst string) error {
 	pr, pw := io.Pipe()
 	go func() {
 		pw.CloseWithError(writeTar(pw, local))
 	}()
 	defer pr.Close()
-	var res struct {
-		Files int   `json:"files"`
-		Dirs  int   `json:"dirs"`
-		Bytes int64 `json:"bytes"`
-	}
-	raw, err := api.call(e.ctx, request{method: http.MethodPut, path: filesPath(id, "tar"),
-		query: url.Values{"path": {dst}}, body: pr, contentType: "application/x-tar"}, &res)
+	ctx, raw := e.rawContext()
+	res, err := api.UploadTar(ctx, id, dst, pr)
 	if err != nil {
 		return err
 	}
-	e.show(raw, nil, func() {
+	e.show(*raw, nil, func() {
 		fmt.Fprintf(e.stdout, "%s -> %s:%s (%d files, %d directories, %s)\n", local, id, dst, res.Files, res.Dirs, humanBytes(res.Bytes))
 	})
 	return nil
@@ -237,14 +205,14 @@ func writeTar(w io.Writer, root string) error {
 	return tw.Close()
 }
 
-func download(e *env, api *client, id, src, local string) error {
+func download(e *env, api *api, id, src, local string) error {
 	fi, err := api.stat(e, id, src)
 	if err != nil {
 		return err
 	}
 	if fi == nil {
 		// Let the API say what is missing: the sandbox or the path.
-		_, err := api.call(e.ctx, request{method: http.MethodGet, path: filesPath(id, "stat"), query: url.Values{"path": {src}}}, nil)
+		_, err := api.Stat(e.ctx, id, src)
 		if err == nil {
 			err = fmt.Errorf("%s:%s: no such file", id, src)
 		}
@@ -252,12 +220,12 @@ func download(e *env, api *client, id, src, local string) error {
 	}
 	if fi.IsDir {
 		if local == "-" {
-			return streamFile(e, api, id, src, filesPath(id, "tar"), e.stdout)
+			return streamTar(e, api, id, src, e.stdout)
 		}
 		return downloadDir(e, api, id, src, local)
 	}
 	if local == "-" {
-		return streamFile(e, api, id, src, filesPath(id), e.stdout)
+		return streamFile(e, api, id, src, e.stdout)
 	}
 	if st, err := os.Stat(local); (err == nil && st.IsDir()) || strings.HasSuffix(local, string(filepath.Separator)) {
 		local = filepath.Join(local, path.Base(src))
@@ -276,7 +244,7 @@ func download(e *env, api *client, id, src, local string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if err := streamFile(e, api, id, src, filesPath(id), tmp); err != nil {
+	if err := streamFile(e, api, id, src, tmp); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -299,29 +267,42 @@ func download(e *env, api *client, id, src, local string) error {
 	return nil
 }
 
-// streamFile copies the answer of GET route?path=src to w.
-func streamFile(e *env, api *client, id, src, route string, w io.Writer) error {
-	resp, err := api.do(e.ctx, request{method: http.MethodGet, path: route, query: url.Values{"path": {src}}})
+// streamFile copies the file src of the sandbox to w.
+func streamFile(e *env, api *api, id, src string, w io.Writer) error {
+	rc, err := api.ReadFile(e.ctx, id, src, 0, 0)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(w, resp.Body); err != nil {
+	return copyOut(rc, w, id, src)
+}
+
+// streamTar copies a tar archive of the tree src of the sandbox to w.
+func streamTar(e *env, api *api, id, src string, w io.Writer) error {
+	rc, err := api.DownloadTar(e.ctx, id, src)
+	if err != nil {
+		return err
+	}
+	return copyOut(rc, w, id, src)
+}
+
+func copyOut(rc io.ReadCloser, w io.Writer, id, src string) error {
+	defer rc.Close()
+	if _, err := io.Copy(w, rc); err != nil {
 		return fmt.Errorf("reading %s:%s: transfer broken: %w", id, src, err)
 	}
 	return nil
 }
 
-func downloadDir(e *env, api *client, id, src, local string) error {
-	resp, err := api.do(e.ctx, request{method: http.MethodGet, path: filesPath(id, "tar"), query: url.Values{"path": {src}}})
+func downloadDir(e *env, api *api, id, src, local string) error {
+	rc, err := api.DownloadTar(e.ctx, id, src)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer rc.Close()
 	if err := os.MkdirAll(local, 0o755); err != nil {
 		return err
 	}
-	files, dirs, err := extractTar(resp.Body, local)
+	files, dirs, err := extractTar(rc, local)
 	if err != nil {
 		return fmt.Errorf("extracting %s:%s into %s: %w", id, src, local, err)
 	}
@@ -435,7 +416,7 @@ func cmdCat(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return streamFile(e, api, id, p, filesPath(id), e.stdout)
+	return streamFile(e, api, id, p, e.stdout)
 }
 
 func cmdLs(e *env, args []string) error {
@@ -456,22 +437,14 @@ func cmdLs(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{"path": {p}}
-	if *recursive {
-		q.Set("recursive", "true")
-	}
-	var list struct {
-		Path      string     `json:"path"`
-		Entries   []fileInfo `json:"entries"`
-		Truncated bool       `json:"truncated"`
-	}
-	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: filesPath(id, "list"), query: q}, &list)
+	ctx, raw := e.rawContext()
+	list, err := api.ListFiles(ctx, id, p, agentclient.ListOptions{Recursive: *recursive})
 	if err != nil {
 		return err
 	}
 	switch {
 	case e.g.json:
-		printJSON(e.stdout, raw)
+		printJSON(e.stdout, *raw)
 		return nil
 	case e.g.quiet:
 		for _, f := range list.Entries {
@@ -500,7 +473,7 @@ func cmdLs(e *env, args []string) error {
 
 // displayName is an entry's name, relative to the listed directory in a
 // recursive listing.
-func displayName(dir string, f fileInfo, recursive bool) string {
+func displayName(dir string, f agentclient.FileInfo, recursive bool) string {
 	if !recursive || f.Path == "" {
 		return f.Name
 	}
@@ -535,11 +508,7 @@ func cmdRmFile(e *env, args []string) error {
 		return err
 	}
 	for _, t := range targets {
-		q := url.Values{"path": {t.p}}
-		if *recursive {
-			q.Set("recursive", "true")
-		}
-		if _, err := api.call(e.ctx, request{method: http.MethodDelete, path: filesPath(t.id), query: q}, nil); err != nil {
+		if err := api.RemoveFile(e.ctx, t.id, t.p, *recursive); err != nil {
 			return err
 		}
 	}

@@ -3,9 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"strconv"
 )
 
 func cmdLogs(e *env, args []string) error {
@@ -27,19 +24,12 @@ func cmdLogs(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{}
-	if *tail > 0 {
-		q.Set("tail", strconv.Itoa(*tail))
-	}
-	if *follow {
-		q.Set("follow", "true")
-	}
-	resp, err := api.do(e.ctx, request{method: http.MethodGet, path: sandboxPath(pos[0], "logs"), query: q})
+	rc, err := api.Logs(e.ctx, pos[0], *tail, *follow)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(e.stdout, resp.Body); err != nil {
+	defer rc.Close()
+	if _, err := io.Copy(e.stdout, rc); err != nil {
 		if e.ctx.Err() != nil {
 			return nil
 		}

@@ -3,8 +3,8 @@
 //
 //	volar [--addr URL] [--token TOKEN] [--json] [-q] COMMAND ...
 //
-// Errors print the API's problem detail prefixed with "volar: " and exit 1;
-// usage errors exit 2. volar exec exits with the command's exit code.
+// Errors print the engine's message, and the commands it suggests, prefixed
+// with "volar: " and exit 1; usage errors exit 2. volar exec exits with the command's exit code.
 package main
 
 import (
@@ -26,7 +26,7 @@ func main() {
 	os.Exit(code)
 }
 
-const topUsage = `usage: volar [--addr URL] [--token TOKEN] [--json] [-q] COMMAND [ARGS]
+const baseUsage = `usage: volar [--addr URL] [--token TOKEN] [--json] [-q] COMMAND [ARGS]
 
 Commands:
   system                         describe the engine and host
@@ -52,7 +52,7 @@ Commands:
                                  call a plugin's action; prints its JSON answer
   events [--since SEQ] [--type T]...
                                  stream events, one JSON line each
-
+%s
 Global flags (accepted before or after the command):
   --addr URL     API address; http(s)://host:port or unix:///path/volantd.sock
                  (env VOLANT_ADDR; default http://127.0.0.1:7777)
@@ -63,6 +63,34 @@ Global flags (accepted before or after the command):
 
 Run 'volar COMMAND -h' for a command's flags.
 `
+
+// addedCommand is a top-level command registered by its own file.
+type addedCommand struct {
+	names []string
+	usage string
+	run   func(*env, []string) error
+}
+
+// added are the commands registered with addCommand.
+var added []addedCommand
+
+// addCommand registers a top-level command from the file that implements
+// it, in that file's init function: its names (the first is the main
+// one), its lines in 'volar -h' (indented like the others) and what runs
+// it. A new command group needs nothing else from main.go.
+func addCommand(usage string, run func(*env, []string) error, names ...string) {
+	added = append(added, addedCommand{names: names, usage: usage, run: run})
+}
+
+// topUsage is volar's usage, with the added commands' lines after the
+// built-in ones.
+func topUsage() string {
+	var b strings.Builder
+	for _, x := range added {
+		b.WriteString(strings.TrimRight(x.usage, "\n") + "\n")
+	}
+	return fmt.Sprintf(baseUsage, b.String())
+}
 
 // run is the whole CLI: it parses args, calls the API and returns the exit
 // status. Tests call it directly.
@@ -78,15 +106,15 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	e.g.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, topUsage)
+			fmt.Fprint(stdout, topUsage())
 			return 0
 		}
-		fmt.Fprintf(stderr, "volar: %v\n%s", err, topUsage)
+		fmt.Fprintf(stderr, "volar: %v\n%s", err, topUsage())
 		return 2
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		fmt.Fprint(stderr, topUsage)
+		fmt.Fprint(stderr, topUsage())
 		return 2
 	}
 	name, rest := rest[0], rest[1:]
@@ -110,13 +138,18 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		"plugins":   cmdPlugin,
 		"action":    cmdAction,
 		"help": func(e *env, _ []string) error {
-			fmt.Fprint(e.stdout, topUsage)
+			fmt.Fprint(e.stdout, topUsage())
 			return nil
 		},
 	}
+	for _, x := range added {
+		for _, n := range x.names {
+			cmds[n] = x.run
+		}
+	}
 	cmd, ok := cmds[name]
 	if !ok {
-		fmt.Fprintf(stderr, "volar: unknown command %q\n%s", name, topUsage)
+		fmt.Fprintf(stderr, "volar: unknown command %q\n%s", name, topUsage())
 		return 2
 	}
 	return e.exit(cmd(e, rest))
@@ -129,13 +162,13 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	g              globals
-	c              *client
+	c              *api
 }
 
 // api returns the API client for the global flags.
-func (e *env) api() (*client, error) {
+func (e *env) api() (*api, error) {
 	if e.c == nil {
-		c, err := newClient(e.g.addr, e.g.token)
+		c, err := newAPI(e.g.addr, e.g.token)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +218,7 @@ func (e *env) exit(err error) int {
 		// Interrupted: the user knows.
 		return 130
 	}
-	fmt.Fprintf(e.stderr, "volar: %s\n", err)
+	fmt.Fprintf(e.stderr, "volar: %s\n", e.explain(err))
 	return 1
 }
 
@@ -298,10 +331,9 @@ func (c *command) fail(format string, a ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, a...), usage: c.usageText()}
 }
 
-// nargs checks the number of positional arguments.
 // open is how most commands start: parse args, check that there are
 // min..max positional arguments, and connect to the API.
-func (c *command) open(e *env, args []string, min, max int) ([]string, *client, error) {
+func (c *command) open(e *env, args []string, min, max int) ([]string, *api, error) {
 	pos, err := c.parse(args)
 	if err != nil {
 		return nil, nil, err
@@ -316,6 +348,7 @@ func (c *command) open(e *env, args []string, min, max int) ([]string, *client, 
 	return pos, api, nil
 }
 
+// nargs checks the number of positional arguments.
 func (c *command) nargs(pos []string, min, max int) error {
 	switch {
 	case len(pos) < min:

@@ -2,73 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/volant-sh/volant/apiclient"
+	"github.com/volant-sh/volant/sandbox"
 )
-
-// The API's objects, as far as the tables show them. --json prints the
-// answers as is, so these need not carry every field.
-
-type sandboxInfo struct {
-	ID           string            `json:"id"`
-	Name         string            `json:"name"`
-	Runtime      string            `json:"runtime"`
-	State        string            `json:"state"`
-	Reason       string            `json:"reason"`
-	Labels       map[string]string `json:"labels"`
-	IP           string            `json:"ip"`
-	Gateway      string            `json:"gateway"`
-	MAC          string            `json:"mac"`
-	FromSnapshot string            `json:"from_snapshot"`
-	Boot         string            `json:"boot"`
-	CreatedAt    time.Time         `json:"created_at"`
-	ExpiresAt    *time.Time        `json:"expires_at"`
-	Spec         struct {
-		VCPUs     int    `json:"vcpus"`
-		MemoryMiB int    `json:"memory_mib"`
-		DiskMiB   int    `json:"disk_mib"`
-		Network   string `json:"network"`
-	} `json:"spec"`
-}
-
-type snapshotInfo struct {
-	ID        string    `json:"id"`
-	SandboxID string    `json:"sandbox_id"`
-	ParentID  string    `json:"parent_id"`
-	Runtime   string    `json:"runtime"`
-	Template  bool      `json:"template"`
-	SizeBytes int64     `json:"size_bytes"`
-	CreatedAt time.Time `json:"created_at"`
-	Children  int       `json:"children"`
-	Sandboxes int       `json:"sandboxes"`
-}
-
-type fileInfo struct {
-	Name       string    `json:"name"`
-	Path       string    `json:"path"`
-	Size       int64     `json:"size"`
-	Mode       string    `json:"mode"`
-	IsDir      bool      `json:"is_dir"`
-	IsSymlink  bool      `json:"is_symlink"`
-	LinkTarget string    `json:"link_target"`
-	ModTime    time.Time `json:"mod_time"`
-	UID        int       `json:"uid"`
-	GID        int       `json:"gid"`
-}
-
-type tokenInfo struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
-	Token      string     `json:"token"`
-}
 
 // printJSON writes an API answer as is, ending with a newline.
 func printJSON(w io.Writer, raw []byte) {
@@ -162,11 +106,11 @@ func labelsString(m map[string]string) string {
 }
 
 // printSandboxes writes a table of sandboxes.
-func printSandboxes(w io.Writer, list []sandboxInfo) {
+func printSandboxes(w io.Writer, list []*sandbox.Sandbox) {
 	t := newTable(w, "ID", "NAME", "RUNTIME", "STATE", "IP", "VCPUS", "MEMORY", "CREATED", "LABELS")
 	for _, s := range list {
-		state := s.State
-		if s.Reason != "" && s.State == "failed" {
+		state := string(s.State)
+		if s.Reason != "" && s.State == sandbox.StateFailed {
 			state += " (" + s.Reason + ")"
 		}
 		t.row(s.ID, orDash(s.Name), s.Runtime, state, orDash(s.IP),
@@ -176,12 +120,12 @@ func printSandboxes(w io.Writer, list []sandboxInfo) {
 }
 
 // printSandbox writes one sandbox as key: value lines.
-func printSandbox(w io.Writer, s sandboxInfo) {
+func printSandbox(w io.Writer, s *sandbox.Sandbox) {
 	t := newKV(w)
 	t.row("id:", s.ID)
 	t.row("name:", orDash(s.Name))
 	t.row("runtime:", s.Runtime)
-	t.row("state:", s.State)
+	t.row("state:", string(s.State))
 	if s.Reason != "" {
 		t.row("reason:", s.Reason)
 	}
@@ -190,7 +134,7 @@ func printSandbox(w io.Writer, s sandboxInfo) {
 	if s.Spec.DiskMiB > 0 {
 		t.row("disk:", fmt.Sprintf("%d MiB", s.Spec.DiskMiB))
 	}
-	t.row("network:", orDash(s.Spec.Network))
+	t.row("network:", orDash(string(s.Spec.Network)))
 	t.row("ip:", orDash(s.IP))
 	if s.Gateway != "" {
 		t.row("gateway:", s.Gateway)
@@ -213,7 +157,7 @@ func printSandbox(w io.Writer, s sandboxInfo) {
 }
 
 // printSnapshots writes a table of snapshots.
-func printSnapshots(w io.Writer, list []snapshotInfo) {
+func printSnapshots(w io.Writer, list []*sandbox.Snapshot) {
 	t := newTable(w, "ID", "SANDBOX", "PARENT", "RUNTIME", "SIZE", "CREATED", "USED BY")
 	for _, s := range list {
 		rt := s.Runtime
@@ -228,7 +172,7 @@ func printSnapshots(w io.Writer, list []snapshotInfo) {
 
 // showSandbox prints one sandbox as the global flags ask: the API's JSON,
 // the id alone (-q), or a table.
-func (e *env) showSandbox(raw []byte, sb sandboxInfo) {
+func (e *env) showSandbox(raw []byte, sb *sandbox.Sandbox) {
 	e.show(raw, []string{sb.ID}, func() { printSandbox(e.stdout, sb) })
 }
 
@@ -258,20 +202,25 @@ func showItems[T any](e *env, raw []byte, items []T, id func(T) string, table fu
 	e.show(raw, ids, func() { table(e.stdout, items) })
 }
 
-// listCommand runs a command without arguments that GETs path, a list
-// of items, and shows it.
-func listCommand[T any](e *env, args []string, usage, path string, id func(T) string, table func(io.Writer, []T)) error {
+// listCommand runs a command without arguments that fetches a list of
+// items and shows it.
+func listCommand[T any](e *env, args []string, usage string, fetch func(*api, context.Context) ([]T, error), id func(T) string, table func(io.Writer, []T)) error {
 	_, api, err := e.newCommand(usage).open(e, args, 0, 0)
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Items []T `json:"items"`
-	}
-	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: path}, &out)
+	ctx, raw := e.rawContext()
+	list, err := fetch(api, ctx)
 	if err != nil {
 		return err
 	}
-	showItems(e, raw, out.Items, id, table)
+	showItems(e, *raw, list, id, table)
 	return nil
+}
+
+// rawContext returns the command's context, under which the API client
+// keeps the JSON of the last answer in *raw, for --json.
+func (e *env) rawContext() (context.Context, *[]byte) {
+	raw := new([]byte)
+	return apiclient.WithRawAnswer(e.ctx, raw), raw
 }

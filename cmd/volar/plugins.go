@@ -1,17 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/volant-sh/volant/plugins"
 )
 
 const pluginUsage = `usage: volar plugin COMMAND [ARGS]
@@ -47,53 +46,13 @@ func cmdPlugin(e *env, args []string) error {
 	}, pluginUsage)
 }
 
-type pluginInfo struct {
-	Name        string `json:"name"`
-	Version     string `json:"version"`
-	Description string `json:"description"`
-	Enabled     bool   `json:"enabled"`
-	Manifest    struct {
-		Artifacts []struct {
-			Path   string `json:"path"`
-			Source string `json:"source"`
-			Mode   string `json:"mode"`
-		} `json:"artifacts"`
-		Workload *struct {
-			Command []string `json:"command"`
-			Port    int      `json:"port"`
-			Health  string   `json:"health"`
-			Restart string   `json:"restart"`
-		} `json:"workload"`
-		Resources *struct {
-			VCPUs     int `json:"vcpus"`
-			MemoryMiB int `json:"memory_mib"`
-		} `json:"resources"`
-	} `json:"manifest"`
-	Actions []struct {
-		Name        string `json:"name"`
-		Description string `json:"description"`
-		Method      string `json:"method"`
-		Path        string `json:"path"`
-	} `json:"actions"`
-	InstalledAt time.Time `json:"installed_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
-
-func pluginPath(name string, more ...string) string {
-	p := "/v1/plugins/" + url.PathEscape(name)
-	for _, m := range more {
-		p += "/" + m
-	}
-	return p
-}
-
 func pluginList(e *env, args []string) error {
-	return listCommand(e, args, "volar plugin ls", "/v1/plugins",
-		func(p pluginInfo) string { return p.Name }, printPlugins)
+	return listCommand(e, args, "volar plugin ls", (*api).ListPlugins,
+		func(p *plugins.Plugin) string { return p.Name }, printPlugins)
 }
 
 // printPlugins writes a table of plugins.
-func printPlugins(w io.Writer, list []pluginInfo) {
+func printPlugins(w io.Writer, list []*plugins.Plugin) {
 	t := newTable(w, "NAME", "VERSION", "ENABLED", "ACTIONS", "DESCRIPTION")
 	for _, p := range list {
 		names := make([]string, len(p.Actions))
@@ -122,7 +81,7 @@ func clip(s string, n int) string {
 }
 
 // printPlugin writes one plugin as key: value lines and its actions.
-func printPlugin(w io.Writer, p pluginInfo) {
+func printPlugin(w io.Writer, p *plugins.Plugin) {
 	t := newKV(w)
 	t.row("name:", p.Name)
 	t.row("version:", orDash(p.Version))
@@ -178,12 +137,12 @@ func pluginGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var p pluginInfo
-	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: pluginPath(pos[0])}, &p)
+	ctx, raw := e.rawContext()
+	p, err := api.GetPlugin(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	e.show(raw, []string{p.Name}, func() { printPlugin(e.stdout, p) })
+	e.show(*raw, []string{p.Name}, func() { printPlugin(e.stdout, p) })
 	return nil
 }
 
@@ -204,13 +163,12 @@ func pluginInstall(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var p pluginInfo
-	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: "/v1/plugins",
-		body: bytes.NewReader(manifest), contentType: "application/json"}, &p)
+	ctx, raw := e.rawContext()
+	p, err := api.InstallPlugin(ctx, manifest)
 	if err != nil {
 		return err
 	}
-	e.show(raw, []string{p.Name}, func() { printPlugin(e.stdout, p) })
+	e.show(*raw, []string{p.Name}, func() { printPlugin(e.stdout, p) })
 	return nil
 }
 
@@ -288,12 +246,16 @@ func pluginToggle(e *env, verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	var p pluginInfo
-	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: pluginPath(pos[0], verb)}, &p)
+	toggle := api.EnablePlugin
+	if verb == "disable" {
+		toggle = api.DisablePlugin
+	}
+	ctx, raw := e.rawContext()
+	p, err := toggle(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	e.show(raw, nil, func() {
+	e.show(*raw, nil, func() {
 		state := "disabled"
 		if p.Enabled {
 			state = "enabled"
@@ -309,8 +271,5 @@ func pluginRemove(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return forEach(e, pos, func(name string) error {
-		_, err := api.call(e.ctx, request{method: http.MethodDelete, path: pluginPath(name)}, nil)
-		return err
-	})
+	return forEach(e, pos, func(name string) error { return api.RemovePlugin(e.ctx, name) })
 }

@@ -1,12 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/http"
-	"net/url"
 	"time"
+
+	"github.com/volant-sh/volant/sandbox"
 )
 
 const sandboxUsage = `usage: volar sandbox COMMAND [ARGS]
@@ -41,22 +42,6 @@ func cmdSandbox(e *env, args []string) error {
 	return subcommand(e, "sandbox", args, verbs, sandboxUsage)
 }
 
-// createBody is the body of POST /v1/sandboxes.
-type createBody struct {
-	Name               string            `json:"name,omitempty"`
-	Runtime            string            `json:"runtime,omitempty"`
-	VCPUs              int               `json:"vcpus,omitempty"`
-	MemoryMiB          int               `json:"memory_mib,omitempty"`
-	DiskMiB            int               `json:"disk_mib,omitempty"`
-	Network            string            `json:"network,omitempty"`
-	Env                map[string]string `json:"env,omitempty"`
-	Labels             map[string]string `json:"labels,omitempty"`
-	TTLSeconds         int               `json:"ttl_s,omitempty"`
-	IdleTimeoutSeconds int               `json:"idle_timeout_s,omitempty"`
-	FromSnapshot       string            `json:"from_snapshot,omitempty"`
-	ColdBoot           bool              `json:"cold_boot,omitempty"`
-}
-
 // seconds converts a duration flag to whole seconds, rounding up.
 func seconds(d time.Duration) int {
 	return int(math.Ceil(d.Seconds()))
@@ -64,21 +49,22 @@ func seconds(d time.Duration) int {
 
 func sandboxCreate(e *env, args []string) error {
 	c := e.newCommand("volar sandbox create [flags]")
-	var b createBody
+	var spec sandbox.Spec
+	var network string
 	var env, labels kvFlag
 	var ttl, idle time.Duration
-	c.fs.StringVar(&b.Name, "name", "", "unique name (DNS label)")
-	c.fs.StringVar(&b.Runtime, "runtime", "", "runtime to run (default \"default\")")
-	c.fs.IntVar(&b.VCPUs, "vcpus", 0, "virtual CPUs (default: the daemon's)")
-	c.fs.IntVar(&b.MemoryMiB, "memory", 0, "guest memory in `MiB` (default: the daemon's)")
-	c.fs.IntVar(&b.DiskMiB, "disk", 0, "scratch disk at /data, in `MiB` (default none)")
-	c.fs.StringVar(&b.Network, "network", "", "network mode: bridge, user or none (default: the daemon's)")
+	c.fs.StringVar(&spec.Name, "name", "", "unique name (DNS label)")
+	c.fs.StringVar(&spec.Runtime, "runtime", "", "runtime to run (default \"default\")")
+	c.fs.IntVar(&spec.VCPUs, "vcpus", 0, "virtual CPUs (default: the daemon's)")
+	c.fs.IntVar(&spec.MemoryMiB, "memory", 0, "guest memory in `MiB` (default: the daemon's)")
+	c.fs.IntVar(&spec.DiskMiB, "disk", 0, "scratch disk at /data, in `MiB` (default none)")
+	c.fs.StringVar(&network, "network", "", "network mode: bridge, user or none (default: the daemon's)")
 	c.fs.Var(&env, "env", "environment variable `K=V` for every command (repeatable)")
 	c.fs.Var(&labels, "label", "label `K=V` (repeatable)")
 	c.fs.DurationVar(&ttl, "ttl", 0, "delete the sandbox this long after creation, e.g. 30m (default never)")
 	c.fs.DurationVar(&idle, "idle-timeout", 0, "stop the sandbox after this long without API activity (default never)")
-	c.fs.BoolVar(&b.ColdBoot, "cold-boot", false, "boot cold even when the runtime has a template snapshot")
-	c.fs.StringVar(&b.FromSnapshot, "from-snapshot", "", "restore from this snapshot `ID`")
+	c.fs.BoolVar(&spec.ColdBoot, "cold-boot", false, "boot cold even when the runtime has a template snapshot")
+	c.fs.StringVar(&spec.FromSnapshot, "from-snapshot", "", "restore from this snapshot `ID`")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -86,42 +72,38 @@ func sandboxCreate(e *env, args []string) error {
 	if err := c.nargs(pos, 0, 0); err != nil {
 		return err
 	}
-	switch b.Network {
+	switch network {
 	case "", "bridge", "user", "none":
 	default:
-		return c.fail("--network %q: use bridge, user or none", b.Network)
+		return c.fail("--network %q: use bridge, user or none", network)
 	}
 	if ttl < 0 || idle < 0 {
 		return c.fail("--ttl and --idle-timeout must not be negative")
 	}
-	if b.ColdBoot && b.FromSnapshot != "" {
+	if spec.ColdBoot && spec.FromSnapshot != "" {
 		return c.fail("--cold-boot and --from-snapshot exclude each other: pass one")
 	}
-	b.Env, b.Labels = env.m, labels.m
-	b.TTLSeconds, b.IdleTimeoutSeconds = seconds(ttl), seconds(idle)
+	spec.Network = sandbox.NetworkMode(network)
+	spec.Env, spec.Labels = env.m, labels.m
+	spec.TTLSeconds, spec.IdleTimeoutSeconds = seconds(ttl), seconds(idle)
 
 	api, err := e.api()
 	if err != nil {
 		return err
 	}
-	var sb sandboxInfo
-	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: "/v1/sandboxes", jsonBody: b}, &sb)
+	ctx, raw := e.rawContext()
+	sb, err := api.CreateSandbox(ctx, spec)
 	if err != nil {
 		return err
 	}
-	e.showSandbox(raw, sb)
+	e.showSandbox(*raw, sb)
 	return nil
-}
-
-// listPage is one page of GET /v1/sandboxes.
-type listPage struct {
-	Items []json.RawMessage `json:"items"`
-	Next  string            `json:"next"`
 }
 
 func sandboxList(e *env, args []string) error {
 	c := e.newCommand("volar sandbox ls [--state S]... [--label K=V]... [--runtime R]")
-	var states, labels listFlag
+	var states listFlag
+	var labels kvFlag
 	var runtime string
 	c.fs.Var(&states, "state", "only sandboxes in this `state` (repeatable): creating, running, paused, stopped, failed, deleting")
 	c.fs.Var(&labels, "label", "only sandboxes with this label `K=V` (repeatable; all must match)")
@@ -130,54 +112,47 @@ func sandboxList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{}
+	opts := sandbox.ListOptions{Runtime: runtime, Labels: labels.m, Limit: 1000}
 	for _, s := range states {
-		q.Add("state", s)
+		opts.States = append(opts.States, sandbox.State(s))
 	}
-	for _, l := range labels {
-		q.Add("label", l)
-	}
-	if runtime != "" {
-		q.Set("runtime", runtime)
-	}
-	q.Set("limit", "1000")
 	// Follow the cursor to the end: a CLI listing is the whole list.
-	var items []json.RawMessage
+	var list []*sandbox.Sandbox
+	items := []json.RawMessage{}
 	for {
-		var page listPage
-		if _, err := api.call(e.ctx, request{method: http.MethodGet, path: "/v1/sandboxes", query: q}, &page); err != nil {
+		ctx, raw := e.rawContext()
+		page, err := api.ListSandboxes(ctx, opts)
+		if err != nil {
 			return err
 		}
-		items = append(items, page.Items...)
+		list = append(list, page.Items...)
+		// --json prints the items as the API sent them.
+		var rawPage struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if err := json.Unmarshal(*raw, &rawPage); err != nil {
+			return fmt.Errorf("decoding the sandbox list: %w", err)
+		}
+		items = append(items, rawPage.Items...)
 		if page.Next == "" {
 			break
 		}
-		q.Set("cursor", page.Next)
+		opts.Cursor = page.Next
 	}
-	if items == nil {
-		items = []json.RawMessage{}
-	}
-	if e.g.json {
+	switch {
+	case e.g.json:
 		raw, err := json.Marshal(map[string]any{"items": items})
 		if err != nil {
 			return err
 		}
 		printJSON(e.stdout, raw)
-		return nil
-	}
-	list := make([]sandboxInfo, len(items))
-	for i, it := range items {
-		if err := json.Unmarshal(it, &list[i]); err != nil {
-			return fmt.Errorf("decoding the sandbox list: %w", err)
-		}
-	}
-	if e.g.quiet {
+	case e.g.quiet:
 		for _, s := range list {
 			fmt.Fprintln(e.stdout, s.ID)
 		}
-		return nil
+	default:
+		printSandboxes(e.stdout, list)
 	}
-	printSandboxes(e.stdout, list)
 	return nil
 }
 
@@ -187,12 +162,12 @@ func sandboxGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var sb sandboxInfo
-	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: sandboxPath(pos[0])}, &sb)
+	ctx, raw := e.rawContext()
+	sb, err := api.GetSandbox(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	e.showSandbox(raw, sb)
+	e.showSandbox(*raw, sb)
 	return nil
 }
 
@@ -202,10 +177,7 @@ func sandboxRemove(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return forEach(e, pos, func(id string) error {
-		_, err := api.call(e.ctx, request{method: http.MethodDelete, path: sandboxPath(id)}, nil)
-		return err
-	})
+	return forEach(e, pos, func(id string) error { return api.DeleteSandbox(e.ctx, id) })
 }
 
 // forEach calls fn for every id, printing the ids that succeed (unless
@@ -217,7 +189,7 @@ func forEach(e *env, ids []string, fn func(id string) error) error {
 			if e.ctx.Err() != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "volar: %s: %v\n", id, err)
+			fmt.Fprintf(e.stderr, "volar: %s: %s\n", id, e.explain(err))
 			failed++
 			continue
 		}
@@ -237,12 +209,15 @@ func sandboxLifecycle(e *env, verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	var sb sandboxInfo
-	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: sandboxPath(pos[0], verb)}, &sb)
+	fn := map[string]func(context.Context, string) (*sandbox.Sandbox, error){
+		"start": api.StartSandbox, "stop": api.StopSandbox, "pause": api.PauseSandbox, "resume": api.ResumeSandbox,
+	}[verb]
+	ctx, raw := e.rawContext()
+	sb, err := fn(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	e.show(raw, nil, func() {
+	e.show(*raw, nil, func() {
 		fmt.Fprintf(e.stdout, "%s %s\n", sb.ID, sb.State)
 	})
 	return nil
@@ -254,12 +229,12 @@ func sandboxSnapshot(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var sn snapshotInfo
-	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: sandboxPath(pos[0], "snapshot")}, &sn)
+	ctx, raw := e.rawContext()
+	sn, err := api.SnapshotSandbox(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	e.show(raw, []string{sn.ID}, func() { printSnapshots(e.stdout, []snapshotInfo{sn}) })
+	e.show(*raw, []string{sn.ID}, func() { printSnapshots(e.stdout, []*sandbox.Snapshot{sn}) })
 	return nil
 }
 
@@ -280,14 +255,11 @@ func sandboxFork(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Items []sandboxInfo `json:"items"`
-	}
-	body := map[string]int{"count": *count}
-	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: sandboxPath(pos[0], "fork"), jsonBody: body}, &out)
+	ctx, raw := e.rawContext()
+	clones, err := api.ForkSandbox(ctx, pos[0], *count)
 	if err != nil {
 		return err
 	}
-	showItems(e, raw, out.Items, func(s sandboxInfo) string { return s.ID }, printSandboxes)
+	showItems(e, *raw, clones, func(s *sandbox.Sandbox) string { return s.ID }, printSandboxes)
 	return nil
 }

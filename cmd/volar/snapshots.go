@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
-	"net/http"
-	"net/url"
 	"time"
+
+	"github.com/volant-sh/volant/sandbox"
 )
 
 const snapshotUsage = `usage: volar snapshot COMMAND [ARGS]
@@ -28,11 +28,9 @@ func cmdSnapshot(e *env, args []string) error {
 	}, snapshotUsage)
 }
 
-func snapshotPath(id string) string { return "/v1/snapshots/" + url.PathEscape(id) }
-
 func snapshotList(e *env, args []string) error {
-	return listCommand(e, args, "volar snapshot ls", "/v1/snapshots",
-		func(s snapshotInfo) string { return s.ID }, printSnapshots)
+	return listCommand(e, args, "volar snapshot ls", (*api).ListSnapshots,
+		func(s *sandbox.Snapshot) string { return s.ID }, printSnapshots)
 }
 
 func snapshotGet(e *env, args []string) error {
@@ -41,12 +39,12 @@ func snapshotGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var s snapshotInfo
-	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: snapshotPath(pos[0])}, &s)
+	ctx, raw := e.rawContext()
+	s, err := api.GetSnapshot(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	e.show(raw, []string{s.ID}, func() {
+	e.show(*raw, []string{s.ID}, func() {
 		t := newKV(e.stdout)
 		t.row("id:", s.ID)
 		t.row("sandbox:", orDash(s.SandboxID))
@@ -67,8 +65,5 @@ func snapshotRemove(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return forEach(e, pos, func(id string) error {
-		_, err := api.call(e.ctx, request{method: http.MethodDelete, path: snapshotPath(id)}, nil)
-		return err
-	})
+	return forEach(e, pos, func(id string) error { return api.DeleteSnapshot(e.ctx, id) })
 }

@@ -2,26 +2,7 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 )
-
-type systemInfo struct {
-	Version     string   `json:"version"`
-	Driver      string   `json:"driver"`
-	Drivers     []string `json:"drivers"`
-	Accel       string   `json:"accel"`
-	AccelReason string   `json:"accel_reason"`
-	Image       string   `json:"image"`
-	Kernel      string   `json:"kernel"`
-	Capacity    capacity `json:"capacity"`
-	Usage       capacity `json:"usage"`
-	Sandboxes   int      `json:"sandboxes"`
-}
-
-type capacity struct {
-	VCPUs     int `json:"vcpus"`
-	MemoryMiB int `json:"memory_mib"`
-}
 
 func cmdSystem(e *env, args []string) error {
 	c := e.newCommand("volar system")
@@ -29,13 +10,13 @@ func cmdSystem(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var s systemInfo
-	raw, err := api.call(e.ctx, request{method: http.MethodGet, path: "/v1/system"}, &s)
+	ctx, raw := e.rawContext()
+	s, err := api.System(ctx)
 	if err != nil {
 		return err
 	}
 	if e.g.json {
-		printJSON(e.stdout, raw)
+		printJSON(e.stdout, *raw)
 		return nil
 	}
 	t := newKV(e.stdout)

@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"time"
+
+	"github.com/volant-sh/volant/auth"
 )
 
 const tokenUsage = `usage: volar token COMMAND [ARGS]
@@ -32,29 +32,29 @@ func tokenCreate(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var t tokenInfo
-	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: "/v1/tokens", jsonBody: map[string]string{"name": pos[0]}}, &t)
+	ctx, raw := e.rawContext()
+	t, err := api.CreateToken(ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	switch {
 	case e.g.json:
-		printJSON(e.stdout, raw)
+		printJSON(e.stdout, *raw)
 	case e.g.quiet:
-		fmt.Fprintln(e.stdout, t.Token)
+		fmt.Fprintln(e.stdout, t.Secret)
 	default:
-		fmt.Fprintln(e.stdout, t.Token)
+		fmt.Fprintln(e.stdout, t.Secret)
 		fmt.Fprintf(e.stderr, "token %s (%s) created; the secret above is shown only this once. Revoke it with 'volar token revoke %s'.\n", t.ID, t.Name, t.ID)
 	}
 	return nil
 }
 
 func tokenList(e *env, args []string) error {
-	return listCommand(e, args, "volar token ls", "/v1/tokens",
-		func(t tokenInfo) string { return t.ID }, printTokens)
+	return listCommand(e, args, "volar token ls", (*api).ListTokens,
+		func(t *auth.Token) string { return t.ID }, printTokens)
 }
 
-func printTokens(w io.Writer, tokens []tokenInfo) {
+func printTokens(w io.Writer, tokens []*auth.Token) {
 	tb := newTable(w, "ID", "NAME", "CREATED", "LAST USED", "REVOKED")
 	for _, t := range tokens {
 		tb.row(t.ID, t.Name, ago(t.CreatedAt), agoPtr(t.LastUsedAt), agoPtr(t.RevokedAt))
@@ -75,8 +75,5 @@ func tokenRevoke(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return forEach(e, pos, func(id string) error {
-		_, err := api.call(e.ctx, request{method: http.MethodDelete, path: "/v1/tokens/" + url.PathEscape(id)}, nil)
-		return err
-	})
+	return forEach(e, pos, func(id string) error { return api.RevokeToken(e.ctx, id) })
 }
