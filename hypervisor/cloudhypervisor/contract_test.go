@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -53,7 +54,7 @@ func fakeEnv(t *testing.T) (opts Options, logPath string) {
 	t.Setenv(fakeVMMEnv, "1")
 	t.Setenv(fakeSpecEnv, specPath(t))
 	t.Setenv(fakeLogEnv, logPath)
-	return Options{StateDir: t.TempDir(), Binary: exe}, logPath
+	return Options{StateDir: t.TempDir(), Binary: exe, Logger: discardLogger()}, logPath
 }
 
 // readLog returns the requests the fake saw, failing the test for any the
@@ -314,3 +315,5 @@ func wantState(t *testing.T, vm hypervisor.VM, want hypervisor.State) {
 		t.Errorf("State of %s: got %v, %v; want %v", vm.ID(), got, err, want)
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
