@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/hypervisor"
@@ -16,12 +17,12 @@ const DataDir = "/data"
 
 // dataDisk is a sandbox's data disk: an image that outlives stops and
 // starts, removed with the sandbox, at data.<format> in its own directory.
-// An existing image is taken whatever its format; a new one gets the
-// driver's preferred format.
+// An existing image is taken whatever its format (the driver refuses one
+// its VMM cannot open); a new one gets the driver's preferred format.
 func (m *Manager) dataDisk(id string) hypervisor.Disk {
 	dir := filepath.Join(m.cfg.StateDir, "disks", id)
 	formats := m.cfg.Driver.Capabilities().DiskFormats
-	for _, f := range formats {
+	for _, f := range append(slices.Clone(formats), "qcow2", "raw") {
 		p := filepath.Join(dir, "data."+f)
 		if _, err := os.Stat(p); err == nil {
 			return hypervisor.Disk{Path: p, Format: f}

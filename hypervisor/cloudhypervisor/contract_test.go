@@ -15,6 +15,7 @@ import (
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/hypervisor"
+	"github.com/volant-sh/volant/hypervisor/hypervisortest"
 	"github.com/volant-sh/volant/kestrel/client"
 )
 
@@ -317,3 +318,19 @@ func wantState(t *testing.T, vm hypervisor.VM, want hypervisor.State) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestCapabilitiesWithoutKVM runs the suite's boot-free capability checks
+// against the driver (the fake VMM stands in for cloud-hypervisor).
+func TestCapabilitiesWithoutKVM(t *testing.T) {
+	opts, logPath := fakeEnv(t)
+	hypervisortest.CheckCapabilities(t, func(t *testing.T) hypervisor.Driver {
+		d, err := New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}, hypervisortest.Guest{Kernel: "/nonexistent/vmlinux"})
+	if _, err := os.Stat(logPath); err == nil {
+		readLog(t, logPath)
+	}
+}

@@ -38,12 +38,17 @@ func (d *Driver) CreateDisk(ctx context.Context, disk hypervisor.Disk, sizeMiB i
 	return err
 }
 
-// FlattenDisk copies the raw image src to dst (a raw image has no
-// backing chain). It writes dst.Path+".tmp" and renames it, so a hard link
-// to the old dst keeps its content.
+// FlattenDisk copies src to dst. The driver's images have no backing
+// chains (a snapshot copies the disk whole), so a copy is a flat image;
+// the format stays (raw, or a qcow2 made elsewhere). It writes
+// dst.Path+".tmp" and renames it, so a hard link to the old dst keeps its
+// content.
 func (d *Driver) FlattenDisk(ctx context.Context, src, dst hypervisor.Disk) error {
-	if src.Format != "raw" || dst.Format != "raw" {
-		return errdefs.Invalid("flattening %s (%s) to %s: the cloud-hypervisor driver copies raw disks only", src.Path, src.Format, dst.Format)
+	if src.Format != dst.Format {
+		return errdefs.Invalid("flattening %s (%s) to %s: the cloud-hypervisor driver copies images and does not convert them", src.Path, src.Format, dst.Format)
+	}
+	if _, err := imageType(src.Format); err != nil {
+		return errdefs.Invalid("flattening %s: %v", src.Path, err)
 	}
 	tmp := dst.Path + ".tmp"
 	if err := copySparse(src.Path, tmp); err != nil {

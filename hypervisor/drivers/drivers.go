@@ -92,23 +92,20 @@ func Open(ctx context.Context, name string, o Options) (hypervisor.Driver, strin
 	}
 	var skipped []string
 	for _, e := range registry {
-		why := "the fallback"
+		var why []string
 		if e.probe != nil {
 			ok, reason := e.probe(ctx, o)
 			if !ok {
-				skipped = append(skipped, e.name+": "+reason)
+				skipped = append(skipped, e.name+" is not usable here ("+reason+")")
 				continue
 			}
-			why = reason
+			why = append(why, reason)
 		}
 		d, err := e.open(ctx, o)
 		if err != nil {
 			return nil, "", err
 		}
-		reason := "auto: " + e.name + " (" + why + ")"
-		if len(skipped) > 0 {
-			reason += "; not " + strings.Join(skipped, "; not ")
-		}
+		reason := "auto chose " + e.name + ": " + strings.Join(append(why, skipped...), "; ")
 		o.Logger.Info("driver chosen", "driver", e.name, "reason", reason)
 		return d, reason, nil
 	}
