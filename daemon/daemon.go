@@ -99,6 +99,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if err != nil {
 		return nil, err
 	}
+	defaultNet := sandbox.NetworkMode(cfg.DefaultNetwork)
+	if defaultNet == sandbox.NetworkUser && !driver.Capabilities().UserNet {
+		// The engine picks bridge (when on) or none instead.
+		log.Warn("the driver has no user-mode networking; sandboxes default to another network", "driver", driver.Name())
+		defaultNet = ""
+	}
 
 	// The registry asks the engine, made below, whether a plugin's
 	// runtime is in use before disabling or removing it.
@@ -117,7 +123,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	mcfg := sandbox.Config{
 		StateDir: cfg.StateDir, Store: d.store, Driver: driver, DriverReason: driverWhy, Events: d.bus,
 		Runtimes:  []sandbox.Runtime{{Name: sandbox.DefaultRuntime, Kernel: img.Kernel, Initramfs: img.Initramfs, ImageDigest: img.Digest}},
-		Defaults:  sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: sandbox.NetworkMode(cfg.DefaultNetwork)},
+		Defaults:  sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: defaultNet},
 		Budget:    budget(cfg),
 		Plugins:   d.plugins,
 		Templates: cfg.Templates,

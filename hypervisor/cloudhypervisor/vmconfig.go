@@ -29,9 +29,7 @@ type (
 		MaxVCPUs  int `json:"max_vcpus"`
 	}
 	memoryConfig struct {
-		Size   int64 `json:"size"`
-		Shared bool  `json:"shared,omitempty"`
-		THP    *bool `json:"thp,omitempty"`
+		Size int64 `json:"size"`
 	}
 	payloadConfig struct {
 		Kernel    string `json:"kernel,omitempty"`
@@ -116,15 +114,15 @@ func (p paths) console() string {
 }
 
 // buildVMConfig is the VmConfig of a boot of cfg: the payload with the
-// driver's kernel arguments, vCPUs and memory (shared when cfg.MemoryFile
-// asks for shared RAM), disks, a tap network interface, the host's
+// driver's kernel arguments, vCPUs and memory (anonymous: the driver has
+// no MemoryFile capability, so cfg.MemoryFile is ignored), disks, a tap network interface, the host's
 // entropy, the serial port on a socket the driver tails, no virtio console,
 // and the agent's hybrid vsock.
 func buildVMConfig(cfg hypervisor.Config) (vmConfig, error) {
 	p := paths{cfg.Dir}
 	vc := vmConfig{
 		CPUs:    &cpusConfig{BootVCPUs: cfg.VCPUs, MaxVCPUs: cfg.VCPUs},
-		Memory:  &memoryConfig{Size: int64(cfg.MemoryMiB) << 20, Shared: cfg.MemoryFile != ""},
+		Memory:  &memoryConfig{Size: int64(cfg.MemoryMiB) << 20},
 		Payload: payloadConfig{Kernel: cfg.Kernel, Initramfs: cfg.Initramfs, Cmdline: buildCmdline(cfg)},
 		RNG:     &rngConfig{Src: "/dev/urandom"},
 		Serial:  &consoleConfig{Mode: "Socket", Socket: p.serial()},

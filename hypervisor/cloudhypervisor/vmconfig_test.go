@@ -45,8 +45,8 @@ func TestBuildVMConfig(t *testing.T) {
 	}{
 		{"boot, no disks, no net", base(nil),
 			`{` + head + `"memory":{"size":536870912},` + payload + tail},
-		{"shared memory for a memory file", base(func(c *hypervisor.Config) { c.MemoryFile = "/dev/shm/vm1.mem" }),
-			`{` + head + `"memory":{"size":536870912,"shared":true},` + payload + tail},
+		{"a memory file is ignored", base(func(c *hypervisor.Config) { c.MemoryFile = "/dev/shm/vm1.mem" }),
+			`{` + head + `"memory":{"size":536870912},` + payload + tail},
 		{"disks and a tap", base(func(c *hypervisor.Config) {
 			c.Disks = []hypervisor.Disk{{Path: "/d/data.raw", Format: "raw"}, {Path: "/d/root.qcow2", Format: "qcow2", ReadOnly: true}}
 			c.Net = hypervisor.Net{Mode: hypervisor.NetTap, Tap: "vt-vm1", MAC: "02:76:6c:00:00:01"}
