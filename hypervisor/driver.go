@@ -1,6 +1,16 @@
 // Package hypervisor defines what Volant needs from a virtual machine monitor.
 // Drivers (hypervisor/qemu, hypervisor/cloudhypervisor) implement these
 // interfaces; they know nothing of sandboxes, plugins, SQL or HTTP handlers.
+//
+// Whatever differs between VMMs is the driver's to say, so that the engine
+// holds no VMM's detail: Capabilities (accelerator, agent channel, user-mode
+// networking and its addresses, file-backed RAM, disk formats), and the
+// optional abilities found by type assertion (Pauser, Snapshotter,
+// Restorer, DiskReporter, DiskMaker, Versioner).
+//
+// A new driver is a package hypervisor/<name> that implements Driver and
+// VM (with compile-time checks), passes hypervisortest.Run in its tests,
+// and is one entry in hypervisor/drivers, where drivers are made.
 package hypervisor
 
 import (
