@@ -334,3 +334,34 @@ func TestCapabilitiesWithoutKVM(t *testing.T) {
 		readLog(t, logPath)
 	}
 }
+
+// TestContractShutdownOfADeafGuest: a guest that ignores the power button
+// is shut down through the API (vm.shutdown, vmm.shutdown) once the
+// caller's grace period ends.
+func TestContractShutdownOfADeafGuest(t *testing.T) {
+	opts, logPath := fakeEnv(t)
+	d, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := shortDir(t)
+	cfg := hypervisor.Config{ID: "ct-deaf", Dir: filepath.Join(root, "deaf"), VCPUs: 1, MemoryMiB: 128, Kernel: "/k", Cmdline: "fake.deaf"}
+	vm, err := d.Boot(testContext(t), cfg)
+	if err != nil {
+		t.Fatalf("Boot: %v", err)
+	}
+	grace, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := vm.Shutdown(grace); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	<-vm.Done()
+	var ops []string
+	for _, r := range readLog(t, logPath) {
+		ops = append(ops, strings.TrimPrefix(r.Path, "/api/v1/"))
+	}
+	got := strings.Join(ops, " ")
+	if !strings.Contains(got, "vm.power-button") || !strings.Contains(got, "vm.shutdown vmm.shutdown") {
+		t.Errorf("requests: %s; want the power button, then vm.shutdown and vmm.shutdown", got)
+	}
+}

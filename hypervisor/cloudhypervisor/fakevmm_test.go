@@ -227,7 +227,12 @@ func (f *fakeVMM) answer(op string, body []byte) (int, []byte) {
 			f.state = "Paused"
 		case "vm.resume":
 			f.state = "Running"
-		case "vm.shutdown", "vm.power-button":
+		case "vm.power-button":
+			// A guest booted with fake.deaf ignores the power button.
+			if !strings.Contains(string(f.config), "fake.deaf") {
+				f.state = "Shutdown"
+			}
+		case "vm.shutdown":
 			f.state = "Shutdown"
 		case "vm.snapshot":
 			if err := f.writeSnapshot(body); err != nil {
