@@ -20,6 +20,8 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/volant-sh/volant/kestrel/files"
+	"github.com/volant-sh/volant/kestrel/proc"
+	"github.com/volant-sh/volant/kestrel/reaper"
 	"github.com/volant-sh/volant/kestrel/system"
 )
 
@@ -345,11 +347,14 @@ func (f *fakeVMM) startDevices() error {
 	return nil
 }
 
-// agentMux is kestrel's real system and file handlers.
+// agentMux is kestrel's real system, file and process handlers, running
+// on the host in place of the guest. Reconfigure plans are recorded, not
+// applied: the "guest" is this host.
 func agentMux() http.Handler {
 	mux := http.NewServeMux()
-	system.New(system.Config{Version: "fake"}).Register(mux)
+	system.New(system.Config{Version: "fake", Apply: func(system.Plan) error { return nil }}).Register(mux)
 	files.Register(mux)
+	proc.New(proc.Config{Reaper: reaper.New(false)}).Register(mux)
 	return mux
 }
 
