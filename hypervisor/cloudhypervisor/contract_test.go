@@ -230,8 +230,8 @@ func TestContract(t *testing.T) {
 	if err := clone.(*VM).api.restore(ctx, restoreConfig{SourceURL: "file://" + snap}); !errors.Is(err, errdefs.ErrConflict) {
 		t.Errorf("vm.restore into a VMM with a VM: got %v, want a 404 conflict", err)
 	}
-	if b, err := os.ReadFile(clone.ConsoleLogPath()); err != nil || !strings.Contains(string(b), "fake guest") {
-		t.Errorf("console log of the clone: %q, %v", b, err)
+	if b := waitConsole(t, clone, "fake guest"); !strings.Contains(b, "fake guest") {
+		t.Errorf("console log of the clone: %q", b)
 	}
 
 	for _, v := range []hypervisor.VM{vm, clone} {
@@ -306,6 +306,25 @@ func TestContractBootErrors(t *testing.T) {
 		t.Errorf("Kill: %v", err)
 	}
 	readLog(t, logPath)
+}
+
+// waitConsole waits until vm's console log holds want (the driver copies
+// the serial socket in the background), or a generous deadline passes,
+// and returns the log.
+func waitConsole(t *testing.T, vm hypervisor.VM, want string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		b, _ := os.ReadFile(vm.ConsoleLogPath())
+		if strings.Contains(string(b), want) || ctx.Err() != nil {
+			return string(b)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func wantState(t *testing.T, vm hypervisor.VM, want hypervisor.State) {

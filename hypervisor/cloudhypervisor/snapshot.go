@@ -189,8 +189,7 @@ func (d *Driver) Restore(ctx context.Context, cfg hypervisor.Config, snapshotDir
 			return nil, err
 		}
 	}
-	resume := true
-	rc := restoreConfig{SourceURL: "file://" + src, MemoryRestoreMode: restoreMode(userfaultfdAllowed()), Resume: &resume}
+	rc := buildRestoreConfig(src, userfaultfdAllowed())
 	if err := vm.api.restore(ctx, rc); err != nil {
 		return nil, fmt.Errorf("restoring %s: %w%s", cfg.ID, err, vm.vmmLogTail())
 	}
@@ -249,6 +248,14 @@ func checkRestorable(version string, m manifest, cfg hypervisor.Config) error {
 		return errdefs.Invalid("snapshot does not fit: %s", strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+// buildRestoreConfig is the vm.restore body for the restore source dir
+// src: the guest resumes at once, its memory faulted in on demand when the
+// host allows userfaultfd, else copied.
+func buildRestoreConfig(src string, userfaultfd bool) restoreConfig {
+	resume := true
+	return restoreConfig{SourceURL: "file://" + src, MemoryRestoreMode: restoreMode(userfaultfd), Resume: &resume}
 }
 
 // restoreMode prefers faulting guest memory in on demand, which needs

@@ -141,12 +141,29 @@ func TestRebindConfig(t *testing.T) {
 	}
 }
 
-func TestRestoreMode(t *testing.T) {
-	if got := restoreMode(true); got != restoreOnDemand {
-		t.Errorf("with userfaultfd: got %q, want OnDemand", got)
+func TestBuildRestoreConfig(t *testing.T) {
+	doc, _, err := loadSpec(specPath(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := restoreMode(false); got != restoreCopy {
-		t.Errorf("without userfaultfd: got %q, want Copy", got)
+	schema := doc.Components.Schemas["RestoreConfig"].Value
+	tests := []struct {
+		userfaultfd bool
+		want        string
+	}{
+		{true, `{"source_url":"file:///v/c/restore","memory_restore_mode":"OnDemand","resume":true}`},
+		{false, `{"source_url":"file:///v/c/restore","memory_restore_mode":"Copy","resume":true}`},
+	}
+	for _, tt := range tests {
+		got, _ := json.Marshal(buildRestoreConfig("/v/c/restore", tt.userfaultfd))
+		if diff := cmp.Diff(tt.want, string(got)); diff != "" {
+			t.Errorf("userfaultfd %v: RestoreConfig (-want +got):\n%s", tt.userfaultfd, diff)
+		}
+		var v any
+		json.Unmarshal(got, &v)
+		if err := schema.VisitJSON(v); err != nil {
+			t.Errorf("the RestoreConfig breaks the document: %v", err)
+		}
 	}
 }
 
