@@ -28,9 +28,12 @@ func newAPIClient(socket string) *apiClient {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		},
-		MaxIdleConns:      1,
-		IdleConnTimeout:   30 * time.Second,
-		DisableKeepAlives: false,
+		// One connection, kept open and shared: requests wait their turn
+		// rather than open a second one to a VMM that may serve one
+		// client at a time. Close gives it up for the next daemon.
+		MaxConnsPerHost: 1,
+		MaxIdleConns:    1,
+		IdleConnTimeout: 30 * time.Second,
 	}
 	return &apiClient{socket: socket, http: &http.Client{Transport: tr}}
 }
