@@ -13,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/hypervisor/drivers"
 )
 
 // Config is volantd's configuration. Zero fields take the defaults of
@@ -26,6 +27,9 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 	// Accel is the QEMU accelerator: auto, kvm or tcg.
 	Accel string `json:"accel"`
+	// Driver is the hypervisor driver: auto (Cloud Hypervisor where its
+	// binary exists and KVM works, else QEMU), qemu or cloud-hypervisor.
+	Driver string `json:"driver"`
 	// Subnet is the bridge network's pool; the first address is the gateway.
 	Subnet string `json:"subnet"`
 	// Bridge is the bridge's name.
@@ -72,6 +76,7 @@ func Defaults() Config {
 		Listen:            "127.0.0.1:7777",
 		LogLevel:          "info",
 		Accel:             "auto",
+		Driver:            "auto",
 		Subnet:            "10.88.0.0/16",
 		Bridge:            "volant0",
 		DefaultVCPUs:      1,
@@ -119,7 +124,7 @@ func (c *Config) LoadFile(path string) error {
 func (c *Config) LoadEnv() error {
 	str := map[string]*string{
 		"VOLANT_LISTEN": &c.Listen, "VOLANT_STATE_DIR": &c.StateDir, "VOLANT_LOG_LEVEL": &c.LogLevel,
-		"VOLANT_ACCEL": &c.Accel, "VOLANT_SUBNET": &c.Subnet, "VOLANT_BRIDGE": &c.Bridge,
+		"VOLANT_ACCEL": &c.Accel, "VOLANT_DRIVER": &c.Driver, "VOLANT_SUBNET": &c.Subnet, "VOLANT_BRIDGE": &c.Bridge,
 		"VOLANT_DEFAULT_NETWORK": &c.DefaultNetwork, "VOLANT_TLS_CERT": &c.TLSCert,
 		"VOLANT_TLS_KEY": &c.TLSKey, "VOLANT_KESTREL": &c.KestrelPath, "VOLANT_IMAGE_DIR": &c.ImageDir,
 	}
@@ -164,6 +169,9 @@ func (c *Config) Validate() error {
 	case "auto", "kvm", "tcg":
 	default:
 		return errdefs.Invalid("accel %q: use auto, kvm or tcg", c.Accel)
+	}
+	if err := drivers.Valid(c.Driver); err != nil {
+		return fmt.Errorf("%w (--driver, VOLANT_DRIVER)", err)
 	}
 	p, err := netip.ParsePrefix(c.Subnet)
 	if err != nil || !p.Addr().Is4() || p.Bits() > 29 || p.Bits() < 8 {

@@ -20,7 +20,7 @@ import (
 	"github.com/volant-sh/volant/auth"
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/events"
-	"github.com/volant-sh/volant/hypervisor/qemu"
+	"github.com/volant-sh/volant/hypervisor/drivers"
 	"github.com/volant-sh/volant/image"
 	"github.com/volant-sh/volant/ipam"
 	"github.com/volant-sh/volant/mcp"
@@ -95,15 +95,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if err != nil {
 		return nil, err
 	}
-	driver, err := qemu.New(qemu.Options{StateDir: filepath.Join(cfg.StateDir, "qemu"), Accel: cfg.Accel, Logger: log})
+	driver, driverWhy, err := drivers.Open(ctx, cfg.Driver, drivers.Options{StateDir: cfg.StateDir, Accel: cfg.Accel, Kernel: img.Kernel, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	accel, reason, err := driver.ProbeAccel(ctx, img.Kernel)
-	if err != nil {
-		return nil, fmt.Errorf("choosing the accelerator: %w", err)
+	defaultNet := sandbox.NetworkMode(cfg.DefaultNetwork)
+	if defaultNet == sandbox.NetworkUser && !driver.Capabilities().UserNet {
+		// The engine picks bridge (when on) or none instead.
+		log.Warn("the driver has no user-mode networking; sandboxes default to another network", "driver", driver.Name())
+		defaultNet = ""
 	}
-	log.Info("accelerator chosen", "accel", accel, "reason", reason)
 
 	// The registry asks the engine, made below, whether a plugin's
 	// runtime is in use before disabling or removing it.
@@ -120,9 +121,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	}
 
 	mcfg := sandbox.Config{
-		StateDir: cfg.StateDir, Store: d.store, Driver: driver, Events: d.bus,
+		StateDir: cfg.StateDir, Store: d.store, Driver: driver, DriverReason: driverWhy, Events: d.bus,
 		Runtimes:  []sandbox.Runtime{{Name: sandbox.DefaultRuntime, Kernel: img.Kernel, Initramfs: img.Initramfs, ImageDigest: img.Digest}},
-		Defaults:  sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: sandbox.NetworkMode(cfg.DefaultNetwork)},
+		Defaults:  sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: defaultNet},
 		Budget:    budget(cfg),
 		Plugins:   d.plugins,
 		Templates: cfg.Templates,

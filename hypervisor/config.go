@@ -57,7 +57,8 @@ type Net struct {
 	Mode NetMode `json:"mode"`
 	// Tap is the tap device's name when Mode is NetTap.
 	Tap string `json:"tap,omitempty"`
-	// MAC is the interface's address, "52:54:00:xx:xx:xx"; empty means the driver picks.
+	// MAC is the interface's address, "02:76:6c:xx:xx:xx" (see MACPrefix);
+	// empty means the driver picks.
 	MAC string `json:"mac,omitempty"`
 }
 

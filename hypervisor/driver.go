@@ -1,6 +1,16 @@
 // Package hypervisor defines what Volant needs from a virtual machine monitor.
 // Drivers (hypervisor/qemu, hypervisor/cloudhypervisor) implement these
 // interfaces; they know nothing of sandboxes, plugins, SQL or HTTP handlers.
+//
+// Whatever differs between VMMs is the driver's to say, so that the engine
+// holds no VMM's detail: Capabilities (accelerator, agent channel, user-mode
+// networking and its addresses, file-backed RAM, disk formats), and the
+// optional abilities found by type assertion (Pauser, Snapshotter,
+// Restorer, DiskReporter, DiskMaker, Versioner).
+//
+// A new driver is a package hypervisor/<name> that implements Driver and
+// VM (with compile-time checks), passes hypervisortest.Run in its tests,
+// and is one entry in hypervisor/drivers, where drivers are made.
 package hypervisor
 
 import (
@@ -66,7 +76,20 @@ type Snapshotter interface {
 
 // Restorer is a Driver that can start a VM from a snapshot directory.
 // cfg gives the new VM's identity and runtime directory; devices must match
-// the snapshot's.
+// the snapshot's (number of vCPUs, memory size, disks, whether there is a
+// network interface).
+//
+// What belongs to the new VM and not to the snapshot, the driver re-binds:
+// the network backend (a new tap name in cfg.Net.Tap, or user mode), the
+// runtime files in cfg.Dir (API socket, agent channel socket, console log,
+// pid file), and its own writable copies or overlays of the snapshot's
+// disks. The guest keeps the MAC address it had until it is given a new one
+// (the caller reconfigures it through the agent); snapshotDir is only read,
+// and must outlive the VM.
+//
+// A restore decides the new VM's memory backing itself (a copy-on-write
+// mapping of the snapshot's memory, or a copy, or pages faulted in on
+// demand); callers pass no cfg.MemoryFile.
 type Restorer interface {
 	Restore(ctx context.Context, cfg Config, snapshotDir string) (VM, error)
 }
@@ -94,7 +117,17 @@ type Capabilities struct {
 	Snapshot bool `json:"snapshot"`
 	Restore  bool `json:"restore"`
 	TapNet   bool `json:"tap_net"`
-	UserNet  bool `json:"user_net"`
+	// UserNet is true when the VMM has a user-mode network stack
+	// (NetUser); UserNetAddr is then its guests' fixed addressing.
+	UserNet     bool        `json:"user_net"`
+	UserNetAddr UserNetAddr `json:"user_net_addr,omitzero"`
+	// MemoryFile is true when Boot backs guest RAM with Config.MemoryFile
+	// (shared), so that a snapshot keeps the RAM without copying it. A
+	// driver without it ignores Config.MemoryFile; callers leave it empty.
+	MemoryFile bool `json:"memory_file"`
+	// DiskFormats are the disk image formats the VMM takes, preferred
+	// first ("qcow2", "raw"); the formats DiskMaker makes.
+	DiskFormats []string `json:"disk_formats,omitempty"`
 }
 
 // SnapshotInfo describes what a Snapshotter wrote.

@@ -236,9 +236,9 @@ func TestLeasesSurviveReopen(t *testing.T) {
 
 func TestMAC(t *testing.T) {
 	tests := []struct{ addr, want string }{
-		{"10.88.0.2", "52:54:00:58:00:02"},
-		{"10.88.255.254", "52:54:00:58:ff:fe"},
-		{"192.168.1.10", "52:54:00:a8:01:0a"},
+		{"10.88.0.2", "02:76:6c:58:00:02"},
+		{"10.88.255.254", "02:76:6c:58:ff:fe"},
+		{"192.168.1.10", "02:76:6c:a8:01:0a"},
 	}
 	for _, tt := range tests {
 		if got := ipam.MAC(netip.MustParseAddr(tt.addr)).String(); got != tt.want {

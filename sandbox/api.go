@@ -47,6 +47,9 @@ type SystemInfo struct {
 	Capacity    Capacity `json:"capacity"`
 	Usage       Capacity `json:"usage"`
 	Sandboxes   int      `json:"sandboxes"`
+
+	// DriverReason says why the daemon runs this driver.
+	DriverReason string `json:"driver_reason,omitempty"`
 }
 
 // Capacity is a CPU/memory amount.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -19,13 +18,6 @@ import (
 	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/network"
 	"github.com/volant-sh/volant/store"
-)
-
-// User-mode networking's fixed addresses (QEMU's slirp defaults).
-const (
-	userNetIP  = "10.0.2.15/24"
-	userNetGW  = "10.0.2.2"
-	userNetDNS = "10.0.2.3"
 )
 
 // Create validates spec, admits it against the host budget, and starts a
@@ -64,6 +56,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	spec = spec.withDefaults(m.cfg.Defaults)
 	if spec.Network == NetworkBridge && m.cfg.Network == nil {
 		return nil, errdefs.Invalid("network bridge is not available on this daemon (it needs root and bridge_network); use network \"user\" or \"none\"")
+	}
+	if err := m.checkUserNet(spec.Network); err != nil {
+		return nil, err
 	}
 	if spec.DiskMiB > 0 && spec.FromSnapshot == "" && !spec.ColdBoot {
 		spec.ColdBoot = true // templates have no data disk
@@ -175,9 +170,10 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		cfg.Net = hypervisor.Net{Mode: hypervisor.NetTap, Tap: tap, MAC: mac}
 		cmdline = append(cmdline, "volant.ip="+ip, "volant.gw="+gw)
 	case NetworkUser:
-		ip, gw = userNetIP, userNetGW
+		un := m.cfg.Driver.Capabilities().UserNetAddr
+		ip, gw = un.IP, un.Gateway
 		cfg.Net = hypervisor.Net{Mode: hypervisor.NetUser, MAC: userMAC(id)}
-		cmdline = append(cmdline, "volant.ip="+ip, "volant.gw="+gw, "volant.dns="+userNetDNS)
+		cmdline = append(cmdline, userNetCmdline(un)...)
 	}
 	if spec.DiskMiB > 0 && from == nil {
 		disk, derr := m.ensureDisk(ctx, id, spec.DiskMiB)
@@ -202,7 +198,7 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 			return errdefs.Unavailable("the %s driver cannot restore snapshots", m.cfg.Driver.Name())
 		}
 		bootKind = "restore"
-		cfg.MemoryFile = "" // a restored VM maps the snapshot's memory copy-on-write
+		cfg.MemoryFile = "" // a restore backs memory its own way (hypervisor.Restorer)
 		vm, err = restorer.Restore(ctx, cfg, from.dir)
 	} else {
 		vm, err = m.cfg.Driver.Boot(ctx, cfg)
@@ -263,12 +259,15 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 
 // vmConfig is the hypervisor config of a sandbox's VM, network aside.
 func (m *Manager) vmConfig(id string, spec Spec, rt Runtime) hypervisor.Config {
-	return hypervisor.Config{
+	cfg := hypervisor.Config{
 		ID: id, Dir: m.vmDir(id), VCPUs: spec.VCPUs, MemoryMiB: spec.MemoryMiB,
 		Kernel: rt.Kernel, Initramfs: rt.Initramfs,
-		Net:        hypervisor.Net{Mode: hypervisor.NetNone},
-		MemoryFile: m.memFile(id),
+		Net: hypervisor.Net{Mode: hypervisor.NetNone},
 	}
+	if m.cfg.Driver.Capabilities().MemoryFile {
+		cfg.MemoryFile = m.memFile(id)
+	}
+	return cfg
 }
 
 // memFile is where a VM's RAM lives (shared, so snapshots can keep it):
@@ -278,12 +277,7 @@ func (m *Manager) memFile(id string) string {
 }
 
 // userMAC is a stable MAC for a user-mode interface.
-func userMAC(id string) string {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	b := h.Sum32()
-	return fmt.Sprintf("52:54:01:%02x:%02x:%02x", byte(b>>16), byte(b>>8), byte(b))
-}
+func userMAC(id string) string { return hypervisor.StableMAC(id) }
 
 // reconfigure gives a restored guest its own identity.
 func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip, gw, mac string, mode NetworkMode) error {

@@ -94,6 +94,9 @@ type Config struct {
 	BootTimeout time.Duration
 	Version     string
 	Logger      *slog.Logger
+
+	// DriverReason says why the daemon chose this driver, for System.
+	DriverReason string
 }
 
 // Validate reports what is missing from c.
@@ -183,10 +186,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.Defaults.MemoryMiB = 256
 	}
 	if cfg.Defaults.Network == "" {
-		cfg.Defaults.Network = NetworkUser
-		if cfg.Network != nil {
-			cfg.Defaults.Network = NetworkBridge
-		}
+		cfg.Defaults.Network = defaultNetwork(cfg.Driver, cfg.Network != nil)
 	}
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = Limits{MaxVCPUs: 16, MaxMemoryMiB: 64 * 1024, MaxDiskMiB: 1024 * 1024, MaxTTL: 30 * 24 * 3600}

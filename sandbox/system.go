@@ -23,6 +23,7 @@ func (m *Manager) System(ctx context.Context) (*SystemInfo, error) {
 		Usage:       usage,
 		Sandboxes:   live,
 	}
+	info.DriverReason = m.cfg.DriverReason
 	if rt, ok := m.runtimes[DefaultRuntime]; ok {
 		info.Image = rt.ImageDigest
 	}

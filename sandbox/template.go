@@ -23,7 +23,7 @@ func isTemplateID(id string) bool { return strings.HasPrefix(id, templatePrefix)
 
 // templateKey names the template that can serve spec.
 func (m *Manager) templateKey(spec Spec, rt Runtime) string {
-	return fmt.Sprintf("%s/%s/%dc/%dm/net=%s", spec.Runtime, rt.digest(), spec.VCPUs, spec.MemoryMiB, spec.Network)
+	return fmt.Sprintf("%s/%s/%dc/%dm/net=%s/%s@%s", spec.Runtime, rt.digest(), spec.VCPUs, spec.MemoryMiB, spec.Network, m.cfg.Driver.Name(), m.vmmVersion())
 }
 
 // template returns the ready template for spec, if any.
@@ -93,7 +93,14 @@ func (m *Manager) loadTemplates(ctx context.Context) {
 		}
 		ref, err := m.loadRef(r)
 		rt, rerr := m.runtime(ctx, r.Runtime)
-		if err != nil || rerr != nil || ref.man.Image != rt.digest() || ref.man.VMMVersion != m.vmmVersion() {
+		// A template keyed by another driver or VMM version (or by an
+		// older key scheme) no longer serves any create.
+		stale := err != nil || rerr != nil || ref.man.Image != rt.digest() || ref.man.VMMVersion != m.vmmVersion()
+		if !stale {
+			tspec := Spec{Runtime: ref.man.Runtime, VCPUs: ref.man.VCPUs, MemoryMiB: ref.man.MemoryMiB, Network: ref.man.Network}
+			stale = ref.man.Key != m.templateKey(tspec, rt)
+		}
+		if stale {
 			m.log.Info("removing stale template", "template", r.ID)
 			if err := m.DeleteSnapshot(ctx, r.ID); err != nil {
 				m.log.Warn("removing stale template", "template", r.ID, "err", err)
@@ -110,7 +117,7 @@ func (m *Manager) loadTemplates(ctx context.Context) {
 
 // vmmVersion is the driver's VMM version as snapshots record it.
 func (m *Manager) vmmVersion() string {
-	if v, ok := m.cfg.Driver.(interface{ Version() string }); ok {
+	if v, ok := m.cfg.Driver.(hypervisor.Versioner); ok {
 		return v.Version()
 	}
 	return ""
@@ -169,7 +176,7 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 	switch spec.Network {
 	case NetworkUser:
 		cfg.Net = hypervisor.Net{Mode: hypervisor.NetUser, MAC: userMAC(id)}
-		cmdline = append(cmdline, "volant.ip="+userNetIP, "volant.gw="+userNetGW, "volant.dns="+userNetDNS)
+		cmdline = append(cmdline, userNetCmdline(m.cfg.Driver.Capabilities().UserNetAddr)...)
 	case NetworkBridge:
 		if m.cfg.Network == nil {
 			return nil, fmt.Errorf("bridge networking is off")

@@ -75,7 +75,8 @@ func configFlags(fs *flag.FlagSet) func() (daemon.Config, error) {
 	listen := fs.String("listen", "", "REST+MCP address (default "+cfg.Listen+")")
 	stateDir := fs.String("state-dir", "", "state directory (default "+cfg.StateDir+")")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
-	accel := fs.String("accel", "", "auto, kvm or tcg")
+	accel := fs.String("accel", "", "auto, kvm or tcg (qemu)")
+	driver := fs.String("driver", "", "hypervisor driver: auto, qemu or cloud-hypervisor (default "+cfg.Driver+")")
 	kestrel := fs.String("kestrel", "", "static kestrel binary for image builds")
 	return func() (daemon.Config, error) {
 		if *configPath != "" {
@@ -86,7 +87,7 @@ func configFlags(fs *flag.FlagSet) func() (daemon.Config, error) {
 		if err := cfg.LoadEnv(); err != nil {
 			return cfg, err
 		}
-		for p, v := range map[*string]string{&cfg.Listen: *listen, &cfg.StateDir: *stateDir, &cfg.LogLevel: *logLevel, &cfg.Accel: *accel, &cfg.KestrelPath: *kestrel} {
+		for p, v := range map[*string]string{&cfg.Listen: *listen, &cfg.StateDir: *stateDir, &cfg.LogLevel: *logLevel, &cfg.Accel: *accel, &cfg.Driver: *driver, &cfg.KestrelPath: *kestrel} {
 			if v != "" {
 				*p = v
 			}

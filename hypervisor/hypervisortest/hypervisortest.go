@@ -115,6 +115,7 @@ func consoleTail(vm hypervisor.VM) string {
 // Run runs the conformance suite. newDriver returns a new driver instance
 // each call (two instances stand for a daemon before and after a restart).
 func Run(t *testing.T, newDriver func(t *testing.T) hypervisor.Driver, guest Guest) {
+	t.Run("Capabilities", func(t *testing.T) { CheckCapabilities(t, newDriver, guest) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newDriver, guest) })
 	t.Run("AttachAfterRestart", func(t *testing.T) { testAttach(t, newDriver, guest) })
 	t.Run("DoneOnVMMDeath", func(t *testing.T) { testDone(t, newDriver, guest) })

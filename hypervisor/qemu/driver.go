@@ -160,6 +160,9 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		Restore:     true,
 		TapNet:      true,
 		UserNet:     true,
+		UserNetAddr: userNetAddr,
+		MemoryFile:  true,
+		DiskFormats: []string{"qcow2", "raw"},
 	}
 }
 

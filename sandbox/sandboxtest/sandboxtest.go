@@ -1,6 +1,8 @@
 // Package sandboxtest builds a real sandbox.Manager for tests: a SQLite
-// store, the event bus, the QEMU driver and the guest image built from this
-// tree. Guests use user-mode networking, so no host network is touched.
+// store, the event bus, a hypervisor driver (QEMU, or the one named by
+// VOLANT_TEST_DRIVER) and the guest image built from this tree. Guests use
+// user-mode networking where the driver has it (else none), so no host
+// network is touched.
 package sandboxtest
 
 import (
@@ -10,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/volant-sh/volant/events"
-	"github.com/volant-sh/volant/hypervisor/qemu"
+	"github.com/volant-sh/volant/hypervisor/drivers"
 	"github.com/volant-sh/volant/internal/logging"
 	"github.com/volant-sh/volant/internal/testguest"
 	"github.com/volant-sh/volant/sandbox"
@@ -32,9 +34,17 @@ type Env struct {
 func New(t testing.TB, mod func(*sandbox.Config)) *Env {
 	t.Helper()
 	img := testguest.Image(t)
-	driver, err := qemu.New(qemu.Options{StateDir: filepath.Join(testguest.CacheDir(), "qemu"), Logger: logging.Discard()})
+	name := os.Getenv("VOLANT_TEST_DRIVER")
+	if name == "" {
+		name = "qemu"
+	}
+	driver, _, err := drivers.Open(context.Background(), name, drivers.Options{StateDir: testguest.CacheDir(), Logger: logging.Discard()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	network := sandbox.NetworkUser
+	if !driver.Capabilities().UserNet {
+		network = sandbox.NetworkNone
 	}
 	// Unix socket paths are limited to 108 bytes: keep the state dir short.
 	dir, err := os.MkdirTemp("", "vsb")
@@ -53,7 +63,7 @@ func New(t testing.TB, mod func(*sandbox.Config)) *Env {
 	cfg := sandbox.Config{
 		StateDir: dir, Store: st, Driver: driver, Events: bus,
 		Runtimes: []sandbox.Runtime{{Name: sandbox.DefaultRuntime, Kernel: img.Kernel, Initramfs: img.Initramfs, ImageDigest: img.Digest}},
-		Defaults: sandbox.Defaults{VCPUs: 1, MemoryMiB: 256, Network: sandbox.NetworkUser},
+		Defaults: sandbox.Defaults{VCPUs: 1, MemoryMiB: 256, Network: network},
 		Budget:   sandbox.Capacity{VCPUs: 64, MemoryMiB: 16 * 1024},
 		Logger:   logging.Discard(),
 	}
