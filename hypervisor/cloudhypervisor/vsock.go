@@ -27,14 +27,26 @@ var errRefused = errors.New("the guest refused the vsock connection (no listener
 // being restored); a malformed answer is an error at once.
 func dialHybridVsock(ctx context.Context, socket string, port uint32) (net.Conn, error) {
 	delay := 5 * time.Millisecond
+	var last error
 	for {
 		c, err := hybridVsockOnce(ctx, socket, port)
-		if err == nil || !retryable(err) {
-			return c, err
+		if err == nil {
+			return c, nil
 		}
+		if ctx.Err() != nil {
+			// An attempt cut short by ctx says less than the one before.
+			if last == nil {
+				last = err
+			}
+			return nil, fmt.Errorf("connecting to vsock port %d through %s: %w (last: %v)", port, socket, ctx.Err(), last)
+		}
+		if !retryable(err) {
+			return nil, err
+		}
+		last = err
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("connecting to vsock port %d through %s: %w (last: %v)", port, socket, ctx.Err(), err)
+			return nil, fmt.Errorf("connecting to vsock port %d through %s: %w (last: %v)", port, socket, ctx.Err(), last)
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 200*time.Millisecond)
