@@ -8,6 +8,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"os/exec"
+	"strings"
+	"testing"
 	"time"
 )
 
@@ -100,4 +102,41 @@ func Layers() [][]byte {
 func Debugfs(img, req string) (string, error) {
 	out, err := exec.Command("/usr/sbin/debugfs", "-R", req, img).CombinedOutput()
 	return string(out), err
+}
+
+// CheckExt4 checks the tree of Layers's tree in an ext4 file with debugfs.
+func CheckExt4(t testing.TB, img string) {
+	t.Helper()
+	stat := func(p string) string {
+		out, err := Debugfs(img, "stat "+p)
+		if err != nil {
+			t.Fatalf("debugfs stat %s: %v\n%s", p, err, out)
+		}
+		return out
+	}
+	for _, p := range []string{"/etc/gone", "/opq/lower"} {
+		if out := stat(p); !strings.Contains(out, "File not found") {
+			t.Errorf("%s is still there:\n%s", p, out)
+		}
+	}
+	checks := []struct{ path, want string }{
+		{"/opq/upper", "Type: regular"},
+		{"/bin/link", "Fast link dest: \"hello\""},
+		{"/bin/hard", "Links: 2"},
+		{"/bin/suid", "Mode:  04755"},
+		{"/home/user/owned", "User:  1000   Group:  1000"},
+		{"/dev/null2", "Type: character special"},
+		{"/dev/null2", "Device major/minor number: 01:03"},
+		{"/etc/xattr", "user.volant (3) = \"yes\""},
+	}
+	for _, c := range checks {
+		if out := stat(c.path); !strings.Contains(out, c.want) {
+			t.Errorf("%s: want %q in:\n%s", c.path, c.want, out)
+		}
+	}
+	a, b := stat("/bin/hello"), stat("/bin/hard")
+	inode := func(s string) string { f := strings.Fields(s); return f[1] }
+	if inode(a) != inode(b) {
+		t.Errorf("/bin/hard is inode %s, /bin/hello %s: want one inode", inode(b), inode(a))
+	}
 }
