@@ -291,3 +291,13 @@ func untarPlain(path, dir string) error {
 		}
 	}
 }
+
+// AddImage stores an image made in process, such as the built-in debian
+// image, under opts.Name.
+func (s *Store) AddImage(ctx context.Context, img v1.Image, opts ImportOptions) (*Image, error) {
+	source := opts.Source
+	if source == "" {
+		source = "built-in"
+	}
+	return s.addImported(ctx, img, nil, source, opts)
+}
