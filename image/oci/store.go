@@ -199,17 +199,30 @@ func Open(cfg Config) (*Store, error) {
 			os.RemoveAll(p)
 		}
 	}
+	if err := s.loadLocked(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadLocked reads the records on disk, adding those not yet known: an
+// image another process (volantd image build) stored appears without a
+// restart.
+func (s *Store) loadLocked() error {
 	ents, err := os.ReadDir(s.recordDir())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, e := range ents {
 		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
+		if _, ok := s.images["sha256:"+strings.TrimSuffix(e.Name(), ".json")]; ok {
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(s.recordDir(), e.Name()))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var img Image
 		if err := json.Unmarshal(b, &img); err != nil {
@@ -218,7 +231,7 @@ func Open(cfg Config) (*Store, error) {
 		}
 		s.images[img.Digest] = &img
 	}
-	return s, nil
+	return nil
 }
 
 func (s *Store) recordDir() string { return filepath.Join(s.cfg.Dir, "oci") }
@@ -245,6 +258,9 @@ func (s *Store) key(k string) *sync.Mutex {
 func (s *Store) List(ctx context.Context) ([]*Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.loadLocked(); err != nil {
+		return nil, err
+	}
 	out := make([]*Image, 0, len(s.images))
 	for _, img := range s.images {
 		c := *img
@@ -265,6 +281,12 @@ func (s *Store) Get(ctx context.Context, refOrDigest string) (*Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	img, err := s.lookupLocked(refOrDigest)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		if lerr := s.loadLocked(); lerr != nil {
+			return nil, lerr
+		}
+		img, err = s.lookupLocked(refOrDigest)
+	}
 	if err != nil {
 		return nil, err
 	}
