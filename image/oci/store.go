@@ -37,6 +37,9 @@ const (
 	DefaultMaxUnpackedBytes = 32 << 30
 	DefaultPullTimeout      = 30 * time.Minute
 	maxManifestBytes        = 4 << 20
+	// staleTempAge is how old a temporary file of an interrupted pull
+	// must be before Open removes it.
+	staleTempAge = 6 * time.Hour
 )
 
 // Config configures a Store. Dir is required.
@@ -166,7 +169,7 @@ type Store struct {
 }
 
 // Open opens (creating if needed) the store under cfg.Dir and loads its
-// records; leftover temporary files of an interrupted pull are removed.
+// records; temporary files an interrupted pull left hours ago are removed.
 func Open(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -194,9 +197,13 @@ func Open(cfg Config) (*Store, error) {
 		}
 	}
 	for _, pat := range []string{filepath.Join(s.blobs.dir, "sha256", ".tmp-*"), filepath.Join(s.rootfsDir(), ".tmp-*"), filepath.Join(s.recordDir(), ".tmp-*")} {
+		// Another process (volantd image build, a second daemon on a
+		// shared image dir) may be writing its own: only old ones go.
 		left, _ := filepath.Glob(pat)
 		for _, p := range left {
-			os.RemoveAll(p)
+			if st, err := os.Stat(p); err == nil && time.Since(st.ModTime()) > staleTempAge {
+				os.RemoveAll(p)
+			}
 		}
 	}
 	if err := s.loadLocked(); err != nil {
