@@ -80,3 +80,43 @@ func TestBuild(t *testing.T) {
 		t.Errorf("rebuild: %v, digest %s, want %s", err, again.Digest, img.Digest)
 	}
 }
+
+// BenchmarkPullDebian pulls the built-in image from a registry on
+// loopback into an empty store and converts it: the figure of a pull of a
+// typical agent image, without the network.
+func BenchmarkPullDebian(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("mmdebstrap and the conversion need root")
+	}
+	if _, err := exec.LookPath("mmdebstrap"); err != nil {
+		b.Skip("mmdebstrap is not installed")
+	}
+	ctx := context.Background()
+	opts := Options{CacheDir: cacheDir()}
+	tar, err := BuildTar(ctx, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	img, err := Image(tar, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := ocitest.NewRegistry(b)
+	ref := reg.Ref("volant/debian:bookworm")
+	reg.Push(b, ref, img)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		store, err := oci.Open(oci.Config{Dir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		got, err := store.Pull(ctx, ref, oci.PullOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(got.Size)/(1<<20), "MiB-pulled")
+		b.ReportMetric(float64(got.RootFSSize)/(1<<20), "MiB-ext4")
+		b.ReportMetric(time.Since(start).Seconds(), "s/pull")
+	}
+}
