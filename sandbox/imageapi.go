@@ -188,6 +188,9 @@ func (s *ImageService) progress(ctx context.Context, ref string, fn func(ImagePr
 	var phase string
 	var last time.Time
 	return func(p oci.Progress) {
+		// Reports carry what the request named (its ref, path, or
+		// "upload"), so a client can pick out the progress of its own.
+		p.Ref = ref
 		if fn != nil {
 			fn(p)
 		}
@@ -198,9 +201,6 @@ func (s *ImageService) progress(ctx context.Context, ref string, fn func(ImagePr
 		}
 		mu.Unlock()
 		if emit {
-			if p.Ref == "" {
-				p.Ref = ref
-			}
 			s.publish(ctx, EventImageProgress, p)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -213,7 +214,7 @@ func classifyBlobErr(d string, err error) error {
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	if bytes.Contains([]byte(err.Error()), []byte("verifying")) {
+	if strings.Contains(err.Error(), "verifying") {
 		return errdefs.Invalid("layer %s: the source served content that does not match its digest (%v)", d, err)
 	}
 	return err
