@@ -111,10 +111,18 @@ func BenchmarkPullDebian(b *testing.B) {
 			b.Fatal(err)
 		}
 		start := time.Now()
-		got, err := store.Pull(ctx, ref, oci.PullOptions{})
+		at := map[string]time.Time{}
+		got, err := store.Pull(ctx, ref, oci.PullOptions{Progress: func(p oci.Progress) {
+			if _, ok := at[p.Phase]; !ok {
+				at[p.Phase] = time.Now()
+			}
+		}})
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.ReportMetric(at[oci.PhaseConvert].Sub(start).Seconds(), "s-fetch")
+		b.ReportMetric(at[oci.PhaseMkfs].Sub(at[oci.PhaseConvert]).Seconds(), "s-unpack")
+		b.ReportMetric(at[oci.PhaseDone].Sub(at[oci.PhaseMkfs]).Seconds(), "s-mkfs")
 		b.ReportMetric(float64(got.Size)/(1<<20), "MiB-pulled")
 		b.ReportMetric(float64(got.RootFSSize)/(1<<20), "MiB-ext4")
 		b.ReportMetric(time.Since(start).Seconds(), "s/pull")
