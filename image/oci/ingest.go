@@ -90,8 +90,20 @@ func (s *Store) add(ctx context.Context, in ingest) (img *Image, err error) {
 		return nil, errdefs.Exhausted("the image is %d MiB compressed, more than the %d MiB an image may be on this daemon", total>>20, s.cfg.MaxImageBytes>>20)
 	}
 
+	// The blobs of this image are pinned while it goes in, so a
+	// concurrent pull that fails does not remove a blob this one found
+	// already there and counts on.
+	pinned := []string{digest, m.Config.Digest.String()}
+	for _, l := range m.Layers {
+		pinned = append(pinned, l.Digest.String())
+	}
+	if in.indexDigest != "" {
+		pinned = append(pinned, in.indexDigest)
+	}
+	s.pin(pinned, 1)
 	var written []string
 	defer func() {
+		s.pin(pinned, -1)
 		if err != nil {
 			for _, d := range written {
 				if !s.blobInUse(d) {
@@ -193,10 +205,25 @@ func (s *Store) add(ctx context.Context, in ingest) (img *Image, err error) {
 	return &c, nil
 }
 
-// blobInUse reports whether a recorded image holds on to the blob.
+// pin adds n to the pins of each blob.
+func (s *Store) pin(ds []string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range ds {
+		if s.pins[d] += n; s.pins[d] <= 0 {
+			delete(s.pins, d)
+		}
+	}
+}
+
+// blobInUse reports whether a recorded image holds on to the blob, or a
+// pull in flight has it pinned.
 func (s *Store) blobInUse(d string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.pins[d] > 0 {
+		return true
+	}
 	for _, img := range s.images {
 		for _, b := range img.blobs() {
 			if b == d {

@@ -165,6 +165,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	images map[string]*Image // by digest
+	pins   map[string]int    // blobs of pulls in flight, by digest
 }
 
 // Open opens (creating if needed) the store under cfg.Dir and loads its
@@ -186,7 +187,7 @@ func Open(cfg Config) (*Store, error) {
 		cfg.PullTimeout = DefaultPullTimeout
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger, blobs: blobs{filepath.Join(cfg.Dir, "blobs")},
-		keys: map[string]*sync.Mutex{}, images: map[string]*Image{}}
+		keys: map[string]*sync.Mutex{}, images: map[string]*Image{}, pins: map[string]int{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
