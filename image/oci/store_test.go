@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -300,6 +301,20 @@ func TestImport(t *testing.T) {
 			t.Errorf("names %v", got.Names)
 		}
 		ocitest.CheckExt4(t, s.RootFSPath(got.Digest))
+	})
+	t.Run("oci archive", func(t *testing.T) {
+		archive := filepath.Join(allowed, "layout.tar")
+		if out, err := exec.Command("tar", "-C", filepath.Join(allowed, "layout"), "-cf", archive, ".").CombinedOutput(); err != nil {
+			t.Fatalf("tar: %v: %s", err, out)
+		}
+		s := newStore(t, func(c *Config) { c.ImportDirs = []string{allowed} })
+		got, err := s.ImportPath(ctx, archive, ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Digest != want {
+			t.Errorf("digest %s, want %s", got.Digest, want)
+		}
 	})
 	t.Run("upload", func(t *testing.T) {
 		s := newStore(t, nil)
