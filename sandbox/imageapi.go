@@ -22,8 +22,8 @@ type Image = oci.Image
 // ImageProgress is one progress report of a pull or import.
 type ImageProgress = oci.Progress
 
-// The events of the image resource. Pull progress is published now and
-// then (each phase, then about every tenth of the bytes), not per chunk.
+// The events of the image resource. Pull progress is published at each
+// new phase and then at most every progressInterval, not per chunk.
 const (
 	EventImageProgress = "image.progress"
 	EventImageStored   = "image.stored"
