@@ -20,7 +20,7 @@ func imageBuild(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	load := configFlags(fs)
 	kernelDeb := fs.String("kernel-deb", "", "linux-image .deb to use instead of downloading linux-image-cloud-amd64")
 	noDebian := fs.Bool("no-debian", false, "skip the built-in debian image (a Debian userland made with mmdebstrap)")
-	toolchain := fs.Bool("debian-toolchain", false, "add a C toolchain (build-essential, about 200 MB more) to the debian image")
+	toolchain := fs.Bool("debian-toolchain", false, "add a C toolchain (build-essential: about 260 MB more) to the debian image")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -41,7 +41,8 @@ const Name = "debian"
 const DefaultSuite = "bookworm"
 
 // DefaultPackages are installed on top of minbase. No C toolchain:
-// build-essential would add about 200 MB (gcc, g++, make, libc6-dev) and
+// build-essential would add about 260 MB (gcc, g++, make, libc6-dev: the
+// tree grows from 311 to 571 MB, the build from 3.5 to 6.3 minutes here) and
 // most Python packages install from binary wheels.
 var DefaultPackages = []string{"python3", "python3-pip", "python3-venv", "git", "curl", "ca-certificates"}
 
