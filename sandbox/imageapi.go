@@ -91,6 +91,9 @@ func (r *ImagePullRequest) Validate() error {
 }
 
 func validImageName(n string) error {
+	if oci.BuiltinNames[n] {
+		return errdefs.Invalid("name %q is the built-in image's: choose another name", n)
+	}
 	if len(n) > maxImageNameLen {
 		return errdefs.Invalid("name is %d characters: at most %d", len(n), maxImageNameLen)
 	}

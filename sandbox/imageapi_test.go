@@ -24,6 +24,7 @@ func TestImagePullRequestValidate(t *testing.T) {
 		{"key on an import", ImagePullRequest{Path: "/a", PublicKey: "k"}, "public_key is for pulls"},
 		{"long ref", ImagePullRequest{Ref: strings.Repeat("a", 600)}, "at most 512"},
 		{"bad name", ImagePullRequest{Path: "/a", Name: "my app"}, "no spaces"},
+		{"built-in name", ImagePullRequest{Path: "/a", Name: "debian"}, "built-in"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
