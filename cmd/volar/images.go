@@ -184,7 +184,7 @@ func imagePull(e *env, args []string) error {
 	stop := e.followProgress(api, pos[0])
 	var i imageInfo
 	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: "/v1/images", jsonBody: body}, &i)
-	stop()
+	stop(err == nil)
 	if err != nil {
 		return err
 	}
@@ -218,7 +218,7 @@ func imageImport(e *env, args []string) error {
 		}
 		stop := e.followProgress(api, abs)
 		raw, err = api.call(e.ctx, request{method: http.MethodPost, path: "/v1/images", jsonBody: body}, &i)
-		stop()
+		stop(err == nil)
 		if err != nil {
 			return err
 		}
@@ -235,7 +235,7 @@ func imageImport(e *env, args []string) error {
 		stop := e.followProgress(api, "upload")
 		raw, err = api.call(e.ctx, request{method: http.MethodPost, path: "/v1/images", query: q,
 			body: f, contentType: "application/x-tar"}, &i)
-		stop()
+		stop(err == nil)
 		if err != nil {
 			return err
 		}
@@ -254,20 +254,23 @@ type imageProgress struct {
 
 // followProgress prints the image.progress events of ref to stderr until
 // stop is called: a bar redrawn in place on a terminal, plain lines
-// otherwise. Without the event stream it prints nothing.
-func (e *env) followProgress(api *client, ref string) (stop func()) {
+// otherwise. Without the event stream it prints nothing. stop(true),
+// after the request succeeded, first waits (a little) for the done
+// report, which the engine publishes before it answers.
+func (e *env) followProgress(api *client, ref string) (stop func(ok bool)) {
 	if e.g.quiet || e.g.json {
-		return func() {}
+		return func(bool) {}
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	resp, err := api.do(ctx, request{method: http.MethodGet, path: "/v1/events",
 		query: url.Values{"type": {"image.progress"}}, header: http.Header{"Accept": {"text/event-stream"}}})
 	if err != nil {
 		cancel()
-		return func() {}
+		return func(bool) {}
 	}
 	tty := isTerminal(e.stderr)
 	done := make(chan struct{})
+	sawDone := make(chan struct{})
 	go func() {
 		defer close(done)
 		defer resp.Body.Close()
@@ -286,6 +289,13 @@ func (e *env) followProgress(api *client, ref string) (stop func()) {
 				continue
 			}
 			line := progressLine(ev.Data)
+			if ev.Data.Phase == "done" {
+				close(sawDone)
+				if !tty {
+					fmt.Fprintln(e.stderr, line)
+				}
+				break
+			}
 			if tty {
 				fmt.Fprintf(e.stderr, "\r\033[K%s", line)
 				drew = true
@@ -297,7 +307,14 @@ func (e *env) followProgress(api *client, ref string) (stop func()) {
 			fmt.Fprint(e.stderr, "\r\033[K")
 		}
 	}()
-	return func() {
+	return func(ok bool) {
+		if ok {
+			select {
+			case <-sawDone:
+			case <-done:
+			case <-time.After(2 * time.Second):
+			}
+		}
 		cancel()
 		<-done
 	}

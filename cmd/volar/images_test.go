@@ -2,15 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/volant-sh/volant/events"
 	"github.com/volant-sh/volant/image/oci"
 	"github.com/volant-sh/volant/image/oci/ocitest"
 	"github.com/volant-sh/volant/rest"
@@ -31,7 +34,15 @@ func TestImageCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, tok := newRealAPI(t, func(o *rest.Options) { o.Images = sandbox.NewImageService(st, nil, nil) })
+	bus, err := events.New(context.Background(), &memLog{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bus.Close() })
+	srv, tok := newRealAPI(t, func(o *rest.Options) {
+		o.Images = sandbox.NewImageService(st, bus, nil)
+		o.Events = bus
+	})
 	v := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		code := run(append([]string{"--addr", srv.URL, "--token", tok}, args...), strings.NewReader(""), &out, &errb)
@@ -42,6 +53,10 @@ func TestImageCommands(t *testing.T) {
 	code, out, errs := v("image", "pull", ref)
 	if code != 0 || !strings.Contains(out, d.String()) || !strings.Contains(out, "A=1") || !strings.Contains(out, "/bin/hello") {
 		t.Fatalf("pull: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// Piped, progress is plain lines on stderr, ending with done.
+	if !strings.Contains(errs, ref+": fetching [") || !strings.HasSuffix(errs, ref+": done\n") {
+		t.Errorf("pull progress on stderr: %q", errs)
 	}
 	if code, out, _ := v("-q", "image", "ls"); code != 0 || out != d.String()+"\n" {
 		t.Errorf("ls -q: exit %d, %q", code, out)
@@ -72,6 +87,38 @@ func TestImageCommands(t *testing.T) {
 	}
 }
 
+// memLog is an in-memory events.Log.
+type memLog struct {
+	mu  sync.Mutex
+	evs []events.Event
+}
+
+func (l *memLog) AppendEvent(_ context.Context, e events.Event) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e.Seq = int64(len(l.evs) + 1)
+	l.evs = append(l.evs, e)
+	return e.Seq, nil
+}
+
+func (l *memLog) EventsSince(_ context.Context, after int64, limit int) ([]events.Event, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []events.Event
+	for _, e := range l.evs {
+		if e.Seq > after && len(out) < limit {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (l *memLog) LastEventSeq(context.Context) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int64(len(l.evs)), nil
+}
+
 func TestProgressLine(t *testing.T) {
 	tests := []struct {
 		p    imageProgress
@@ -87,3 +134,5 @@ func TestProgressLine(t *testing.T) {
 		}
 	}
 }
+
+func (l *memLog) TrimEvents(context.Context, int) (int64, error) { return 0, nil }
