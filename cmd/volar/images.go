@@ -255,7 +255,7 @@ type imageProgress struct {
 // followProgress prints the image.progress events of ref to stderr until
 // stop is called: a bar redrawn in place on a terminal, plain lines
 // otherwise. Without the event stream it prints nothing. stop(true),
-// after the request succeeded, first waits (a little) for the done
+// after the request succeeded, first waits (up to 10 s) for the done
 // report, which the engine publishes before it answers.
 func (e *env) followProgress(api *client, ref string) (stop func(ok bool)) {
 	if e.g.quiet || e.g.json {
@@ -312,7 +312,7 @@ func (e *env) followProgress(api *client, ref string) (stop func(ok bool)) {
 			select {
 			case <-sawDone:
 			case <-done:
-			case <-time.After(2 * time.Second):
+			case <-time.After(10 * time.Second):
 			}
 		}
 		cancel()
