@@ -101,7 +101,10 @@ func (s *Store) transport() http.RoundTripper {
 // must match. A failed or cancelled pull keeps nothing.
 func (s *Store) Pull(ctx context.Context, ref string, opts PullOptions) (*Image, error) {
 	if BuiltinNames[ref] {
-		return nil, errdefs.NotFound("image %q is built by Volant, not pulled: run volantd image build", ref)
+		if img, err := s.Get(ctx, ref); err == nil {
+			return img, nil
+		}
+		return nil, errdefs.NotFound("image %q is built by Volant, not pulled: run volantd image build (make image)", ref)
 	}
 	r, err := parseRef(ref)
 	if err != nil {
