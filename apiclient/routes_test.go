@@ -56,6 +56,10 @@ var covered = map[string]string{
 	"DELETE /v1/plugins/{name}":                         "RemovePlugin",
 	"POST /v1/plugins/{name}/enable":                    "EnablePlugin",
 	"POST /v1/plugins/{name}/disable":                   "DisablePlugin",
+	"GET /v1/images":                                    "ListImages",
+	"POST /v1/images":                                   "PullImage",
+	"GET /v1/images/{ref}":                              "GetImage",
+	"DELETE /v1/images/{ref}":                           "DeleteImage",
 	"POST /v1/sandboxes/{id}/actions/{plugin}/{action}": "Action",
 }
 

@@ -58,6 +58,12 @@ type Config struct {
 	// ImageDir caches guest images and kernel packages; default
 	// STATE_DIR/images.
 	ImageDir string `json:"image_dir"`
+	// ImageImportDirs are the host directories images may be imported
+	// from by path (POST /v1/images {"path"}); empty allows none.
+	ImageImportDirs []string `json:"image_import_dirs"`
+	// ImageTrustedKeys are PEM public key files; when set, every image
+	// pulled from a registry must carry a cosign signature by one of them.
+	ImageTrustedKeys []string `json:"image_trusted_keys"`
 	// BridgeNetwork sets up the bridge, firewall and address pool (root
 	// only); default true as root. Without it only user and none
 	// networking are offered.
@@ -190,6 +196,11 @@ func (c *Config) Validate() error {
 	}
 	if c.ImageDir != "" && !filepath.IsAbs(c.ImageDir) {
 		return errdefs.Invalid("image dir %q: must be an absolute path", c.ImageDir)
+	}
+	for _, p := range append(append([]string{}, c.ImageImportDirs...), c.ImageTrustedKeys...) {
+		if !filepath.IsAbs(p) {
+			return errdefs.Invalid("image_import_dirs / image_trusted_keys: %q must be an absolute path", p)
+		}
 	}
 	if c.DefaultVCPUs < 1 || c.DefaultMemoryMiB < 128 {
 		return errdefs.Invalid("default size %d vcpu / %d MiB: at least 1 vcpu and 128 MiB", c.DefaultVCPUs, c.DefaultMemoryMiB)

@@ -22,6 +22,7 @@ import (
 	"github.com/volant-sh/volant/events"
 	"github.com/volant-sh/volant/hypervisor/drivers"
 	"github.com/volant-sh/volant/image"
+	"github.com/volant-sh/volant/image/oci"
 	"github.com/volant-sh/volant/ipam"
 	"github.com/volant-sh/volant/mcp"
 	"github.com/volant-sh/volant/network"
@@ -58,7 +59,10 @@ type Daemon struct {
 	// following its changes.
 	plugins *plugins.Registry
 	unsub   func()
-	handle  http.Handler
+	// images is the OCI image store; imageAPI the engine's image resource.
+	images   *oci.Store
+	imageAPI *sandbox.ImageService
+	handle   http.Handler
 
 	closeOnce sync.Once
 }
@@ -89,6 +93,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		return nil, err
 	}
 	if d.bus, err = events.New(ctx, d.store, nil); err != nil {
+		return nil, err
+	}
+	if err := d.openImages(); err != nil {
 		return nil, err
 	}
 	img, err := d.ensureImage(ctx)
@@ -150,14 +157,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	} else if created {
 		log.Info("wrote admin token", "path", filepath.Join(cfg.StateDir, tokenFile))
 	}
-	d.mcp = mcp.New(mcp.Options{Manager: d.mgr, Plugins: d.plugins, Events: changeFeed(d.bus), Logger: log, Version: Version})
+	d.mcp = mcp.New(mcp.Options{Manager: d.mgr, Plugins: d.plugins, Images: d.imageAPI, Events: changeFeed(d.bus), Logger: log, Version: Version})
 	d.handle = d.routes()
 	return d, nil
 }
 
 // routes mounts REST, MCP (streamable HTTP at /mcp, SSE at /sse) on one handler.
 func (d *Daemon) routes() http.Handler {
-	api := rest.New(rest.Options{Manager: d.mgr, Plugins: d.plugins, Auth: d.auth, Events: d.bus, Logger: d.log, Version: Version})
+	api := rest.New(rest.Options{Manager: d.mgr, Plugins: d.plugins, Images: d.imageAPI, Auth: d.auth, Events: d.bus, Logger: d.log, Version: Version})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", d.auth.Middleware(d.mcp.Handler()))
 	mux.Handle("/mcp/", d.auth.Middleware(d.mcp.Handler()))

@@ -57,6 +57,8 @@ type Options struct {
 	// removed as plugins change), and manifests are resources. Nil means
 	// no plugins: plugin_list answers empty, with a note.
 	Plugins Plugins
+	// Images, when set, serves image_list and image_pull.
+	Images Images
 	// Logger receives the server's logs; nil discards them. It must never
 	// write to the stdout of a stdio server.
 	Logger *slog.Logger
@@ -77,6 +79,7 @@ func (o Options) Validate() error {
 type Server struct {
 	eng     Engine
 	plugins Plugins // nil without plugins
+	images  Images  // nil without images
 	log     *slog.Logger
 	srv     *sdk.Server
 	// builtin holds the names of the built-in tools, which plugin tools
@@ -126,6 +129,8 @@ func New(opts Options) *Server {
 	s.addProcessTools()
 	s.addFileTools()
 	s.addPluginTools()
+	s.images = opts.Images
+	s.addImageTools()
 	s.addResources()
 	s.stopWatch = s.watch(opts.Events)
 	s.stopPlugins = s.watchPlugins()

@@ -28,6 +28,7 @@ var routes = []string{
 	"GET /v1/tokens", "POST /v1/tokens", "DELETE /v1/tokens/{id}",
 	"GET /v1/events",
 	"GET /v1/plugins", "POST /v1/plugins", "GET /v1/plugins/{name}", "DELETE /v1/plugins/{name}",
+	"POST /v1/images", "GET /v1/images", "GET /v1/images/{ref}", "DELETE /v1/images/{ref}",
 	"POST /v1/plugins/{name}/enable", "POST /v1/plugins/{name}/disable",
 	"POST /v1/sandboxes/{id}/actions/{plugin}/{action}",
 }

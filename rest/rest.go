@@ -61,6 +61,8 @@ type Options struct {
 	// Plugins serves /v1/plugins; nil answers 503 there and on the
 	// action route.
 	Plugins Plugins
+	// Images serves /v1/images; nil answers 503 there.
+	Images Images
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
 	// Version is reported by /healthz and in the OpenAPI document.
@@ -76,6 +78,7 @@ type server struct {
 	auth      *auth.Auth
 	events    EventSource
 	plugins   Plugins
+	images    Images
 	log       *slog.Logger
 	version   string
 	maxUpload int64
@@ -105,6 +108,7 @@ func New(opts Options) http.Handler {
 		auth:      opts.Auth,
 		events:    opts.Events,
 		plugins:   opts.Plugins,
+		images:    opts.Images,
 		log:       opts.Logger,
 		version:   opts.Version,
 		maxUpload: opts.MaxUploadBytes,
@@ -165,6 +169,7 @@ func (s *server) config() huma.Config {
 		{Name: "tokens", Description: "API tokens."},
 		{Name: "events", Description: "The engine's event log."},
 		{Name: "plugins", Description: "Runtime plugins: what runs in a sandbox, and the actions to call on it."},
+		{Name: "images", Description: "OCI images: the root filesystems sandboxes run."},
 	}
 	return cfg
 }
@@ -206,6 +211,7 @@ func (s *server) routes() {
 	s.portRoutes()
 	s.snapshotRoutes()
 	s.pluginRoutes()
+	s.imageRoutes()
 	s.tokenRoutes()
 	s.eventRoutes()
 	s.docsRoutes()

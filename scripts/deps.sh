@@ -7,7 +7,8 @@ pkgs=(
   qemu-system-x86   # the VMM
   qemu-utils        # qemu-img for disk overlays
   busybox-static    # the guest's userland
-  e2fsprogs         # mkfs.ext4 for scratch disks
+  e2fsprogs         # mkfs.ext4 for scratch disks and image root filesystems
+  mmdebstrap        # the built-in debian image
   iproute2          # ip netns for network tests
   nftables          # host protection and NAT
   cpio              # inspecting initramfs images

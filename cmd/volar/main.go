@@ -48,6 +48,8 @@ Commands:
   token create NAME | ls | revoke ID...
   plugin ls | get NAME | install FILE|- | enable NAME | disable NAME | rm NAME...
                                  runtime plugins: what runs in a sandbox
+  image pull REF | import FILE|DIR | ls | get REF | rm REF...
+                                 OCI images sandboxes run
   action ID PLUGIN ACTION [JSON|-] [--arg K=V]...
                                  call a plugin's action; prints its JSON answer
   events [--since SEQ] [--type T]...
@@ -136,6 +138,8 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		"events":    cmdEvents,
 		"plugin":    cmdPlugin,
 		"plugins":   cmdPlugin,
+		"image":     cmdImage,
+		"images":    cmdImage,
 		"action":    cmdAction,
 		"help": func(e *env, _ []string) error {
 			fmt.Fprint(e.stdout, topUsage())
