@@ -65,6 +65,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if spec.Network == NetworkBridge && m.cfg.Network == nil {
 		return nil, errdefs.Invalid("network bridge is not available on this daemon (it needs root and bridge_network); use network \"user\" or \"none\"")
 	}
+	if err := m.checkEgress(spec); err != nil {
+		return nil, err
+	}
 	if spec.DiskMiB > 0 && spec.FromSnapshot == "" && !spec.ColdBoot {
 		spec.ColdBoot = true // templates have no data disk
 	}
@@ -91,9 +94,15 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if spec.TTLSeconds > 0 {
 		rec.ExpiresAt = now.Add(time.Duration(spec.TTLSeconds) * time.Second)
 	}
+	if spec, err = m.prepareSecrets(id, m.egressEnv(spec)); err != nil {
+		m.unadmit(id)
+		m.dropSecrets(id)
+		return nil, err
+	}
 	setSpec(&rec, recordSpec{Spec: spec})
 	if _, err := m.cfg.Store.CreateSandbox(ctx, rec); err != nil {
 		m.unadmit(id)
+		m.dropSecrets(id)
 		if errors.Is(err, errdefs.ErrAlreadyExists) {
 			return nil, errdefs.Conflict("a sandbox named %q exists already; pick another name or delete that one", spec.Name)
 		}
@@ -121,6 +130,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 		// Nothing of a failed create stays: the record goes too.
 		m.unadmit(id)
 		m.removeDisk(id)
+		m.dropSecrets(id)
 		_ = m.cfg.Store.DeleteSandbox(context.WithoutCancel(ctx), id)
 		m.publish(ctx, events.SandboxFailed, id, map[string]string{"reason": err.Error()})
 		m.publish(ctx, events.SandboxDeleted, id, nil)
@@ -239,9 +249,12 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 			return err
 		}
 	}
+	if err := m.installCA(ctx, agent, spec); err != nil {
+		return err
+	}
 	m.log.Debug("vm started", "sandbox", id, "boot", bootKind, "vmm", t1.Sub(t0), "agent", time.Since(t1))
 
-	_, err = m.update(ctx, id, func(r *store.Sandbox) error {
+	rec, err := m.update(ctx, id, func(r *store.Sandbox) error {
 		r.State = string(StateRunning)
 		r.Reason = ""
 		r.IP, r.MAC, r.Tap, r.VMDir = ip, mac, tap, vm.Dir()
@@ -256,6 +269,7 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	if err != nil {
 		return fmt.Errorf("recording %s as running: %w", id, err)
 	}
+	m.attachEgress(rec)
 	m.adopt(id, vm, agent)
 	m.publish(ctx, events.SandboxRunning, id, map[string]string{"boot": bootKind, "ip": ip})
 	return nil

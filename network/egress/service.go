@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -57,6 +55,9 @@ type Denial struct {
 	Addr string `json:"addr,omitempty"`
 	// Reason says why, in a few words.
 	Reason string `json:"reason"`
+	// Suppressed counts the denials of this sandbox not reported since
+	// the previous report.
+	Suppressed int `json:"suppressed,omitempty"`
 }
 
 // Option changes how New builds a Service.
@@ -89,6 +90,9 @@ type Service struct {
 	stop  context.CancelFunc
 	certs certCache
 
+	denyMu   sync.Mutex
+	denyLast map[string]denyMark
+
 	localMu sync.Mutex
 	local   []netip.Addr
 	localAt time.Time
@@ -113,7 +117,7 @@ func New(cfg Config, opts ...Option) (*Service, error) {
 		}
 		cfg.Upstreams = ups
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, ns: netns.None(), guests: map[netip.Addr]*entry{}, stats: map[string]*counters{}}
+	s := &Service{cfg: cfg, log: cfg.Logger, ns: netns.None(), guests: map[netip.Addr]*entry{}, stats: map[string]*counters{}, denyLast: map[string]denyMark{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -255,8 +259,11 @@ func (s *Service) Detach(addr netip.Addr) {
 // Forget drops the counters of a sandbox that is gone.
 func (s *Service) Forget(sandbox string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.stats, sandbox)
+	s.mu.Unlock()
+	s.denyMu.Lock()
+	delete(s.denyLast, sandbox)
+	s.denyMu.Unlock()
 }
 
 // Stats returns the counters of a sandbox (zero if it has none).
@@ -291,12 +298,36 @@ func (s *Service) lookup(a netip.Addr) (*entry, *counters) {
 	return e, s.stats[e.guest.Sandbox]
 }
 
-// deny logs and reports a denial. The secret values are never part of it.
+// denyEvery is the least time between two reported denials of one
+// sandbox; the counters count every one, and the next report says how many
+// were left out.
+const denyEvery = time.Second
+
+// deny logs and reports a denial, at most once per denyEvery per sandbox
+// so a guest in a retry loop cannot flood the log or the event log. The
+// secret values are never part of it.
 func (s *Service) deny(d Denial) {
-	s.log.Info("egress denied", "sandbox", d.Sandbox, "kind", d.Kind, "name", d.Name, "addr", d.Addr, "reason", d.Reason)
+	s.denyMu.Lock()
+	last := s.denyLast[d.Sandbox]
+	now := time.Now()
+	if now.Sub(last.at) < denyEvery {
+		last.skipped++
+		s.denyLast[d.Sandbox] = last
+		s.denyMu.Unlock()
+		return
+	}
+	d.Suppressed = last.skipped
+	s.denyLast[d.Sandbox] = denyMark{at: now}
+	s.denyMu.Unlock()
+	s.log.Info("egress denied", "sandbox", d.Sandbox, "kind", d.Kind, "name", d.Name, "addr", d.Addr, "reason", d.Reason, "suppressed", d.Suppressed)
 	if s.cfg.OnDeny != nil {
 		s.cfg.OnDeny(d)
 	}
+}
+
+type denyMark struct {
+	at      time.Time
+	skipped int
 }
 
 // dial connects to addr from the Service's namespace.
@@ -343,8 +374,6 @@ func (s *Service) inNS(fn func() error) error {
 	return runInNS(s.ns, fn)
 }
 
-var errClosed = errors.New("egress: closed")
-
 // hostName strips a port and brackets from a Host header value.
 func hostName(h string) string {
 	if host, _, err := net.SplitHostPort(h); err == nil {
@@ -353,4 +382,3 @@ func hostName(h string) string {
 	return NormalizeName(strings.Trim(h, "[]"))
 }
 
-func wrap(what string, err error) error { return fmt.Errorf("egress: %s: %w", what, err) }
