@@ -381,4 +381,3 @@ func hostName(h string) string {
 	}
 	return NormalizeName(strings.Trim(h, "[]"))
 }
-
