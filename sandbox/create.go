@@ -184,6 +184,9 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		gw = m.cfg.Addresses.Gateway().String()
 		cfg.Net = hypervisor.Net{Mode: hypervisor.NetTap, Tap: tap, MAC: mac}
 		cmdline = append(cmdline, "volant.ip="+ip, "volant.gw="+gw)
+		if dns := m.guestDNS(spec.Network, gw); dns != "" {
+			cmdline = append(cmdline, "volant.dns="+dns)
+		}
 	case NetworkUser:
 		ip, gw = userNetIP, userNetGW
 		cfg.Net = hypervisor.Net{Mode: hypervisor.NetUser, MAC: userMAC(id)}
@@ -308,6 +311,9 @@ func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip,
 	// stack is its own, so they collide with nothing.
 	if mode == NetworkBridge {
 		req.IPCIDR, req.Gateway, req.MAC = ip, gw, mac
+		if dns := m.guestDNS(mode, gw); dns != "" {
+			req.DNS = []string{dns}
+		}
 	}
 	if err := agent.Reconfigure(ctx, req); err != nil {
 		return fmt.Errorf("giving restored sandbox %s its identity: %w", id, err)

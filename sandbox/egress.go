@@ -118,6 +118,16 @@ func (m *Manager) checkEgressMode(mode NetworkMode, p *EgressPolicy, secrets boo
 	return nil
 }
 
+// guestDNS is the resolver a guest is given: with egress enforcement, a
+// bridged guest asks the enforcer's resolver on its gateway (the only DNS
+// server it can reach). Empty means none is set.
+func (m *Manager) guestDNS(mode NetworkMode, gw string) string {
+	if mode != NetworkBridge || m.cfg.Egress.Enforcer == nil {
+		return ""
+	}
+	return gw
+}
+
 // rulesOf compiles a sandbox's effective policy under the ceiling.
 func (m *Manager) rulesOf(p *EgressPolicy) (*egress.Rules, error) {
 	eff := m.effective(p)
