@@ -317,3 +317,27 @@ const (
 func (m *Manager) EgressDenied(d egress.Denial) {
 	m.publish(m.life, EventEgressDenied, d.Sandbox, d)
 }
+
+// forkSpec is the spec clones of a sandbox are created with. It is a copy
+// taken now: the clone keeps the egress policy the parent has at the fork
+// as its own (later changes to either do not reach the other), and gets no
+// secrets: a secret given to one sandbox is not extended to its clones
+// (their copies of the parent's placeholders are inert). A clone that needs
+// secrets is created from the snapshot with its own.
+func forkSpec(s Spec) Spec {
+	if s.Egress != nil {
+		p := s.Egress.Normalize()
+		s.Egress = &p
+	}
+	if len(s.Secrets) == 0 {
+		return s
+	}
+	env := make(map[string]string, len(s.Env))
+	for k, v := range s.Env {
+		if _, secret := s.Secrets[k]; !secret {
+			env[k] = v
+		}
+	}
+	s.Env, s.Secrets = env, nil
+	return s
+}

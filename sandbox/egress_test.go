@@ -238,3 +238,27 @@ func TestSetEgress(t *testing.T) {
 		t.Fatalf("after reset: %+v", info)
 	}
 }
+
+func TestForkSpec(t *testing.T) {
+	parent := Spec{
+		Network: NetworkBridge,
+		Egress:  &EgressPolicy{Default: egress.Deny, Allow: []string{"pypi.org"}},
+		Env:     map[string]string{"KEY": "volant-secret-aa", "OTHER": "x", "SSL_CERT_FILE": GuestCABundle},
+		Secrets: map[string]SecretRef{"KEY": {Hosts: []string{"api.test"}, Placeholder: "volant-secret-aa"}},
+	}
+	got := forkSpec(parent)
+	want := Spec{
+		Network: NetworkBridge,
+		Egress:  &EgressPolicy{Default: egress.Deny, Allow: []string{"pypi.org"}},
+		Env:     map[string]string{"OTHER": "x", "SSL_CERT_FILE": GuestCABundle},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("fork spec (-want +got):\n%s", diff)
+	}
+	if got.Egress == parent.Egress {
+		t.Fatal("the clone shares the parent's policy")
+	}
+	if err := got.Validate(Limits{}); err != nil {
+		t.Fatalf("a clone's spec does not validate: %v", err)
+	}
+}
