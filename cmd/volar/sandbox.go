@@ -19,6 +19,8 @@ Commands:
   start|stop|pause|resume ID
   snapshot ID                  snapshot a running or paused sandbox
   fork ID [--count N]          snapshot a sandbox and restore N clones
+  egress ID [--default D] [--allow R] [--deny R] [--reset]
+                               show or set where a sandbox may connect
 
 Run 'volar sandbox COMMAND -h' for a command's flags.
 `
@@ -34,6 +36,7 @@ func cmdSandbox(e *env, args []string) error {
 		"delete":   sandboxRemove,
 		"snapshot": sandboxSnapshot,
 		"fork":     sandboxFork,
+		"egress":   sandboxEgress,
 	}
 	for _, v := range []string{"start", "stop", "pause", "resume"} {
 		verbs[v] = func(e *env, args []string) error { return sandboxLifecycle(e, v, args) }
@@ -43,18 +46,20 @@ func cmdSandbox(e *env, args []string) error {
 
 // createBody is the body of POST /v1/sandboxes.
 type createBody struct {
-	Name               string            `json:"name,omitempty"`
-	Runtime            string            `json:"runtime,omitempty"`
-	VCPUs              int               `json:"vcpus,omitempty"`
-	MemoryMiB          int               `json:"memory_mib,omitempty"`
-	DiskMiB            int               `json:"disk_mib,omitempty"`
-	Network            string            `json:"network,omitempty"`
-	Env                map[string]string `json:"env,omitempty"`
-	Labels             map[string]string `json:"labels,omitempty"`
-	TTLSeconds         int               `json:"ttl_s,omitempty"`
-	IdleTimeoutSeconds int               `json:"idle_timeout_s,omitempty"`
-	FromSnapshot       string            `json:"from_snapshot,omitempty"`
-	ColdBoot           bool              `json:"cold_boot,omitempty"`
+	Name               string               `json:"name,omitempty"`
+	Runtime            string               `json:"runtime,omitempty"`
+	VCPUs              int                  `json:"vcpus,omitempty"`
+	MemoryMiB          int                  `json:"memory_mib,omitempty"`
+	DiskMiB            int                  `json:"disk_mib,omitempty"`
+	Network            string               `json:"network,omitempty"`
+	Env                map[string]string    `json:"env,omitempty"`
+	Labels             map[string]string    `json:"labels,omitempty"`
+	TTLSeconds         int                  `json:"ttl_s,omitempty"`
+	IdleTimeoutSeconds int                  `json:"idle_timeout_s,omitempty"`
+	FromSnapshot       string               `json:"from_snapshot,omitempty"`
+	ColdBoot           bool                 `json:"cold_boot,omitempty"`
+	Egress             *egressPolicy        `json:"egress,omitempty"`
+	Secrets            map[string]secretRef `json:"secrets,omitempty"`
 }
 
 // seconds converts a duration flag to whole seconds, rounding up.
@@ -79,6 +84,7 @@ func sandboxCreate(e *env, args []string) error {
 	c.fs.DurationVar(&idle, "idle-timeout", 0, "stop the sandbox after this long without API activity (default never)")
 	c.fs.BoolVar(&b.ColdBoot, "cold-boot", false, "boot cold even when the runtime has a template snapshot")
 	c.fs.StringVar(&b.FromSnapshot, "from-snapshot", "", "restore from this snapshot `ID`")
+	applyEgress := createEgressFlags(c)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -98,6 +104,9 @@ func sandboxCreate(e *env, args []string) error {
 		return c.fail("--cold-boot and --from-snapshot exclude each other: pass one")
 	}
 	b.Env, b.Labels = env.m, labels.m
+	if err := applyEgress(&b); err != nil {
+		return err
+	}
 	b.TTLSeconds, b.IdleTimeoutSeconds = seconds(ttl), seconds(idle)
 
 	api, err := e.api()
