@@ -54,9 +54,9 @@ type Daemon struct {
 	net   *network.Manager
 	// egress is the resolver and proxy of bridged sandboxes (egress.go).
 	egress *egress.Service
-	mgr   *sandbox.Manager
-	auth  *auth.Auth
-	mcp   *mcp.Server
+	mgr    *sandbox.Manager
+	auth   *auth.Auth
+	mcp    *mcp.Server
 	// plugins is the runtime plugin registry; unsub stops the engine
 	// following its changes.
 	plugins *plugins.Registry
