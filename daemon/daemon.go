@@ -61,6 +61,8 @@ type Daemon struct {
 	// following its changes.
 	plugins *plugins.Registry
 	unsub   func()
+	// egress is the resolver and proxy of bridged sandboxes (egress.go).
+	egress *egress.Service
 	handle  http.Handler
 
 	closeOnce sync.Once
