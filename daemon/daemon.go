@@ -52,18 +52,17 @@ type Daemon struct {
 	store *store.Store
 	bus   *events.Bus
 	net   *network.Manager
-	// egress is the resolver and proxy of bridged sandboxes (egress.go).
-	egress *egress.Service
-	mgr    *sandbox.Manager
-	auth   *auth.Auth
-	mcp    *mcp.Server
+	mgr   *sandbox.Manager
+	auth  *auth.Auth
+	mcp   *mcp.Server
 	// plugins is the runtime plugin registry; unsub stops the engine
 	// following its changes.
 	plugins *plugins.Registry
 	unsub   func()
+	handle  http.Handler
+
 	// egress is the resolver and proxy of bridged sandboxes (egress.go).
 	egress *egress.Service
-	handle  http.Handler
 
 	closeOnce sync.Once
 }
