@@ -24,20 +24,21 @@ func (r SandboxRef) validate() error {
 
 // CreateInput is the input of sandbox_create.
 type CreateInput struct {
-	Name           string                       `json:"name,omitempty" jsonschema:"optional unique name: 1-63 lowercase letters, digits and '-'"`
-	Runtime        string                       `json:"runtime,omitempty" jsonschema:"runtime to run; empty means the built-in default runtime"`
-	VCPUs          int                          `json:"vcpus,omitempty" jsonschema:"virtual CPUs; 0 means the configured default"`
-	MemoryMiB      int                          `json:"memory_mib,omitempty" jsonschema:"guest memory in MiB (at least 128); 0 means the configured default"`
-	DiskMiB        int                          `json:"disk_mib,omitempty" jsonschema:"size of a scratch disk mounted at /data in MiB; 0 means none"`
-	Network        string                       `json:"network,omitempty" jsonschema:"network mode: bridge, user (outbound only) or none; empty means the configured default"`
-	Env            map[string]string            `json:"env,omitempty" jsonschema:"environment variables added to every command"`
-	Labels         map[string]string            `json:"labels,omitempty" jsonschema:"free key/value labels to filter sandbox_list on"`
-	TTLSeconds     int                          `json:"ttl_s,omitempty" jsonschema:"delete the sandbox this many seconds after creation; 0 means never"`
-	IdleTimeoutSec int                          `json:"idle_timeout_s,omitempty" jsonschema:"stop the sandbox after this many seconds without activity; 0 means never"`
-	FromSnapshot   string                       `json:"from_snapshot,omitempty" jsonschema:"restore from this snapshot id (see snapshot_list)"`
-	ColdBoot       bool                         `json:"cold_boot,omitempty" jsonschema:"boot from scratch even when a template snapshot exists"`
-	Egress         *sandbox.EgressPolicy        `json:"egress,omitempty" jsonschema:"where the sandbox may connect (bridge network only): {\"default\": \"deny\" or \"allow\", \"allow\": [...], \"deny\": [...]} of domain names, *.suffix globs and IPv4 CIDRs; omit for the operator's default"`
-	Secrets        map[string]sandbox.SecretRef `json:"secrets,omitempty" jsonschema:"secrets by environment variable name, each {\"name\": stored secret} or {\"value\": ...} with {\"hosts\": [...]}: the guest sees only a placeholder, which the host replaces with the value in requests to those hosts"`
+	Name           string            `json:"name,omitempty" jsonschema:"optional unique name: 1-63 lowercase letters, digits and '-'"`
+	Runtime        string            `json:"runtime,omitempty" jsonschema:"runtime to run; empty means the built-in default runtime"`
+	VCPUs          int               `json:"vcpus,omitempty" jsonschema:"virtual CPUs; 0 means the configured default"`
+	MemoryMiB      int               `json:"memory_mib,omitempty" jsonschema:"guest memory in MiB (at least 128); 0 means the configured default"`
+	DiskMiB        int               `json:"disk_mib,omitempty" jsonschema:"size of a scratch disk mounted at /data in MiB; 0 means none"`
+	Network        string            `json:"network,omitempty" jsonschema:"network mode: bridge, user (outbound only) or none; empty means the configured default"`
+	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables added to every command"`
+	Labels         map[string]string `json:"labels,omitempty" jsonschema:"free key/value labels to filter sandbox_list on"`
+	TTLSeconds     int               `json:"ttl_s,omitempty" jsonschema:"delete the sandbox this many seconds after creation; 0 means never"`
+	IdleTimeoutSec int               `json:"idle_timeout_s,omitempty" jsonschema:"stop the sandbox after this many seconds without activity; 0 means never"`
+	FromSnapshot   string            `json:"from_snapshot,omitempty" jsonschema:"restore from this snapshot id (see snapshot_list)"`
+	ColdBoot       bool              `json:"cold_boot,omitempty" jsonschema:"boot from scratch even when a template snapshot exists"`
+
+	Egress  *sandbox.EgressPolicy        `json:"egress,omitempty" jsonschema:"where the sandbox may connect (bridge network only): {\"default\": \"deny\" or \"allow\", \"allow\": [...], \"deny\": [...]} of domain names, *.suffix globs and IPv4 CIDRs; omit for the operator's default"`
+	Secrets map[string]sandbox.SecretRef `json:"secrets,omitempty" jsonschema:"secrets by environment variable name, each {\"name\": stored secret} or {\"value\": ...} with {\"hosts\": [...]}: the guest sees only a placeholder, which the host replaces with the value in requests to those hosts"`
 }
 
 func (in CreateInput) spec() sandbox.Spec {

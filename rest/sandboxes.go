@@ -33,20 +33,21 @@ type createInput struct {
 
 // createBody is sandbox.Spec with the API's validation rules.
 type createBody struct {
-	Name               string                       `json:"name,omitempty" maxLength:"63" pattern:"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" doc:"Optional unique name (DNS label)."`
-	Runtime            string                       `json:"runtime,omitempty" maxLength:"64" pattern:"^[a-z0-9][a-z0-9._-]*$" doc:"Runtime to run; empty means \"default\"."`
-	VCPUs              int                          `json:"vcpus,omitempty" minimum:"0" maximum:"256" doc:"Virtual CPUs; 0 means the configured default."`
-	MemoryMiB          int                          `json:"memory_mib,omitempty" minimum:"0" maximum:"1048576" doc:"Guest memory in MiB (at least 128); 0 means the configured default."`
-	DiskMiB            int                          `json:"disk_mib,omitempty" minimum:"0" maximum:"16777216" doc:"Size of a scratch disk mounted at /data; 0 means none."`
-	Network            string                       `json:"network,omitempty" enum:"bridge,user,none" doc:"Network mode; empty means the configured default."`
-	Env                map[string]string            `json:"env,omitempty" doc:"Environment added to every command."`
-	Labels             map[string]string            `json:"labels,omitempty" doc:"Free key/value pairs to filter on."`
-	TTLSeconds         int                          `json:"ttl_s,omitempty" minimum:"0" doc:"Delete the sandbox this many seconds after creation; 0 means never."`
-	IdleTimeoutSeconds int                          `json:"idle_timeout_s,omitempty" minimum:"0" doc:"Stop the sandbox after this many seconds without API activity; 0 means never."`
-	FromSnapshot       string                       `json:"from_snapshot,omitempty" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"Restore from this snapshot id."`
-	ColdBoot           bool                         `json:"cold_boot,omitempty" doc:"Boot cold even when the runtime has a template snapshot."`
-	Egress             *sandbox.EgressPolicy        `json:"egress,omitempty" doc:"Where the sandbox may connect (bridge networking); absent means the operator's default."`
-	Secrets            map[string]sandbox.SecretRef `json:"secrets,omitempty" doc:"Secrets by environment variable: the guest gets a placeholder, the egress proxy sends the value to the secret's hosts only."`
+	Name               string            `json:"name,omitempty" maxLength:"63" pattern:"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" doc:"Optional unique name (DNS label)."`
+	Runtime            string            `json:"runtime,omitempty" maxLength:"64" pattern:"^[a-z0-9][a-z0-9._-]*$" doc:"Runtime to run; empty means \"default\"."`
+	VCPUs              int               `json:"vcpus,omitempty" minimum:"0" maximum:"256" doc:"Virtual CPUs; 0 means the configured default."`
+	MemoryMiB          int               `json:"memory_mib,omitempty" minimum:"0" maximum:"1048576" doc:"Guest memory in MiB (at least 128); 0 means the configured default."`
+	DiskMiB            int               `json:"disk_mib,omitempty" minimum:"0" maximum:"16777216" doc:"Size of a scratch disk mounted at /data; 0 means none."`
+	Network            string            `json:"network,omitempty" enum:"bridge,user,none" doc:"Network mode; empty means the configured default."`
+	Env                map[string]string `json:"env,omitempty" doc:"Environment added to every command."`
+	Labels             map[string]string `json:"labels,omitempty" doc:"Free key/value pairs to filter on."`
+	TTLSeconds         int               `json:"ttl_s,omitempty" minimum:"0" doc:"Delete the sandbox this many seconds after creation; 0 means never."`
+	IdleTimeoutSeconds int               `json:"idle_timeout_s,omitempty" minimum:"0" doc:"Stop the sandbox after this many seconds without API activity; 0 means never."`
+	FromSnapshot       string            `json:"from_snapshot,omitempty" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"Restore from this snapshot id."`
+	ColdBoot           bool              `json:"cold_boot,omitempty" doc:"Boot cold even when the runtime has a template snapshot."`
+
+	Egress  *sandbox.EgressPolicy        `json:"egress,omitempty" doc:"Where the sandbox may connect (bridge networking); absent means the operator's default."`
+	Secrets map[string]sandbox.SecretRef `json:"secrets,omitempty" doc:"Secrets by environment variable: the guest gets a placeholder, the egress proxy sends the value to the secret's hosts only."`
 }
 
 func (b createBody) spec() sandbox.Spec {

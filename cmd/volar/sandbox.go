@@ -46,20 +46,22 @@ func cmdSandbox(e *env, args []string) error {
 
 // createBody is the body of POST /v1/sandboxes.
 type createBody struct {
-	Name               string               `json:"name,omitempty"`
-	Runtime            string               `json:"runtime,omitempty"`
-	VCPUs              int                  `json:"vcpus,omitempty"`
-	MemoryMiB          int                  `json:"memory_mib,omitempty"`
-	DiskMiB            int                  `json:"disk_mib,omitempty"`
-	Network            string               `json:"network,omitempty"`
-	Env                map[string]string    `json:"env,omitempty"`
-	Labels             map[string]string    `json:"labels,omitempty"`
-	TTLSeconds         int                  `json:"ttl_s,omitempty"`
-	IdleTimeoutSeconds int                  `json:"idle_timeout_s,omitempty"`
-	FromSnapshot       string               `json:"from_snapshot,omitempty"`
-	ColdBoot           bool                 `json:"cold_boot,omitempty"`
-	Egress             *egressPolicy        `json:"egress,omitempty"`
-	Secrets            map[string]secretRef `json:"secrets,omitempty"`
+	Name               string            `json:"name,omitempty"`
+	Runtime            string            `json:"runtime,omitempty"`
+	VCPUs              int               `json:"vcpus,omitempty"`
+	MemoryMiB          int               `json:"memory_mib,omitempty"`
+	DiskMiB            int               `json:"disk_mib,omitempty"`
+	Network            string            `json:"network,omitempty"`
+	Env                map[string]string `json:"env,omitempty"`
+	Labels             map[string]string `json:"labels,omitempty"`
+	TTLSeconds         int               `json:"ttl_s,omitempty"`
+	IdleTimeoutSeconds int               `json:"idle_timeout_s,omitempty"`
+	FromSnapshot       string            `json:"from_snapshot,omitempty"`
+	ColdBoot           bool              `json:"cold_boot,omitempty"`
+
+	// Egress and Secrets: see egress.go.
+	Egress  *egressPolicy        `json:"egress,omitempty"`
+	Secrets map[string]secretRef `json:"secrets,omitempty"`
 }
 
 // seconds converts a duration flag to whole seconds, rounding up.
