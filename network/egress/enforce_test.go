@@ -72,6 +72,18 @@ func TestEnforce(t *testing.T) {
 		if m, err := w.query(t, outA, "allowed.test"); err == nil {
 			t.Fatalf("direct query to %s answered: %v", outA, m)
 		}
+		var m *dns.Msg
+		var err error
+		in(t, w.guest, func() error {
+			c := &dns.Client{Net: "tcp", Timeout: 10 * time.Second}
+			q := new(dns.Msg)
+			q.SetQuestion("allowed.test.", dns.TypeA)
+			m, _, err = c.Exchange(q, outA+":53")
+			return nil
+		})
+		if err == nil {
+			t.Fatalf("direct query over TCP to %s answered: %v", outA, m)
+		}
 	})
 	t.Run("allowed SNI to another address", func(t *testing.T) {
 		// allowed.test resolved to outA; outB serves a certificate for it too.

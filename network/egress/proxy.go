@@ -64,6 +64,13 @@ func (s *Service) handle(c *net.TCPConn) {
 		return
 	}
 	rules := e.guest.Rules
+	if (dst.Port() == 53 || dst.Port() == 853) && !rules.ExplicitAddr(dst.Addr()) {
+		// DNS (and DNS over TLS) goes to the gateway's resolver, which
+		// answers by the policy; another resolver would not.
+		denied("", "DNS servers other than the gateway's resolver are refused")
+		reset(c)
+		return
+	}
 	if rules.ExplicitAddr(dst.Addr()) && len(e.guest.Secrets) == 0 {
 		cnt.connAllowed.Add(1)
 		s.splice(ctx, c, nil, dst)
