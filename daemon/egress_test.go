@@ -207,6 +207,53 @@ func TestEgressWithGuest(t *testing.T) {
 		}
 		return nil
 	})
+	// A sandbox restored from the snapshot gets the policy of its own
+	// create, not the source's; a fork's clone a copy of the parent's
+	// policy and no secrets.
+	var other bridgeSandbox
+	if err := d.call(context.Background(), "POST", "/v1/sandboxes", map[string]any{
+		"network": "bridge", "from_snapshot": snap.ID,
+		"egress": map[string]any{"default": "deny", "allow": []string{"denied.test"}},
+	}, &other); err != nil {
+		t.Fatal(err)
+	}
+	if res := d.sh(t, other.ID, "nslookup denied.test "+gw+"; nslookup allowed.test "+gw+"; true"); !strings.Contains(res.Stdout, outB) || strings.Contains(res.Stdout, outA) {
+		t.Errorf("restored sandbox: want denied.test only:\n%s", res.Stdout)
+	}
+	var clones struct {
+		Items []bridgeSandbox `json:"items"`
+	}
+	if err := d.call(context.Background(), "POST", "/v1/sandboxes/"+sb.ID+"/fork", map[string]any{"count": 1}, &clones); err != nil {
+		t.Fatal(err)
+	}
+	if len(clones.Items) == 1 {
+		clone := clones.Items[0].ID
+		if res := d.sh(t, clone, "nslookup allowed.test "+gw+"; nslookup denied.test "+gw+"; true"); !strings.Contains(res.Stdout, outA) || strings.Contains(res.Stdout, outB) {
+			t.Errorf("fork: want the parent's policy (allowed.test only):\n%s", res.Stdout)
+		}
+		var ci struct {
+			Policy *struct {
+				Allow []string `json:"allow"`
+			} `json:"egress"`
+		}
+		_ = d.call(context.Background(), "GET", "/v1/sandboxes/"+clone+"/egress", nil, &ci)
+		if ci.Policy == nil || len(ci.Policy.Allow) != 2 {
+			t.Errorf("fork's policy %+v, want the parent's two names", ci.Policy)
+		}
+		// Changing the parent leaves the clone alone.
+		if err := d.call(context.Background(), "PUT", "/v1/sandboxes/"+sb.ID+"/egress", map[string]any{"default": "deny"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if res := d.sh(t, clone, "nslookup allowed.test "+gw); !strings.Contains(res.Stdout, outA) {
+			t.Errorf("the clone lost allowed.test when the parent's policy changed:\n%s", res.Stdout)
+		}
+		if res := d.sh(t, sb.ID, "nslookup allowed.test "+gw+"; true"); strings.Contains(res.Stdout, outA) {
+			t.Errorf("the parent still resolves allowed.test after its policy changed:\n%s", res.Stdout)
+		}
+	} else {
+		t.Errorf("fork: %+v", clones)
+	}
+
 	var sbJSON json.RawMessage
 	_ = d.call(context.Background(), "GET", "/v1/sandboxes/"+sb.ID, nil, &sbJSON)
 	if bytes.Contains(sbJSON, []byte(value)) {
