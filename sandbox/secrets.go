@@ -52,8 +52,8 @@ var secretNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 // Validate reports what is wrong with r.
 func (r PutSecretRequest) Validate() error {
-	if !secretNameRE.MatchString(r.Name) {
-		return errdefs.Invalid("secret name %q: use 1-128 letters, digits, '_', '.' and '-', starting with a letter or digit", r.Name)
+	if !secretNameRE.MatchString(r.Name) || r.Name == "sandboxes" {
+		return errdefs.Invalid("secret name %q: use 1-128 letters, digits, '_', '.' and '-', starting with a letter or digit (and not \"sandboxes\")", r.Name)
 	}
 	if r.Value == "" {
 		return errdefs.Invalid("secret %s: the value is empty", r.Name)

@@ -37,6 +37,7 @@ func (s *Service) acceptLoop(ln net.Listener) {
 
 // handle judges one redirected connection and, if it passes, carries it.
 func (s *Service) handle(c *net.TCPConn) {
+	defer c.Close()
 	ctx, cancel := context.WithCancel(s.life)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
