@@ -135,6 +135,9 @@ func TestEgressWithGuest(t *testing.T) {
 	}
 	t.Logf("sandbox %s at %s", sb.ID, sb.IP)
 
+	if out, err := exec.Command("ip", "netns", "exec", host.name, "nft", "list", "table", "bridge", "volant").CombinedOutput(); err != nil || !strings.Contains(string(out), "ip saddr != "+strings.Split(sb.IP, "/")[0]) {
+		t.Errorf("the sandbox's tap is not pinned to its address: %v\n%s", err, out)
+	}
 	sh := func(line string) execResult { t.Helper(); return d.sh(t, sb.ID, line) }
 	// A static Go client in the guest: it resolves through the guest's
 	// resolv.conf (the gateway) and verifies TLS against SSL_CERT_FILE,

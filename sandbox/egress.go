@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 
 	"github.com/volant-sh/volant/errdefs"
@@ -27,6 +28,14 @@ type Egress interface {
 	Stats(sandbox string) egress.Stats
 	AllStats() map[string]egress.Stats
 	CACertPEM() []byte
+}
+
+// TapPinner pins a tap to its guest's MAC and address, so a guest cannot
+// pass for another by forging its source address. network.Manager
+// implements it; the engine pins taps when egress is enforced.
+type TapPinner interface {
+	PinTap(ctx context.Context, tap string, mac net.HardwareAddr, ip netip.Addr) error
+	UnpinTap(ctx context.Context, tap string) error
 }
 
 // EgressConfig is the operator's side of egress policies.
@@ -182,6 +191,15 @@ func (m *Manager) attachEgress(rec store.Sandbox) {
 		m.log.Error("egress policy does not compile; the sandbox reaches nothing", "sandbox", rec.ID, "err", err)
 		return
 	}
+	if p, ok := m.cfg.Network.(TapPinner); ok && rec.Tap != "" {
+		mac, merr := net.ParseMAC(rec.MAC)
+		if merr == nil {
+			merr = p.PinTap(m.life, rec.Tap, mac, pfx.Addr())
+		}
+		if merr != nil {
+			m.log.Error("pinning the tap to the guest's address; another guest could pass for this one", "sandbox", rec.ID, "tap", rec.Tap, "err", merr)
+		}
+	}
 	g := egress.Guest{Sandbox: rec.ID, Rules: rules, Secrets: m.loadSecrets(rec.ID, meta.Spec.Secrets)}
 	if err := enf.Attach(pfx.Addr(), g); err != nil {
 		m.log.Error("attaching egress policy; the sandbox reaches nothing", "sandbox", rec.ID, "err", err)
@@ -194,6 +212,11 @@ func (m *Manager) detachEgress(rec store.Sandbox, all bool) {
 	if enf := m.cfg.Egress.Enforcer; enf != nil {
 		if pfx, err := netip.ParsePrefix(rec.IP); err == nil {
 			enf.Detach(pfx.Addr())
+		}
+		if p, ok := m.cfg.Network.(TapPinner); ok && rec.Tap != "" {
+			if err := p.UnpinTap(m.life, rec.Tap); err != nil {
+				m.log.Warn("unpinning tap", "sandbox", rec.ID, "tap", rec.Tap, "err", err)
+			}
 		}
 		if all {
 			enf.Forget(rec.ID)

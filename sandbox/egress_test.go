@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/network"
 	"github.com/volant-sh/volant/network/egress"
 	"github.com/volant-sh/volant/store"
 )
@@ -49,7 +50,10 @@ func (f *fakeEgress) guest(a string) (egress.Guest, bool) {
 	return g, ok
 }
 
-var _ Egress = (*egress.Service)(nil)
+var (
+	_ Egress    = (*egress.Service)(nil)
+	_ TapPinner = (*network.Manager)(nil)
+)
 
 // egressManager is a Manager with a store, a secret store and a fake
 // enforcer, and no driver: enough for the egress methods.
