@@ -203,3 +203,23 @@ func TestUnknownSource(t *testing.T) {
 		t.Fatal("an unknown guest connected")
 	}
 }
+
+// TestOtherResolversOverTCP refuses TCP DNS to other servers even under
+// default allow, where a raw address would otherwise pass.
+func TestOtherResolversOverTCP(t *testing.T) {
+	w := newWorld(t, true)
+	w.attach(t, Policy{Default: Allow})
+	if _, err := w.get("http://allowed.test/", outA+":80", nil, nil); err != nil {
+		t.Fatalf("default allow: %v", err)
+	}
+	before := w.svc.Stats("sbx-test")
+	if c, err := w.dialGuest("tcp4", outA+":53"); err == nil {
+		_, _ = c.Write([]byte{0, 1})
+		_, _ = io.ReadAll(c)
+		c.Close()
+	}
+	after := w.svc.Stats("sbx-test")
+	if after.ConnDenied != before.ConnDenied+1 || after.ConnAllowed != before.ConnAllowed {
+		t.Fatalf("stats before %+v, after %+v: want the TCP DNS connection denied", before, after)
+	}
+}
