@@ -32,6 +32,9 @@ type SecretRef struct {
 	Name string `json:"name,omitempty"`
 	// Hosts are the names (or "*.suffix" globs) the value may be sent to.
 	Hosts []string `json:"hosts"`
+	// InBody also replaces the placeholder in request bodies (up to 1 MiB);
+	// headers are always replaced.
+	InBody bool `json:"in_body,omitempty"`
 	// Placeholder is what the guest's environment holds; set by the engine.
 	Placeholder string `json:"placeholder,omitempty"`
 }
@@ -259,7 +262,7 @@ func (m *Manager) loadSecrets(id string, refs map[string]SecretRef) []egress.Sec
 			m.log.Warn("secret unavailable; its placeholder is sent as it is", "sandbox", id, "secret", k, "err", err)
 			continue
 		}
-		out = append(out, egress.Secret{Placeholder: ref.Placeholder, Value: v, Hosts: ref.Hosts})
+		out = append(out, egress.Secret{Placeholder: ref.Placeholder, Value: v, Hosts: ref.Hosts, InBody: ref.InBody})
 	}
 	return out
 }

@@ -187,6 +187,26 @@ func TestSecrets(t *testing.T) {
 	if st := w.svc.Stats("sbx-test"); st.SecretsInjected != 1 {
 		t.Fatalf("secrets injected %d, want 1", st.SecretsInjected)
 	}
+	// Bodies only for secrets that ask for it.
+	post := func(body string) string {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "https://api.secret.test/echo", strings.NewReader(body))
+		resp, err := w.client(outA+":443", roots).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := post(`{"key":"` + placeholder + `"}`); !strings.Contains(got, "body="+`{"key":"`+placeholder+`"}`) {
+		t.Fatalf("a secret without in_body changed the body: %q", got)
+	}
+	w.attach(t, Policy{Default: Deny, Allow: []string{"api.secret.test"}},
+		Secret{Placeholder: placeholder, Value: value, Hosts: []string{"api.secret.test"}, InBody: true})
+	if got := post(`{"key":"` + placeholder + `"}`); !strings.Contains(got, "body="+`{"key":"`+value+`"}`) {
+		t.Fatalf("in_body: upstream saw %q", got)
+	}
 	if strings.Contains(w.logs.String(), value) {
 		t.Fatal("the service's log holds the secret's value")
 	}

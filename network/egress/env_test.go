@@ -293,6 +293,10 @@ func (w *world) startOutside(t testing.TB) {
 		}
 		sort.Strings(keys)
 		fmt.Fprintf(rw, "host=%s local=%s\n", r.Host, r.Context().Value(http.LocalAddrContextKey))
+		if r.Method == http.MethodPost {
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(rw, "body=%s\n", b)
+		}
 		for _, k := range keys {
 			fmt.Fprintf(rw, "%s: %s\n", k, strings.Join(r.Header[k], ","))
 		}

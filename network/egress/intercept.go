@@ -2,6 +2,7 @@ package egress
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
@@ -50,7 +51,13 @@ func (s *Service) intercept(ctx context.Context, guest net.Conn, name string, ds
 		if err != nil {
 			return
 		}
-		if substitute(req.Header, secrets) {
+		did := substitute(req.Header, secrets)
+		if b, err := substituteBody(req, secrets); err != nil {
+			return
+		} else if b {
+			did = true
+		}
+		if did {
 			cnt.injected.Add(1)
 		}
 		if err := req.Write(utls); err != nil {
@@ -72,6 +79,34 @@ func (s *Service) intercept(ctx context.Context, guest net.Conn, name string, ds
 			return
 		}
 	}
+}
+
+// substituteBody replaces the placeholders of InBody secrets in a request
+// body of known length up to MaxBodySubstitution, fixing Content-Length.
+func substituteBody(req *http.Request, secrets []Secret) (bool, error) {
+	var inBody []Secret
+	for _, s := range secrets {
+		if s.InBody && s.Placeholder != "" {
+			inBody = append(inBody, s)
+		}
+	}
+	if len(inBody) == 0 || req.Body == nil || req.ContentLength <= 0 || req.ContentLength > MaxBodySubstitution {
+		return false, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(req.Body, req.ContentLength))
+	if err != nil {
+		return false, err
+	}
+	did := false
+	for _, s := range inBody {
+		if bytes.Contains(b, []byte(s.Placeholder)) {
+			b = bytes.ReplaceAll(b, []byte(s.Placeholder), []byte(s.Value))
+			did = true
+		}
+	}
+	req.Body = io.NopCloser(bytes.NewReader(b))
+	req.ContentLength = int64(len(b))
+	return did, nil
 }
 
 // substitute replaces placeholders with values in every header value and

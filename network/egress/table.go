@@ -16,7 +16,14 @@ type Secret struct {
 	Value string
 	// Hosts are exact names or "*.suffix" globs.
 	Hosts []string
+	// InBody also replaces the placeholder in request bodies of up to
+	// MaxBodySubstitution bytes (headers are always substituted).
+	InBody bool
 }
+
+// MaxBodySubstitution is the largest request body placeholders are
+// replaced in; larger bodies are relayed as they are.
+const MaxBodySubstitution = 1 << 20
 
 // String hides the value, so a Secret printed by accident leaks nothing.
 func (s Secret) String() string { return "secret(" + s.Placeholder + ")" }
