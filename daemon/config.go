@@ -74,6 +74,8 @@ type Config struct {
 	// WarmPool keeps this many guests per template restored and warmed up
 	// ahead of time, so creates only give one its identity; default 2.
 	WarmPool int `json:"warm_pool"`
+	// Egress is the egress policy enforcement of bridged sandboxes.
+	Egress EgressConfig `json:"egress"`
 }
 
 // Defaults returns the safe defaults: loopback, a root-or-user state dir.
@@ -160,6 +162,9 @@ func (c *Config) LoadEnv() error {
 
 // Validate reports the first thing wrong with c, saying how to fix it.
 func (c *Config) Validate() error {
+	if err := c.Egress.validate(c.BridgeNetwork); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return errdefs.Invalid("listen %q: use host:port, e.g. 127.0.0.1:7777", c.Listen)
 	}

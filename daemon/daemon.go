@@ -26,6 +26,7 @@ import (
 	"github.com/volant-sh/volant/ipam"
 	"github.com/volant-sh/volant/mcp"
 	"github.com/volant-sh/volant/network"
+	"github.com/volant-sh/volant/network/egress"
 	"github.com/volant-sh/volant/plugins"
 	"github.com/volant-sh/volant/rest"
 	"github.com/volant-sh/volant/sandbox"
@@ -63,6 +64,9 @@ type Daemon struct {
 	images   *oci.Store
 	imageAPI *sandbox.ImageService
 	handle   http.Handler
+
+	// egress is the resolver and proxy of bridged sandboxes (egress.go).
+	egress *egress.Service
 
 	closeOnce sync.Once
 }
@@ -192,10 +196,14 @@ func (d *Daemon) setupNetwork(ctx context.Context, mcfg *sandbox.Config) error {
 			ports = append(ports, uint16(n))
 		}
 	}
-	nm, err := network.New(network.Config{
+	ncfg := network.Config{
 		Bridge: d.cfg.Bridge, Subnet: prefix, NAT: d.cfg.NAT,
 		AllowGuestToGuest: d.cfg.AllowGuestToGuest, ProtectedPorts: ports,
-	}, network.WithLogger(d.log))
+	}
+	if d.cfg.Egress.Enabled {
+		ncfg.EgressProxyPort = d.cfg.Egress.proxyPort()
+	}
+	nm, err := network.New(ncfg, network.WithLogger(d.log))
 	if err != nil {
 		return err
 	}
@@ -211,6 +219,9 @@ func (d *Daemon) setupNetwork(ctx context.Context, mcfg *sandbox.Config) error {
 		return err
 	}
 	mcfg.Network, mcfg.Addresses = nm, pool
+	if d.cfg.Egress.Enabled {
+		return d.startEgress(nm.Config().Gateway(), prefix, mcfg)
+	}
 	return nil
 }
 
@@ -298,6 +309,9 @@ func (d *Daemon) Close() error {
 		}
 		if d.mgr != nil {
 			_ = d.mgr.Close()
+		}
+		if d.egress != nil {
+			_ = d.egress.Close()
 		}
 		if d.net != nil {
 			_ = d.net.Close()

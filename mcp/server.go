@@ -125,6 +125,7 @@ func New(opts Options) *Server {
 		HasTools:           true,
 	})
 	s.addSandboxTools()
+	s.addEgressTools()
 	s.addExecTools()
 	s.addProcessTools()
 	s.addFileTools()

@@ -36,6 +36,9 @@ type CreateInput struct {
 	IdleTimeoutSec int               `json:"idle_timeout_s,omitempty" jsonschema:"stop the sandbox after this many seconds without activity; 0 means never"`
 	FromSnapshot   string            `json:"from_snapshot,omitempty" jsonschema:"restore from this snapshot id (see snapshot_list)"`
 	ColdBoot       bool              `json:"cold_boot,omitempty" jsonschema:"boot from scratch even when a template snapshot exists"`
+
+	Egress  *sandbox.EgressPolicy        `json:"egress,omitempty" jsonschema:"where the sandbox may connect (bridge network only): {\"default\": \"deny\" or \"allow\", \"allow\": [...], \"deny\": [...]} of domain names, *.suffix globs and IPv4 CIDRs; omit for the operator's default"`
+	Secrets map[string]sandbox.SecretRef `json:"secrets,omitempty" jsonschema:"secrets by environment variable name, each {\"name\": stored secret} or {\"value\": ...} with {\"hosts\": [...]}: the guest sees only a placeholder, which the host replaces with the value in requests to those hosts"`
 }
 
 func (in CreateInput) spec() sandbox.Spec {
@@ -43,6 +46,7 @@ func (in CreateInput) spec() sandbox.Spec {
 		Name: in.Name, Runtime: in.Runtime, VCPUs: in.VCPUs, MemoryMiB: in.MemoryMiB, DiskMiB: in.DiskMiB,
 		Network: sandbox.NetworkMode(in.Network), Env: in.Env, Labels: in.Labels, TTLSeconds: in.TTLSeconds,
 		IdleTimeoutSeconds: in.IdleTimeoutSec, FromSnapshot: in.FromSnapshot, ColdBoot: in.ColdBoot,
+		Egress: in.Egress, Secrets: in.Secrets,
 	}
 }
 

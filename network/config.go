@@ -54,6 +54,15 @@ type Config struct {
 	AllowDNS bool
 	// AllowPing lets guests ping the host (ICMP echo request).
 	AllowPing bool
+
+	// EgressProxyPort, when set, turns egress enforcement on (see
+	// network/egress): every TCP connection a guest starts to an address
+	// outside the subnet is redirected to this port on the gateway, where
+	// volantd's proxy judges it; guests may query DNS only on the gateway;
+	// everything else they send out (UDP, ICMP, IPv6, other DNS servers)
+	// is rejected, with a TCP reset or an ICMP error so nothing hangs.
+	// It implies AllowDNS.
+	EgressProxyPort uint16
 }
 
 // withDefaults returns c with every unset field filled in.
@@ -66,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Table == "" {
 		c.Table = DefaultTable
+	}
+	if c.EgressProxyPort != 0 {
+		c.AllowDNS = true
 	}
 	return c
 }

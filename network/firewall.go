@@ -195,6 +195,9 @@ func (m *Manager) Teardown(ctx context.Context) error {
 	if err == nil {
 		err = m.removeTable()
 	}
+	if err == nil {
+		err = m.removePins()
+	}
 	m.mu.Unlock()
 	if err != nil {
 		return err

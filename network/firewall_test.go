@@ -97,6 +97,17 @@ func TestEnsureFirewall(t *testing.T) {
 				`ip saddr 10.88.0.0/16 oifname != "volant0" masquerade`,
 			},
 		},
+		{
+			name: "egress enforcement",
+			cfg:  Config{NAT: true, EgressProxyPort: 3129, ProtectedPorts: []uint16{7777}},
+			lines: []string{
+				`iifname "volant0" ip daddr != 10.88.0.0/16 meta l4proto tcp redirect to :3129`,
+				`iifname "volant0" meta nfproto ipv6 reject with icmpx admin-prohibited`,
+				`iifname "volant0" tcp dport 3129 accept`,
+				`iifname "volant0" meta l4proto tcp reject with tcp reset`,
+				`iifname "volant0" reject with icmpx admin-prohibited`,
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns, name := newNamedNS(t, "fw")

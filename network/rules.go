@@ -52,6 +52,10 @@ func buildRuleset(cfg Config) []chainSpec {
 			)
 		}
 	}
+	egress := cfg.EgressProxyPort != 0
+	if egress {
+		input = append(input, rejectIPv6(br)...)
+	}
 	input = append(input,
 		rule(fmt.Sprintf("iifname %s ct state established,related accept", br),
 			iifname(br), ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), verdict(expr.VerdictAccept)),
@@ -72,8 +76,14 @@ func buildRuleset(cfg Config) []chainSpec {
 		input = append(input, rule(fmt.Sprintf("iifname %s icmp type echo-request accept", br),
 			iifname(br), nfproto(unix.NFPROTO_IPV4), l4proto(icmp), icmpType(8), verdict(expr.VerdictAccept)))
 	}
-	input = append(input, rule(fmt.Sprintf("iifname %s drop", br),
-		iifname(br), verdict(expr.VerdictDrop)))
+	if egress {
+		input = append(input, rule(fmt.Sprintf("iifname %s tcp dport %d accept", br, cfg.EgressProxyPort),
+			iifname(br), l4proto(tcp), dport(cfg.EgressProxyPort), verdict(expr.VerdictAccept)))
+		input = append(input, rejectAll(br)...)
+	} else {
+		input = append(input, rule(fmt.Sprintf("iifname %s drop", br),
+			iifname(br), verdict(expr.VerdictDrop)))
+	}
 
 	// forward: traffic between guests (routed, or bridged when
 	// br_netfilter hands bridged frames to the inet hooks) is dropped
@@ -88,7 +98,12 @@ func buildRuleset(cfg Config) []chainSpec {
 		rule(fmt.Sprintf("iifname %s oifname %s %s", br, br, betweenWord),
 			iifname(br), oifname(br, expr.CmpOpEq), verdict(between)),
 	}
-	if cfg.NAT {
+	switch {
+	case egress:
+		// TCP out was redirected to the proxy before routing; what
+		// reaches forward from a guest is everything else, refused.
+		forward = append(forward, rejectAll(br)...)
+	case cfg.NAT:
 		forward = append(forward, rule(fmt.Sprintf("iifname %s ip saddr %s accept", br, subnet),
 			iifname(br), saddrIn(subnet), verdict(expr.VerdictAccept)))
 	}
@@ -101,10 +116,20 @@ func buildRuleset(cfg Config) []chainSpec {
 			oifname(br, expr.CmpOpEq), verdict(expr.VerdictDrop)),
 	)
 
-	chains := []chainSpec{
+	var chains []chainSpec
+	if egress {
+		chains = append(chains, chainSpec{
+			name: "prerouting", typ: nftables.ChainTypeNAT, hook: nftables.ChainHookPrerouting, prio: nftables.ChainPriorityNATDest,
+			rules: []ruleSpec{
+				rule(fmt.Sprintf("iifname %s ip daddr != %s tcp redirect to :%d", br, subnet, cfg.EgressProxyPort),
+					iifname(br), daddrNotIn(subnet), l4proto(tcp), redirectTo(cfg.EgressProxyPort)),
+			},
+		})
+	}
+	chains = append(chains, []chainSpec{
 		{name: "input", typ: nftables.ChainTypeFilter, hook: nftables.ChainHookInput, prio: nftables.ChainPriorityFilter, rules: input},
 		{name: "forward", typ: nftables.ChainTypeFilter, hook: nftables.ChainHookForward, prio: nftables.ChainPriorityFilter, rules: forward},
-	}
+	}...)
 	if cfg.NAT {
 		chains = append(chains, chainSpec{
 			name: "postrouting", typ: nftables.ChainTypeNAT, hook: nftables.ChainHookPostrouting, prio: nftables.ChainPriorityNATSource,
@@ -231,4 +256,52 @@ func ctState(bits uint32) []expr.Any {
 
 func verdict(k expr.VerdictKind) []expr.Any {
 	return []expr.Any{&expr.Verdict{Kind: k}}
+}
+
+// rejectIPv6 refuses every IPv6 packet from the bridge: guests have no
+// IPv6 egress, and a refusal is quicker for them than a timeout.
+func rejectIPv6(br string) []ruleSpec {
+	return []ruleSpec{
+		rule(fmt.Sprintf("iifname %s meta nfproto ipv6 reject with icmpx admin-prohibited", br),
+			iifname(br), nfproto(unix.NFPROTO_IPV6), rejectICMPX()),
+	}
+}
+
+// rejectAll refuses whatever is left from the bridge: TCP with a reset,
+// the rest with an ICMP error.
+func rejectAll(br string) []ruleSpec {
+	return []ruleSpec{
+		rule(fmt.Sprintf("iifname %s meta l4proto tcp reject with tcp reset", br),
+			iifname(br), l4proto(tcp), []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_TCP_RST}}),
+		rule(fmt.Sprintf("iifname %s reject with icmpx admin-prohibited", br),
+			iifname(br), rejectICMPX()),
+	}
+}
+
+func rejectICMPX() []expr.Any {
+	return []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED}}
+}
+
+// daddrNotIn matches IPv4 packets whose destination is outside p.
+func daddrNotIn(p netip.Prefix) []expr.Any {
+	mask := make([]byte, 4)
+	for i := 0; i < p.Bits(); i++ {
+		mask[i/8] |= 0x80 >> (i % 8)
+	}
+	network := p.Masked().Addr().As4()
+	return append(nfproto(unix.NFPROTO_IPV4),
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask, Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: network[:]},
+	)
+}
+
+// redirectTo redirects to port on the address the packet came in on.
+func redirectTo(port uint16) []expr.Any {
+	return []expr.Any{
+		&expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
+		// The kernel reports the range and NF_NAT_RANGE_PROTO_SPECIFIED back;
+		// writing them too keeps the table comparable.
+		&expr.Redir{RegisterProtoMin: 1, RegisterProtoMax: 1, Flags: unix.NF_NAT_RANGE_PROTO_SPECIFIED},
+	}
 }

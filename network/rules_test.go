@@ -33,6 +33,32 @@ func TestBuildRuleset(t *testing.T) {
 			},
 		},
 		{
+			name: "egress",
+			cfg:  Config{NAT: true, EgressProxyPort: 3129},
+			want: map[string][]string{
+				"prerouting": {"iifname volant0 ip daddr != 10.88.0.0/16 tcp redirect to :3129"},
+				"input": {
+					"iifname volant0 meta nfproto ipv6 reject with icmpx admin-prohibited",
+					"iifname volant0 ct state established,related accept",
+					"iifname volant0 ct state invalid drop",
+					"iifname volant0 udp dport 53 accept",
+					"iifname volant0 tcp dport 53 accept",
+					"iifname volant0 tcp dport 3129 accept",
+					"iifname volant0 meta l4proto tcp reject with tcp reset",
+					"iifname volant0 reject with icmpx admin-prohibited",
+				},
+				"forward": {
+					"iifname volant0 oifname volant0 drop",
+					"iifname volant0 meta l4proto tcp reject with tcp reset",
+					"iifname volant0 reject with icmpx admin-prohibited",
+					"iifname volant0 drop",
+					"oifname volant0 ct state established,related accept",
+					"oifname volant0 drop",
+				},
+				"postrouting": {"ip saddr 10.88.0.0/16 oifname != volant0 masquerade"},
+			},
+		},
+		{
 			name: "everything on",
 			cfg: Config{Bridge: "br9", ProtectedPorts: []uint16{7777, 22}, AllowDHCP: true, AllowDNS: true,
 				AllowPing: true, NAT: true, AllowGuestToGuest: true},

@@ -25,6 +25,8 @@ var routes = []string{
 	"PUT /v1/sandboxes/{id}/ports/{port}/{path}", "PATCH /v1/sandboxes/{id}/ports/{port}/{path}",
 	"DELETE /v1/sandboxes/{id}/ports/{port}/{path}",
 	"GET /v1/snapshots", "GET /v1/snapshots/{id}", "DELETE /v1/snapshots/{id}",
+	"GET /v1/sandboxes/{id}/egress", "PUT /v1/sandboxes/{id}/egress", "DELETE /v1/sandboxes/{id}/egress",
+	"POST /v1/secrets", "GET /v1/secrets", "DELETE /v1/secrets/{name}",
 	"GET /v1/tokens", "POST /v1/tokens", "DELETE /v1/tokens/{id}",
 	"GET /v1/events",
 	"GET /v1/plugins", "POST /v1/plugins", "GET /v1/plugins/{name}", "DELETE /v1/plugins/{name}",

@@ -166,6 +166,7 @@ func (s *server) config() huma.Config {
 		{Name: "console", Description: "The serial console of a sandbox."},
 		{Name: "ports", Description: "Reach ports inside a sandbox."},
 		{Name: "snapshots", Description: "Saved sandboxes."},
+		{Name: "secrets", Description: "Secrets sandboxes use without holding them (write-only values)."},
 		{Name: "tokens", Description: "API tokens."},
 		{Name: "events", Description: "The engine's event log."},
 		{Name: "plugins", Description: "Runtime plugins: what runs in a sandbox, and the actions to call on it."},
@@ -210,6 +211,7 @@ func (s *server) routes() {
 	s.consoleRoutes()
 	s.portRoutes()
 	s.snapshotRoutes()
+	s.egressRoutes()
 	s.pluginRoutes()
 	s.imageRoutes()
 	s.tokenRoutes()

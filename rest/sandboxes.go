@@ -45,6 +45,9 @@ type createBody struct {
 	IdleTimeoutSeconds int               `json:"idle_timeout_s,omitempty" minimum:"0" doc:"Stop the sandbox after this many seconds without API activity; 0 means never."`
 	FromSnapshot       string            `json:"from_snapshot,omitempty" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"Restore from this snapshot id."`
 	ColdBoot           bool              `json:"cold_boot,omitempty" doc:"Boot cold even when the runtime has a template snapshot."`
+
+	Egress  *sandbox.EgressPolicy        `json:"egress,omitempty" doc:"Where the sandbox may connect (bridge networking); absent means the operator's default."`
+	Secrets map[string]sandbox.SecretRef `json:"secrets,omitempty" doc:"Secrets by environment variable: the guest gets a placeholder, the egress proxy sends the value to the secret's hosts only."`
 }
 
 func (b createBody) spec() sandbox.Spec {
@@ -53,6 +56,7 @@ func (b createBody) spec() sandbox.Spec {
 		Network: sandbox.NetworkMode(b.Network), Env: b.Env, Labels: b.Labels,
 		TTLSeconds: b.TTLSeconds, IdleTimeoutSeconds: b.IdleTimeoutSeconds,
 		FromSnapshot: b.FromSnapshot, ColdBoot: b.ColdBoot,
+		Egress: b.Egress, Secrets: b.Secrets,
 	}
 }
 

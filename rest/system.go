@@ -66,4 +66,5 @@ func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.metrics.write(w, states)
+	s.writeEgressMetrics(w)
 }

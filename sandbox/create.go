@@ -60,6 +60,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if err := m.checkUserNet(spec.Network); err != nil {
 		return nil, err
 	}
+	if err := m.checkEgress(spec); err != nil {
+		return nil, err
+	}
 	if spec.DiskMiB > 0 && spec.FromSnapshot == "" && !spec.ColdBoot {
 		spec.ColdBoot = true // templates have no data disk
 	}
@@ -86,9 +89,15 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if spec.TTLSeconds > 0 {
 		rec.ExpiresAt = now.Add(time.Duration(spec.TTLSeconds) * time.Second)
 	}
+	if spec, err = m.prepareSecrets(id, m.egressEnv(spec)); err != nil {
+		m.unadmit(id)
+		m.dropSecrets(id)
+		return nil, err
+	}
 	setSpec(&rec, recordSpec{Spec: spec})
 	if _, err := m.cfg.Store.CreateSandbox(ctx, rec); err != nil {
 		m.unadmit(id)
+		m.dropSecrets(id)
 		if errors.Is(err, errdefs.ErrAlreadyExists) {
 			return nil, errdefs.Conflict("a sandbox named %q exists already; pick another name or delete that one", spec.Name)
 		}
@@ -116,6 +125,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 		// Nothing of a failed create stays: the record goes too.
 		m.unadmit(id)
 		m.removeDisk(id)
+		m.dropSecrets(id)
 		_ = m.cfg.Store.DeleteSandbox(context.WithoutCancel(ctx), id)
 		m.publish(ctx, events.SandboxFailed, id, map[string]string{"reason": err.Error()})
 		m.publish(ctx, events.SandboxDeleted, id, nil)
@@ -169,6 +179,9 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		gw = m.cfg.Addresses.Gateway().String()
 		cfg.Net = hypervisor.Net{Mode: hypervisor.NetTap, Tap: tap, MAC: mac}
 		cmdline = append(cmdline, "volant.ip="+ip, "volant.gw="+gw)
+		if dns := m.guestDNS(spec.Network, gw); dns != "" {
+			cmdline = append(cmdline, "volant.dns="+dns)
+		}
 	case NetworkUser:
 		un := m.cfg.Driver.Capabilities().UserNetAddr
 		ip, gw = un.IP, un.Gateway
@@ -235,9 +248,12 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 			return err
 		}
 	}
+	if err := m.installCA(ctx, agent, spec); err != nil {
+		return err
+	}
 	m.log.Debug("vm started", "sandbox", id, "boot", bootKind, "vmm", t1.Sub(t0), "agent", time.Since(t1))
 
-	_, err = m.update(ctx, id, func(r *store.Sandbox) error {
+	rec, err := m.update(ctx, id, func(r *store.Sandbox) error {
 		r.State = string(StateRunning)
 		r.Reason = ""
 		r.IP, r.MAC, r.Tap, r.VMDir = ip, mac, tap, vm.Dir()
@@ -252,6 +268,7 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	if err != nil {
 		return fmt.Errorf("recording %s as running: %w", id, err)
 	}
+	m.attachEgress(rec)
 	m.adopt(id, vm, agent)
 	m.publish(ctx, events.SandboxRunning, id, map[string]string{"boot": bootKind, "ip": ip})
 	return nil
@@ -288,6 +305,9 @@ func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip,
 	// stack is its own, so they collide with nothing.
 	if mode == NetworkBridge {
 		req.IPCIDR, req.Gateway, req.MAC = ip, gw, mac
+		if dns := m.guestDNS(mode, gw); dns != "" {
+			req.DNS = []string{dns}
+		}
 	}
 	if err := agent.Reconfigure(ctx, req); err != nil {
 		return fmt.Errorf("giving restored sandbox %s its identity: %w", id, err)

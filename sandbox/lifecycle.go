@@ -208,6 +208,7 @@ func (m *Manager) shutdownVM(ctx context.Context, rec store.Sandbox, graceful bo
 // when all is true, its address lease and saved logs.
 func (m *Manager) releaseRuntime(ctx context.Context, rec store.Sandbox, all bool) {
 	m.unadmit(rec.ID)
+	m.detachEgress(rec, all)
 	if rec.Tap != "" && m.cfg.Network != nil {
 		if err := m.cfg.Network.DeleteTap(ctx, rec.Tap); err != nil {
 			m.log.Warn("deleting tap", "sandbox", rec.ID, "tap", rec.Tap, "err", err)

@@ -90,6 +90,8 @@ type Config struct {
 	// WarmPool keeps this many guests per template restored ahead of
 	// time (and warmed up), so a create only gives one its identity.
 	WarmPool int
+	// Egress enforces egress policies and secrets for bridged sandboxes.
+	Egress EgressConfig
 	// BootTimeout bounds boot to agent-ready; default 60 s.
 	BootTimeout time.Duration
 	Version     string
@@ -129,6 +131,9 @@ type Manager struct {
 	wg     sync.WaitGroup
 
 	locks keyedMutex
+
+	// secrets holds secret values (STATE_DIR/secrets, 0700/0600).
+	secrets *secretStore
 
 	mu sync.Mutex
 	// vms holds the live VM of each running or paused sandbox.
@@ -211,6 +216,12 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	for _, r := range cfg.Runtimes {
 		m.runtimes[r.Name] = r
 	}
+	secrets, err := openSecretStore(filepath.Join(cfg.StateDir, "secrets"))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	m.secrets = secrets
 	if err := m.recover(ctx); err != nil {
 		cancel()
 		return nil, fmt.Errorf("recovering sandboxes: %w", err)

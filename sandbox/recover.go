@@ -92,6 +92,7 @@ func (m *Manager) adoptExisting(ctx context.Context, rec store.Sandbox) bool {
 	m.mu.Lock()
 	m.reserved[rec.ID] = Capacity{VCPUs: spec.VCPUs, MemoryMiB: spec.MemoryMiB}
 	m.mu.Unlock()
+	m.attachEgress(rec)
 	m.adopt(rec.ID, vm, agent)
 	want := StateRunning
 	if st == hypervisor.StatePaused {

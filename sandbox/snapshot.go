@@ -150,7 +150,7 @@ func (m *Manager) Fork(ctx context.Context, idOrName string, n int) ([]*Sandbox,
 	if err != nil {
 		return nil, err
 	}
-	spec := src.Spec
+	spec := forkSpec(src.Spec)
 	spec.Name, spec.FromSnapshot, spec.ColdBoot = "", snap.ID, false
 	clones := make([]*Sandbox, n)
 	errs := make([]error, n)

@@ -49,6 +49,13 @@ type Spec struct {
 	FromSnapshot string `json:"from_snapshot,omitempty"`
 	// ColdBoot forces a cold boot even when a template snapshot exists.
 	ColdBoot bool `json:"cold_boot,omitempty"`
+	// Egress says where the sandbox may connect (bridge mode only); nil
+	// means the operator's default. See egress.go.
+	Egress *EgressPolicy `json:"egress,omitempty"`
+	// Secrets maps environment variable names to secrets: the guest gets
+	// a placeholder, the egress proxy sends the value to the secret's
+	// hosts only (bridge mode only). See secrets.go.
+	Secrets map[string]SecretRef `json:"secrets,omitempty"`
 }
 
 // DefaultRuntime is the runtime of the built-in guest image.
@@ -117,6 +124,14 @@ func (s Spec) Validate(l Limits) error {
 		if len(s.Labels[k]) > 256 {
 			return errdefs.Invalid("label %q: value longer than 256 bytes", k)
 		}
+	}
+	if s.Egress != nil {
+		if err := s.Egress.Validate(); err != nil {
+			return err
+		}
+	}
+	if err := validateSecrets(s); err != nil {
+		return err
 	}
 	if s.FromSnapshot != "" && s.ColdBoot {
 		return errdefs.Invalid("from_snapshot and cold_boot exclude each other: pass one")

@@ -45,6 +45,9 @@ Commands:
   rm-file ID:/path [-r]          delete a file (or, with -r, a tree)
   logs ID [--tail N] [-f]        the serial console log
   snapshot ls | get ID | rm ID...
+  sandbox egress ID [flags]      show or set where a sandbox may connect
+  secret put NAME | ls | rm NAME...
+                                 secrets sandboxes use without holding them
   token create NAME | ls | revoke ID...
   plugin ls | get NAME | install FILE|- | enable NAME | disable NAME | rm NAME...
                                  runtime plugins: what runs in a sandbox
@@ -133,6 +136,8 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		"logs":      cmdLogs,
 		"snapshot":  cmdSnapshot,
 		"snapshots": cmdSnapshot,
+		"secret":    cmdSecret,
+		"secrets":   cmdSecret,
 		"token":     cmdToken,
 		"tokens":    cmdToken,
 		"events":    cmdEvents,

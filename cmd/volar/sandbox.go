@@ -20,6 +20,8 @@ Commands:
   start|stop|pause|resume ID
   snapshot ID                  snapshot a running or paused sandbox
   fork ID [--count N]          snapshot a sandbox and restore N clones
+  egress ID [--default D] [--allow R] [--deny R] [--reset]
+                               show or set where a sandbox may connect
 
 Run 'volar sandbox COMMAND -h' for a command's flags.
 `
@@ -35,6 +37,7 @@ func cmdSandbox(e *env, args []string) error {
 		"delete":   sandboxRemove,
 		"snapshot": sandboxSnapshot,
 		"fork":     sandboxFork,
+		"egress":   sandboxEgress,
 	}
 	for _, v := range []string{"start", "stop", "pause", "resume"} {
 		verbs[v] = func(e *env, args []string) error { return sandboxLifecycle(e, v, args) }
@@ -65,6 +68,7 @@ func sandboxCreate(e *env, args []string) error {
 	c.fs.DurationVar(&idle, "idle-timeout", 0, "stop the sandbox after this long without API activity (default never)")
 	c.fs.BoolVar(&spec.ColdBoot, "cold-boot", false, "boot cold even when the runtime has a template snapshot")
 	c.fs.StringVar(&spec.FromSnapshot, "from-snapshot", "", "restore from this snapshot `ID`")
+	applyEgress := createEgressFlags(c)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -85,6 +89,9 @@ func sandboxCreate(e *env, args []string) error {
 	}
 	spec.Network = sandbox.NetworkMode(network)
 	spec.Env, spec.Labels = env.m, labels.m
+	if err := applyEgress(&spec); err != nil {
+		return err
+	}
 	spec.TTLSeconds, spec.IdleTimeoutSeconds = seconds(ttl), seconds(idle)
 
 	api, err := e.api()
