@@ -43,6 +43,8 @@ type Manifest struct {
 	SizeBytes int64       `json:"size_bytes"`
 	// Device is what the driver needs to restore.
 	Device hypervisor.SnapshotInfo `json:"device"`
+	// RootImage is the image the guest runs in (images.go), if any.
+	RootImage *imageRecord `json:"root_image,omitempty"`
 }
 
 // snapshotRef is a snapshot a VM can be restored from.
@@ -88,7 +90,7 @@ func (m *Manager) snapshotLocked(ctx context.Context, id string) (*Snapshot, err
 	man := Manifest{
 		Runtime: rec.Runtime, Image: m.imageOf(rec.Runtime).ImageDigest, SandboxID: id,
 		VCPUs: meta.Spec.VCPUs, MemoryMiB: meta.Spec.MemoryMiB, HasNet: meta.Spec.Network != NetworkNone,
-		Network: meta.Spec.Network,
+		Network: meta.Spec.Network, RootImage: meta.Image,
 	}
 	if p := meta.Restored; p != "" && !isTemplateID(p) {
 		if _, err := m.cfg.Store.GetSnapshot(ctx, p); err == nil {

@@ -49,6 +49,13 @@ type Spec struct {
 	FromSnapshot string `json:"from_snapshot,omitempty"`
 	// ColdBoot forces a cold boot even when a template snapshot exists.
 	ColdBoot bool `json:"cold_boot,omitempty"`
+	// Image is the OCI image (a reference or a digest) whose root file
+	// system the sandbox runs in; empty means none: the runtime's own
+	// guest (busybox in the initramfs).
+	Image string `json:"image,omitempty"`
+
+	// image is Image resolved (images.go); set by Create.
+	image *ImageRootFS
 }
 
 // DefaultRuntime is the runtime of the built-in guest image.
@@ -117,6 +124,9 @@ func (s Spec) Validate(l Limits) error {
 		if len(s.Labels[k]) > 256 {
 			return errdefs.Invalid("label %q: value longer than 256 bytes", k)
 		}
+	}
+	if err := checkImageRef(s.Image); err != nil {
+		return err
 	}
 	if s.FromSnapshot != "" && s.ColdBoot {
 		return errdefs.Invalid("from_snapshot and cold_boot exclude each other: pass one")
