@@ -90,6 +90,14 @@ func (r *imageRecord) rootFS() *ImageRootFS {
 	return &ImageRootFS{Ref: r.Ref, Digest: r.Digest, Path: r.Path, Env: r.Env, WorkingDir: r.WorkingDir, User: r.User}
 }
 
+// digest is r's digest, or "" for no image.
+func (r *imageRecord) digest() string {
+	if r == nil {
+		return ""
+	}
+	return r.Digest
+}
+
 // checkImageRef is the part of Spec.Validate about Image.
 func checkImageRef(ref string) error {
 	if ref == "" {

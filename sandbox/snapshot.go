@@ -288,7 +288,7 @@ func toSnapshot(r store.Snapshot, man Manifest, children, sandboxes int) *Snapsh
 	return &Snapshot{
 		ID: r.ID, SandboxID: r.SandboxID, ParentID: r.ParentID, Runtime: r.Runtime,
 		Template: man.Template, SizeBytes: r.SizeBytes, CreatedAt: r.CreatedAt,
-		Children: children, Sandboxes: sandboxes,
+		Children: children, Sandboxes: sandboxes, ImageDigest: man.RootImage.digest(),
 	}
 }
 
