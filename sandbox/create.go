@@ -73,6 +73,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if err := m.resolveImage(ctx, &spec, from); err != nil {
 		return nil, err
 	}
+	defer m.creatingImage(spec)()
 	if from == nil && !spec.ColdBoot {
 		from = m.template(spec, rt)
 	}

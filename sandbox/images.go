@@ -346,18 +346,35 @@ func (m *Manager) keepRootDisk(ctx context.Context, id string, in *instance, pau
 	return true, os.Rename(tmp, dst)
 }
 
+// creatingImage counts a create of spec's image as a use of it until the
+// returned function is called, so the image cannot be deleted under it.
+func (m *Manager) creatingImage(spec Spec) (done func()) {
+	if spec.image == nil {
+		return func() {}
+	}
+	return m.creating(imagePendingKey(spec.image.Digest))
+}
+
+// imagePendingKey is the key of an image's creates among the pending
+// creates (no runtime name has a ':').
+func imagePendingKey(digest string) string { return "image:" + digest }
+
 // ImageInUse counts what uses the image with this digest: sandboxes in
-// any state, snapshots and templates (they restore onto its root file
-// system). The image store refuses to delete an image in use; it may call
+// any state and creates under way, snapshots and templates (they restore
+// onto its root file system). The image store refuses to delete an image in use; it may call
 // ForgetImageTemplates first, so templates alone do not keep an image.
 func (m *Manager) ImageInUse(ctx context.Context, digest string) (int, error) {
 	if digest == "" {
 		return 0, nil
 	}
+	m.mu.Lock()
+	pending := m.pending[imagePendingKey(digest)]
+	m.mu.Unlock()
 	n, err := m.cfg.Store.CountSandboxesByImage(ctx, digest)
 	if err != nil {
 		return 0, err
 	}
+	n += pending
 	snaps, err := m.cfg.Store.ListSnapshots(ctx)
 	if err != nil {
 		return 0, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -205,6 +206,12 @@ func TestImageSandboxes(t *testing.T) {
 		if got != "ok" {
 			t.Errorf("kernel file systems: %q", got)
 		}
+		// tsc=reliable keeps the TSC as the clocksource under a busy TCG.
+		if got := sh(t, m, sb1.ID, "cat /sys/devices/system/clocksource/clocksource0/current_clocksource; cat /proc/cmdline"); !strings.Contains(got, "tsc=reliable") {
+			t.Errorf("clocksource and kernel command line = %q, want tsc=reliable", got)
+		} else {
+			t.Logf("clocksource: %s", strings.SplitN(got, "\n", 2)[0])
+		}
 		if got := sh(t, m, sb1.ID, "hostname; cat /etc/hostname"); got != sb1.ID+"\n"+sb1.ID {
 			t.Errorf("hostname and /etc/hostname = %q, want %s twice", got, sb1.ID)
 		}
@@ -316,6 +323,37 @@ func TestImageSandboxes(t *testing.T) {
 			}
 			if c.ImageDigest != digest {
 				t.Errorf("clone %s image digest %q, want %q", c.ID, c.ImageDigest, digest)
+			}
+		}
+		// The snapshot names the shared image by its path and holds no copy.
+		snapDir := filepath.Join(env.StateDir, "snapshots", clones[0].FromSnapshot)
+		b, err := os.ReadFile(filepath.Join(snapDir, "qemu.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var man struct {
+			Config struct {
+				Disks []struct {
+					Path     string `json:"path"`
+					ReadOnly bool   `json:"read_only"`
+				} `json:"disks"`
+			} `json:"config"`
+		}
+		if err := json.Unmarshal(b, &man); err != nil {
+			t.Fatal(err)
+		}
+		shared := false
+		for _, d := range man.Config.Disks {
+			shared = shared || d.ReadOnly && d.Path == imgPath
+		}
+		if !shared {
+			t.Errorf("snapshot disks %+v: want the image %s read-only, by its path", man.Config.Disks, imgPath)
+		}
+		imgInfo, _ := os.Stat(imgPath)
+		ents, _ := os.ReadDir(snapDir)
+		for _, e := range ents {
+			if fi, err := os.Stat(filepath.Join(snapDir, e.Name())); err == nil && os.SameFile(fi, imgInfo) {
+				t.Errorf("snapshot file %s is the shared image", e.Name())
 			}
 		}
 		sh(t, m, clones[0].ID, "echo clone > /root/mark")
