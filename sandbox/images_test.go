@@ -275,7 +275,7 @@ func TestImageSandboxes(t *testing.T) {
 	sh(t, m, sb1.ID, "echo one > /root/mark && sync")
 
 	// The second create of the image restores from its template.
-	imageTemplate(t, m, digest)
+	tpl := imageTemplate(t, m, digest)
 	start = time.Now()
 	sb2, err := m.Create(ctx, spec)
 	if err != nil {
@@ -381,6 +381,43 @@ func TestImageSandboxes(t *testing.T) {
 		n, err := m.ImageInUse(ctx, digest)
 		if err != nil || n < 4 {
 			t.Errorf("ImageInUse = %d, %v; want at least 4 (sandboxes, the fork's snapshot, the template)", n, err)
+		}
+		// The template stays while a root disk descends from it (sb2 was
+		// restored from it), and goes once nothing of the image is left.
+		if err := m.ForgetImageTemplates(ctx, digest); err != nil {
+			t.Fatal(err)
+		}
+		if after, err := m.ImageInUse(ctx, digest); err != nil || after != n {
+			t.Errorf("ImageInUse after forgetting templates in use = %d, %v; want %d", after, err, n)
+		}
+		if err := m.DeleteSnapshot(ctx, tpl); !errors.Is(err, errdefs.ErrConflict) {
+			t.Errorf("deleting the template under sb2: %v, want conflict", err)
+		}
+		sbs, err := m.List(ctx, sandbox.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sb := range sbs.Items {
+			if err := m.Delete(ctx, sb.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		snaps, err := m.ListSnapshots(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range snaps {
+			if !s.Template {
+				if err := m.DeleteSnapshot(ctx, s.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := m.ForgetImageTemplates(ctx, digest); err != nil {
+			t.Fatal(err)
+		}
+		if after, err := m.ImageInUse(ctx, digest); err != nil || after != 0 {
+			t.Errorf("ImageInUse once nothing of the image is left = %d, %v; want 0", after, err)
 		}
 	})
 

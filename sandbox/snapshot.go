@@ -45,6 +45,9 @@ type Manifest struct {
 	Device hypervisor.SnapshotInfo `json:"device"`
 	// RootImage is the image the guest runs in (images.go), if any.
 	RootImage *imageRecord `json:"root_image,omitempty"`
+	// BaseTemplate is the image template the snapshot's copy-on-write
+	// root disk descends from (its backing file is there), if any.
+	BaseTemplate string `json:"base_template,omitempty"`
 }
 
 // snapshotRef is a snapshot a VM can be restored from.
@@ -91,6 +94,9 @@ func (m *Manager) snapshotLocked(ctx context.Context, id string) (*Snapshot, err
 		Runtime: rec.Runtime, Image: m.imageOf(rec.Runtime).ImageDigest, SandboxID: id,
 		VCPUs: meta.Spec.VCPUs, MemoryMiB: meta.Spec.MemoryMiB, HasNet: meta.Spec.Network != NetworkNone,
 		Network: meta.Spec.Network, RootImage: meta.Image,
+	}
+	if meta.Image != nil {
+		man.BaseTemplate = m.baseTemplate(ctx, meta.Restored) // images.go
 	}
 	if p := meta.Restored; p != "" && !isTemplateID(p) {
 		if _, err := m.cfg.Store.GetSnapshot(ctx, p); err == nil {
@@ -271,6 +277,9 @@ func (m *Manager) DeleteSnapshot(ctx context.Context, id string) error {
 		return errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id)
 	}
 	if err != nil {
+		return err
+	}
+	if err := m.imageTemplateInUse(ctx, id); err != nil { // images.go
 		return err
 	}
 	if err := m.cfg.Store.DeleteSnapshot(ctx, id); err != nil {
