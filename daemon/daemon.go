@@ -137,6 +137,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		Defaults:  sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: defaultNet},
 		Budget:    budget(cfg),
 		Plugins:   d.plugins,
+		Images:    ociImages{d.images},
 		Templates: cfg.Templates,
 		WarmPool:  cfg.WarmPool,
 		Version:   Version,

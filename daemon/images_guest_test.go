@@ -1,10 +1,6 @@
-//go:build rootfs
-
 // The in-guest checks of OCI images: sandboxes created from an image
 // pulled from a registry served in the test, and from the built-in debian
-// image. They need the engine side of images (sandbox.Spec's image, the
-// rootfs attached to the guest, kestrel starting processes in it); the
-// lead enables them by dropping the build tag when that part is merged.
+// image.
 
 package daemon_test
 

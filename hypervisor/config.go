@@ -37,9 +37,15 @@ type Config struct {
 
 // Disk is a virtio block device.
 type Disk struct {
-	Path     string `json:"path"`
-	Format   string `json:"format"` // "raw" or "qcow2"
-	ReadOnly bool   `json:"read_only,omitempty"`
+	Path   string `json:"path"`
+	Format string `json:"format"` // "raw" or "qcow2"
+	// ReadOnly disks are never written, and a snapshot neither freezes
+	// nor copies them: every VM of one image shares its file.
+	ReadOnly bool `json:"read_only,omitempty"`
+	// Serial, when set, is the device's serial number (at most 20
+	// letters, digits, '-' or '_'), by which the guest finds the disk
+	// whatever its order.
+	Serial string `json:"serial,omitempty"`
 }
 
 // NetMode is how the guest's interface reaches the world.
@@ -62,7 +68,10 @@ type Net struct {
 	MAC string `json:"mac,omitempty"`
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var (
+	idPattern     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	serialPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,20}$`)
+)
 
 // Validate reports what is wrong with c, as an errdefs.ErrInvalidArgument.
 func (c Config) Validate() error {
@@ -93,6 +102,9 @@ func (c Config) Validate() error {
 		}
 		if !filepath.IsAbs(d.Path) {
 			return errdefs.Invalid("disk %d path %q: must be absolute", i, d.Path)
+		}
+		if d.Serial != "" && !serialPattern.MatchString(d.Serial) {
+			return errdefs.Invalid("disk %d serial %q: use 1-20 letters, digits, '-' or '_'", i, d.Serial)
 		}
 	}
 	return nil

@@ -39,7 +39,7 @@ func bootArgs(img *Image, agentSock string, tscKHz int) []string {
 		"-M", "microvm,accel=tcg,acpi=on", "-cpu", "max", "-m", "256", "-smp", "1",
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
 		"-kernel", img.Kernel, "-initrd", img.Initramfs,
-		"-append", fmt.Sprintf("console=ttyS0 reboot=t panic=-1 tsc_early_khz=%d cryptomgr.notests rodata=off", tscKHz),
+		"-append", fmt.Sprintf("console=ttyS0 reboot=t panic=-1 tsc_early_khz=%d cryptomgr.notests rodata=off tsc=reliable", tscKHz),
 		"-serial", "stdio",
 		"-device", "virtio-serial-device",
 		"-chardev", "socket,id=agent,path=" + agentSock + ",server=on,wait=off",
@@ -51,7 +51,7 @@ func TestBootArgs(t *testing.T) {
 	got := strings.Join(bootArgs(&Image{Kernel: "/i/vmlinux", Initramfs: "/i/initramfs.cpio"}, "/run/a.sock", 2299998), " ")
 	want := "-M microvm,accel=tcg,acpi=on -cpu max -m 256 -smp 1 -nodefaults -no-user-config -nographic -no-reboot " +
 		"-kernel /i/vmlinux -initrd /i/initramfs.cpio " +
-		"-append console=ttyS0 reboot=t panic=-1 tsc_early_khz=2299998 cryptomgr.notests rodata=off " +
+		"-append console=ttyS0 reboot=t panic=-1 tsc_early_khz=2299998 cryptomgr.notests rodata=off tsc=reliable " +
 		"-serial stdio -device virtio-serial-device -chardev socket,id=agent,path=/run/a.sock,server=on,wait=off " +
 		"-device virtserialport,chardev=agent,name=org.volant.agent.0"
 	if got != want {

@@ -22,13 +22,15 @@ type ListPage struct {
 
 // Snapshot is a saved sandbox: memory, devices and disks at one instant.
 type Snapshot struct {
-	ID        string    `json:"id"`
-	SandboxID string    `json:"sandbox_id"`
-	ParentID  string    `json:"parent_id,omitempty"`
-	Runtime   string    `json:"runtime"`
-	Template  bool      `json:"template,omitempty"`
-	SizeBytes int64     `json:"size_bytes"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string `json:"id"`
+	SandboxID string `json:"sandbox_id"`
+	ParentID  string `json:"parent_id,omitempty"`
+	Runtime   string `json:"runtime"`
+	Template  bool   `json:"template,omitempty"`
+	// ImageDigest is the image the snapshot's guest runs in, if any.
+	ImageDigest string    `json:"image_digest,omitempty"`
+	SizeBytes   int64     `json:"size_bytes"`
+	CreatedAt   time.Time `json:"created_at"`
 	// Refs counts what keeps the snapshot alive: child snapshots and
 	// sandboxes restored from it.
 	Children  int `json:"children"`

@@ -82,7 +82,7 @@ func BenchmarkCreateToFirstExec(b *testing.B) {
 	}
 }
 
-func waitTemplate(b *testing.B, m *sandbox.Manager) string {
+func waitTemplate(b testing.TB, m *sandbox.Manager) string {
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		snaps, _ := m.ListSnapshots(context.Background())

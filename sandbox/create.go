@@ -66,6 +66,12 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if spec.DiskMiB > 0 && spec.FromSnapshot == "" && !spec.ColdBoot {
 		spec.ColdBoot = true // templates have no data disk
 	}
+	// images: resolve spec.Image (images.go) before the template lookup,
+	// since templates are keyed by the image's digest.
+	if err := m.resolveImage(ctx, &spec, from); err != nil {
+		return nil, err
+	}
+	defer m.creatingImage(spec)()
 	if from == nil && !spec.ColdBoot {
 		from = m.template(spec, rt)
 	}
@@ -95,6 +101,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 		return nil, err
 	}
 	setSpec(&rec, recordSpec{Spec: spec})
+	recordImage(&rec, spec) // images.go
 	if _, err := m.cfg.Store.CreateSandbox(ctx, rec); err != nil {
 		m.unadmit(id)
 		m.dropSecrets(id)
@@ -196,6 +203,16 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		cfg.Disks = append(cfg.Disks, disk)
 		cmdline = append(cmdline, "volant.disk=/dev/vda:"+DataDir)
 	}
+	if spec.image != nil && from == nil {
+		// images.go: the image read-only and the sandbox's copy-on-write
+		// layer, after the data disk (which stays /dev/vda).
+		disks, args, derr := m.imageDisks(ctx, spec.image, m.rootDiskPath(id))
+		if derr != nil {
+			return derr
+		}
+		cfg.Disks = append(cfg.Disks, disks...)
+		cmdline = append(cmdline, args...)
+	}
 	cfg.Cmdline = strings.Join(cmdline, " ")
 	rev.add(func() { _ = os.Remove(cfg.MemoryFile) })
 
@@ -244,6 +261,9 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		return err
 	}
 	if from == nil {
+		if err := m.setupImage(ctx, agent, spec.image); err != nil { // images.go
+			return err
+		}
 		if err := m.setupPlugin(ctx, agent, rt); err != nil {
 			return err
 		}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/hypervisor"
-	"github.com/volant-sh/volant/kestrel/client"
 )
 
 // DataDir is where a sandbox's data disk is mounted in the guest.
@@ -90,8 +89,9 @@ func (m *Manager) keepDisk(ctx context.Context, id string, in *instance) (copied
 	if err != nil {
 		return false, err
 	}
-	if res, err := in.agent.Exec(ctx, client.ExecRequest{Argv: []string{"sync"}, TimeoutMS: 30000}, nil); err != nil || res.ExitCode != 0 {
-		return false, fmt.Errorf("flushing the data disk of %s: %v", id, err)
+	// The agent flushes itself: an image root may have no sync binary.
+	if err := in.agent.Sync(ctx); err != nil {
+		return false, fmt.Errorf("flushing the data disk of %s: %w", id, err)
 	}
 	if p, ok := in.vm.(hypervisor.Pauser); ok {
 		if err := p.Pause(ctx); err != nil {

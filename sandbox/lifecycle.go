@@ -53,6 +53,17 @@ func (m *Manager) Stop(ctx context.Context, idOrName string) (*Sandbox, error) {
 		// The disk is saved and the VM paused: nothing is left to flush.
 		graceful = !copied
 	}
+	if in, ok := m.instance(rec.ID); ok && specOf(rec).Image != nil {
+		// images.go: the root's copy-on-write layer is kept the same way.
+		copied, err := m.keepRootDisk(ctx, rec.ID, in, !graceful)
+		if err != nil {
+			if p, ok := in.vm.(hypervisor.Pauser); ok {
+				_ = p.Resume(context.WithoutCancel(ctx))
+			}
+			return nil, fmt.Errorf("stopping %s: %w; it keeps running", rec.ID, err)
+		}
+		graceful = graceful && !copied
+	}
 	m.shutdownVM(ctx, rec, graceful)
 	m.releaseRuntime(ctx, rec, false)
 	if _, err := m.setState(ctx, rec.ID, StateStopped, ""); err != nil {
@@ -77,6 +88,7 @@ func (m *Manager) Start(ctx context.Context, idOrName string) (*Sandbox, error) 
 		return nil, errdefs.Conflict("sandbox %s is %s; only a stopped sandbox can be started", rec.ID, rec.State)
 	}
 	spec := specOf(rec).Spec
+	spec.image = imageOfRecord(rec) // images.go
 	rt, err := m.runtime(ctx, spec.Runtime)
 	if err != nil {
 		return nil, fmt.Errorf("the runtime of sandbox %s: %w", rec.ID, err)

@@ -76,7 +76,10 @@ type Config struct {
 	Runtimes  []Runtime
 	// Plugins, when set, adds every enabled runtime plugin as a runtime
 	// on the default image.
-	Plugins  Plugins
+	Plugins Plugins
+	// Images, when set, resolves Spec.Image (the OCI image store); nil
+	// refuses creates with an image.
+	Images   Images
 	Defaults Defaults
 	Limits   Limits
 	// Budget is the host's admission budget (overcommit included).

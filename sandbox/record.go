@@ -22,6 +22,7 @@ func fromRecord(r store.Sandbox) *Sandbox {
 		IP:           r.IP,
 		MAC:          r.MAC,
 		FromSnapshot: r.FromSnapshot,
+		ImageDigest:  r.ImageDigest,
 		CreatedAt:    r.CreatedAt,
 		UpdatedAt:    r.UpdatedAt,
 		LastActiveAt: r.LastActiveAt,
@@ -46,6 +47,8 @@ type recordSpec struct {
 	Boot    string `json:"boot,omitempty"`
 	// Restored is the snapshot (or template) the VM was restored from.
 	Restored string `json:"restored,omitempty"`
+	// Image is the image the sandbox runs in (images.go), if any.
+	Image *imageRecord `json:"image,omitempty"`
 }
 
 func specOf(r store.Sandbox) recordSpec {

@@ -43,6 +43,11 @@ type Manifest struct {
 	SizeBytes int64       `json:"size_bytes"`
 	// Device is what the driver needs to restore.
 	Device hypervisor.SnapshotInfo `json:"device"`
+	// RootImage is the image the guest runs in (images.go), if any.
+	RootImage *imageRecord `json:"root_image,omitempty"`
+	// BaseTemplate is the image template the snapshot's copy-on-write
+	// root disk descends from (its backing file is there), if any.
+	BaseTemplate string `json:"base_template,omitempty"`
 }
 
 // snapshotRef is a snapshot a VM can be restored from.
@@ -88,7 +93,10 @@ func (m *Manager) snapshotLocked(ctx context.Context, id string) (*Snapshot, err
 	man := Manifest{
 		Runtime: rec.Runtime, Image: m.imageOf(rec.Runtime).ImageDigest, SandboxID: id,
 		VCPUs: meta.Spec.VCPUs, MemoryMiB: meta.Spec.MemoryMiB, HasNet: meta.Spec.Network != NetworkNone,
-		Network: meta.Spec.Network,
+		Network: meta.Spec.Network, RootImage: meta.Image,
+	}
+	if meta.Image != nil {
+		man.BaseTemplate = m.baseTemplate(ctx, meta.Restored) // images.go
 	}
 	if p := meta.Restored; p != "" && !isTemplateID(p) {
 		if _, err := m.cfg.Store.GetSnapshot(ctx, p); err == nil {
@@ -271,6 +279,9 @@ func (m *Manager) DeleteSnapshot(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if err := m.imageTemplateInUse(ctx, id); err != nil { // images.go
+		return err
+	}
 	if err := m.cfg.Store.DeleteSnapshot(ctx, id); err != nil {
 		return err
 	}
@@ -286,7 +297,7 @@ func toSnapshot(r store.Snapshot, man Manifest, children, sandboxes int) *Snapsh
 	return &Snapshot{
 		ID: r.ID, SandboxID: r.SandboxID, ParentID: r.ParentID, Runtime: r.Runtime,
 		Template: man.Template, SizeBytes: r.SizeBytes, CreatedAt: r.CreatedAt,
-		Children: children, Sandboxes: sandboxes,
+		Children: children, Sandboxes: sandboxes, ImageDigest: man.RootImage.digest(),
 	}
 }
 

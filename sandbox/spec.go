@@ -56,6 +56,13 @@ type Spec struct {
 	// a placeholder, the egress proxy sends the value to the secret's
 	// hosts only (bridge mode only). See secrets.go.
 	Secrets map[string]SecretRef `json:"secrets,omitempty"`
+	// Image is the OCI image (a reference or a digest) whose root file
+	// system the sandbox runs in; empty means none: the runtime's own
+	// guest (busybox in the initramfs).
+	Image string `json:"image,omitempty"`
+
+	// image is Image resolved (images.go); set by Create.
+	image *ImageRootFS
 }
 
 // DefaultRuntime is the runtime of the built-in guest image.
@@ -131,6 +138,9 @@ func (s Spec) Validate(l Limits) error {
 		}
 	}
 	if err := validateSecrets(s); err != nil {
+		return err
+	}
+	if err := checkImageRef(s.Image); err != nil {
 		return err
 	}
 	if s.FromSnapshot != "" && s.ColdBoot {

@@ -65,6 +65,8 @@ type Sandbox struct {
 	Gateway      string            `json:"gateway,omitempty"`
 	MAC          string            `json:"mac,omitempty"`
 	FromSnapshot string            `json:"from_snapshot,omitempty"`
+	// ImageDigest is the digest of the image Spec.Image resolved to.
+	ImageDigest string `json:"image_digest,omitempty"`
 	// PID is the VMM's process id while the sandbox has a VM.
 	PID int `json:"pid,omitempty"`
 	// Boot says how the sandbox last started: "cold" or "restore".

@@ -23,7 +23,7 @@ func isTemplateID(id string) bool { return strings.HasPrefix(id, templatePrefix)
 
 // templateKey names the template that can serve spec.
 func (m *Manager) templateKey(spec Spec, rt Runtime) string {
-	return fmt.Sprintf("%s/%s/%dc/%dm/net=%s/%s@%s", spec.Runtime, rt.digest(), spec.VCPUs, spec.MemoryMiB, spec.Network, m.cfg.Driver.Name(), m.vmmVersion())
+	return fmt.Sprintf("%s/%s/%dc/%dm/net=%s/%s@%s", spec.Runtime, rt.digest(), spec.VCPUs, spec.MemoryMiB, spec.Network, m.cfg.Driver.Name(), m.vmmVersion()) + imageKey(spec)
 }
 
 // template returns the ready template for spec, if any.
@@ -94,10 +94,14 @@ func (m *Manager) loadTemplates(ctx context.Context) {
 		ref, err := m.loadRef(r)
 		rt, rerr := m.runtime(ctx, r.Runtime)
 		// A template keyed by another driver or VMM version (or by an
-		// older key scheme) no longer serves any create.
-		stale := err != nil || rerr != nil || ref.man.Image != rt.digest() || ref.man.VMMVersion != m.vmmVersion()
+		// older key scheme), or whose image file is gone, no longer serves
+		// any create.
+		stale := err != nil || rerr != nil || ref.man.Image != rt.digest() || ref.man.VMMVersion != m.vmmVersion() || !templateImageUsable(ref.man)
 		if !stale {
 			tspec := Spec{Runtime: ref.man.Runtime, VCPUs: ref.man.VCPUs, MemoryMiB: ref.man.MemoryMiB, Network: ref.man.Network}
+			if img := ref.man.RootImage; img != nil {
+				tspec.image = &ImageRootFS{Digest: img.Digest}
+			}
 			stale = ref.man.Key != m.templateKey(tspec, rt)
 		}
 		if stale {
@@ -111,6 +115,9 @@ func (m *Manager) loadTemplates(ctx context.Context) {
 		m.tpl[ref.man.Key] = ref
 		m.tplMu.Unlock()
 		spec := Spec{Runtime: ref.man.Runtime, VCPUs: ref.man.VCPUs, MemoryMiB: ref.man.MemoryMiB, Network: ref.man.Network}
+		if img := ref.man.RootImage; img != nil { // images.go
+			spec.Image, spec.image = img.Ref, img.rootFS()
+		}
 		m.fillWarm(ref.man.Key, ref, spec)
 	}
 }
@@ -188,6 +195,17 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 		defer func() { _ = m.cfg.Network.DeleteTap(context.WithoutCancel(ctx), tap) }()
 		cfg.Net = hypervisor.Net{Mode: hypervisor.NetTap, Tap: tap, MAC: userMAC(id)}
 	}
+	if spec.image != nil {
+		// images.go: the template's own copy-on-write layer, frozen into
+		// the template by the snapshot (a hard link), so removed after.
+		disks, args, err := m.imageDisks(ctx, spec.image, m.rootDiskPath(id))
+		defer m.removeDisk(id)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Disks = append(cfg.Disks, disks...)
+		cmdline = append(cmdline, args...)
+	}
 	cfg.Cmdline = strings.Join(cmdline, " ")
 	defer os.Remove(cfg.MemoryFile)
 	vm, err := m.cfg.Driver.Boot(ctx, cfg)
@@ -204,6 +222,9 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 	if err := m.waitAgent(ctx, vm, func(ctx context.Context) error { _, err := agent.WaitReady(ctx); return err }); err != nil {
 		return nil, err
 	}
+	if err := m.setupImage(ctx, agent, spec.image); err != nil { // images.go
+		return nil, err
+	}
 	if err := m.setupPlugin(ctx, agent, rt); err != nil {
 		return nil, err
 	}
@@ -211,6 +232,7 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 	man := Manifest{
 		Runtime: spec.Runtime, Image: rt.digest(), Template: true, Key: key,
 		VCPUs: spec.VCPUs, MemoryMiB: spec.MemoryMiB, HasNet: spec.Network != NetworkNone, Network: spec.Network,
+		RootImage: recordOf(spec.image),
 	}
 	sn, man, err := m.snapshotVM(ctx, snapper, in, id, man)
 	if err != nil {

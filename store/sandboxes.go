@@ -31,6 +31,10 @@ type Sandbox struct {
 	MAC          string
 	Tap          string
 	FromSnapshot string
+	// ImageRef and ImageDigest name the OCI image the sandbox's root file
+	// system comes from; empty without an image.
+	ImageRef    string
+	ImageDigest string
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -52,7 +56,7 @@ const sandboxColumns = `s.id, s.name, s.runtime, s.state, s.reason, s.spec,
 const sandboxListColumns = `s.id, s.name, s.runtime, s.state, s.reason, s.spec, NULL,
 	` + sandboxRest
 
-const sandboxRest = `s.vm_dir, s.driver, s.ip, s.mac, s.tap, s.from_snapshot,
+const sandboxRest = `s.vm_dir, s.driver, s.ip, s.mac, s.tap, s.from_snapshot, s.image_ref, s.image_digest,
 	s.created_at, s.updated_at, s.expires_at, s.last_active_at, s.version`
 
 // CreateSandbox inserts sb. CreatedAt, UpdatedAt and LastActiveAt default to
@@ -76,10 +80,10 @@ func (s *Store) CreateSandbox(ctx context.Context, sb Sandbox) (Sandbox, error) 
 	sb = normalizeSandbox(sb)
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sandboxes (id, name, runtime, state, reason, spec,
-			vm_dir, driver, ip, mac, tap, from_snapshot, created_at, updated_at, expires_at, last_active_at, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			vm_dir, driver, ip, mac, tap, from_snapshot, image_ref, image_digest, created_at, updated_at, expires_at, last_active_at, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sb.ID, sb.Name, sb.Runtime, sb.State, sb.Reason, blob(sb.Spec),
-			sb.VMDir, sb.Driver, sb.IP, sb.MAC, sb.Tap, sb.FromSnapshot,
+			sb.VMDir, sb.Driver, sb.IP, sb.MAC, sb.Tap, sb.FromSnapshot, sb.ImageRef, sb.ImageDigest,
 			toNanos(sb.CreatedAt), toNanos(sb.UpdatedAt), nullNanos(sb.ExpiresAt), toNanos(sb.LastActiveAt), sb.Version)
 		if err != nil {
 			return err
@@ -149,11 +153,11 @@ func (s *Store) UpdateSandbox(ctx context.Context, sb Sandbox) (Sandbox, error) 
 		sb.CreatedAt = fromNanos(created)
 		sb.Version++
 		_, err = tx.ExecContext(ctx, `UPDATE sandboxes SET name = ?, runtime = ?, state = ?, reason = ?, spec = ?,
-			vm_dir = ?, driver = ?, ip = ?, mac = ?, tap = ?, from_snapshot = ?,
+			vm_dir = ?, driver = ?, ip = ?, mac = ?, tap = ?, from_snapshot = ?, image_ref = ?, image_digest = ?,
 			updated_at = ?, expires_at = ?, last_active_at = ?, version = ?
 			WHERE id = ?`,
 			sb.Name, sb.Runtime, sb.State, sb.Reason, blob(sb.Spec),
-			sb.VMDir, sb.Driver, sb.IP, sb.MAC, sb.Tap, sb.FromSnapshot,
+			sb.VMDir, sb.Driver, sb.IP, sb.MAC, sb.Tap, sb.FromSnapshot, sb.ImageRef, sb.ImageDigest,
 			toNanos(sb.UpdatedAt), nullNanos(sb.ExpiresAt), toNanos(sb.LastActiveAt), sb.Version, sb.ID)
 		if err != nil {
 			return err
@@ -170,6 +174,16 @@ func (s *Store) UpdateSandbox(ctx context.Context, sb Sandbox) (Sandbox, error) 
 		return Sandbox{}, fmt.Errorf("updating sandbox %s: %w", sb.ID, err)
 	}
 	return sb, nil
+}
+
+// CountSandboxesByImage counts the sandboxes, in any state, whose root
+// file system is the image with this digest.
+func (s *Store) CountSandboxesByImage(ctx context.Context, digest string) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM sandboxes WHERE image_digest = ? AND image_digest <> ''`, digest).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting sandboxes of image %s: %w", digest, err)
+	}
+	return n, nil
 }
 
 // DeleteSandbox removes the sandbox with the given id, or returns an error
@@ -244,7 +258,7 @@ func scanSandbox(row scanner) (Sandbox, error) {
 		expires                sql.NullInt64
 	)
 	err := row.Scan(&sb.ID, &sb.Name, &sb.Runtime, &sb.State, &sb.Reason, &spec, &labels,
-		&sb.VMDir, &sb.Driver, &sb.IP, &sb.MAC, &sb.Tap, &sb.FromSnapshot,
+		&sb.VMDir, &sb.Driver, &sb.IP, &sb.MAC, &sb.Tap, &sb.FromSnapshot, &sb.ImageRef, &sb.ImageDigest,
 		&created, &updated, &expires, &last, &sb.Version)
 	if err != nil {
 		return Sandbox{}, err

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/volant-sh/volant/kestrel/netcfg"
 	"github.com/volant-sh/volant/kestrel/pid1"
 	"github.com/volant-sh/volant/kestrel/reaper"
+	"github.com/volant-sh/volant/kestrel/rootfs"
 	"github.com/volant-sh/volant/kestrel/transport"
 )
 
@@ -107,17 +109,26 @@ func runInit(debug bool) {
 	if err := netcfg.LoopbackUp(); err != nil {
 		log.Warn("loopback", "err", err)
 	}
+	// A sandbox of an image: mount its root, and its data disks inside
+	// it, then chroot there, so that what follows (hostname, hosts,
+	// resolv.conf) is written into the root its processes see.
+	inRoot := enterRoot(r, log)
+
 	cfg, err := netcfg.ParseCmdline(pid1.KernelCmdline())
 	if err != nil {
 		log.Error("kernel command line", "err", err)
 	} else if err := netcfg.Apply(cfg); err != nil {
 		log.Error("network config", "err", err)
+	} else if err := rootfs.Identity(cfg.Hostname); err != nil {
+		log.Error("image root identity", "err", err)
 	}
 
-	if ds, err := disks.ParseCmdline(pid1.KernelCmdline()); err != nil {
-		log.Error("kernel command line", "err", err)
-	} else {
-		disks.MountAll(ds, r.StartProcess, log)
+	if !inRoot {
+		if ds, err := disks.ParseCmdline(pid1.KernelCmdline()); err != nil {
+			log.Error("kernel command line", "err", err)
+		} else {
+			disks.MountAll(ds, r.StartProcess, log)
+		}
 	}
 
 	a, err := agent.New(agent.Config{Version: version, Reaper: r, Logger: log, Poweroff: func() { pid1.Poweroff(log) }})
@@ -150,6 +161,43 @@ func runInit(debug bool) {
 	sig := <-sigs
 	log.Info("signal received", "signal", sig)
 	pid1.Poweroff(log)
+}
+
+// enterRoot mounts the image root the kernel command line names, with the
+// data disks inside it, and chroots the agent there. It reports whether
+// the agent runs in an image root; a failure is kept for the host, which
+// learns it when it sends the image's defaults.
+func enterRoot(r *reaper.Reaper, log *slog.Logger) bool {
+	rc, ok, err := rootfs.ParseCmdline(pid1.KernelCmdline())
+	if err != nil {
+		log.Error("kernel command line", "err", err)
+		rootfs.Failed(err)
+		return false
+	}
+	if !ok {
+		return false
+	}
+	start := time.Now()
+	if err := rootfs.Mount(rc, r.StartProcess, log); err != nil {
+		log.Error("image root", "err", err)
+		rootfs.Failed(err)
+		return false
+	}
+	if ds, err := disks.ParseCmdline(pid1.KernelCmdline()); err != nil {
+		log.Error("kernel command line", "err", err)
+	} else {
+		for i := range ds {
+			ds[i].Dir = filepath.Join(rootfs.Dir, ds[i].Dir)
+		}
+		disks.MountAll(ds, r.StartProcess, log)
+	}
+	if err := rootfs.Enter(); err != nil {
+		log.Error("image root", "err", err)
+		rootfs.Failed(err)
+		return false
+	}
+	log.Info("image root entered", "took", time.Since(start).Round(time.Millisecond))
+	return true
 }
 
 // serialListener waits a little for the agent's virtio-serial port to

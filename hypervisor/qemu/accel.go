@@ -122,7 +122,7 @@ func kvmUsable() (bool, string) {
 func probeKVM(ctx context.Context, qemuPath, kernel string, tscKHz int) accelDecision {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	cmdline := "console=ttyS0 rdinit=/nonexistent panic=-1 reboot=t cryptomgr.notests rodata=off"
+	cmdline := "console=ttyS0 rdinit=/nonexistent panic=-1 reboot=t cryptomgr.notests rodata=off tsc=reliable"
 	machine := "q35,accel=kvm"
 	if tscKHz > 0 {
 		machine = "microvm,accel=kvm,acpi=on,pit=off,pic=off,rtc=on,isa-serial=on,x-option-roms=off"

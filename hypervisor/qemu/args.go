@@ -149,7 +149,13 @@ func buildArgsWith(cfg hypervisor.Config, l launch, ram ramSpec, incoming bool) 
 		} else {
 			drive += ",discard=unmap,detect-zeroes=unmap"
 		}
-		add("-drive", drive, "-device", fmt.Sprintf("%s,drive=disk%d", l.device("blk"), i))
+		dev := fmt.Sprintf("%s,drive=disk%d", l.device("blk"), i)
+		if d.Serial != "" {
+			// The guest finds the disk by its serial (/sys/block/vdX/serial),
+			// whatever its order.
+			dev += ",serial=" + d.Serial
+		}
+		add("-drive", drive, "-device", dev)
 	}
 
 	switch cfg.Net.Mode {
@@ -202,6 +208,10 @@ func buildCmdline(cfg hypervisor.Config, l launch) string {
 		"panic=-1",          // and a panic reboots at once
 		"cryptomgr.notests", // skip crypto self-tests at boot (~0.2 s under TCG)
 		"rodata=off",        // no read-only remapping of kernel data (~0.2 s under TCG)
+		// The clocksource watchdog otherwise marks the TSC unstable on a
+		// busy host (vCPUs descheduled under TCG) and falls back to
+		// jiffies, and guest time then runs slower than wall time.
+		"tsc=reliable",
 	}
 	if l.Machine == machineMicroVM && l.TSCKHz > 0 {
 		// Without a PIT the kernel must be told the TSC rate, or it may

@@ -30,7 +30,7 @@ func TestBuildArgs(t *testing.T) {
 			"-cpu", "max", "-smp", "2", "-m", "512M",
 			"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
 			"-kernel", "/img/vmlinux", "-initrd", "/img/initramfs.cpio",
-			"-append", "console=ttyS0 reboot=t panic=-1 cryptomgr.notests rodata=off tsc_early_khz=2299998",
+			"-append", "console=ttyS0 reboot=t panic=-1 cryptomgr.notests rodata=off tsc=reliable tsc_early_khz=2299998",
 			"-chardev", "socket,id=console,path=/run/volant/vms/sb-1/console.sock,server=on,wait=off",
 			"-serial", "chardev:console",
 			"-device", "virtio-serial-device,id=vser0",
@@ -49,7 +49,7 @@ func TestBuildArgs(t *testing.T) {
 			c.MemoryFile = "/snap/mem,1"
 			c.Net = hypervisor.Net{Mode: hypervisor.NetTap, Tap: "vt0", MAC: "52:54:00:00:00:01"}
 			c.Disks = []hypervisor.Disk{
-				{Path: "/img/rootfs.raw", Format: "raw", ReadOnly: true},
+				{Path: "/img/rootfs.raw", Format: "raw", ReadOnly: true, Serial: "volant-root"},
 				{Path: "/run/volant/vms/sb-1/overlay.qcow2", Format: "qcow2"},
 			}
 		},
@@ -61,13 +61,13 @@ func TestBuildArgs(t *testing.T) {
 			"-object", "memory-backend-file,id=mem,size=512M,mem-path=/snap/mem,,1,share=on",
 			"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
 			"-kernel", "/img/vmlinux", "-initrd", "/img/initramfs.cpio",
-			"-append", "console=ttyS0 reboot=t panic=-1 cryptomgr.notests rodata=off kestrel.debug=1",
+			"-append", "console=ttyS0 reboot=t panic=-1 cryptomgr.notests rodata=off tsc=reliable kestrel.debug=1",
 			"-chardev", "socket,id=console,path=/run/volant/vms/sb-1/console.sock,server=on,wait=off",
 			"-serial", "chardev:console",
 			"-device", "vhost-vsock-pci,guest-cid=7",
 			"-device", "virtio-rng-pci",
 			"-drive", "file=/img/rootfs.raw,format=raw,if=none,id=disk0,cache=writeback,aio=threads,readonly=on",
-			"-device", "virtio-blk-pci,drive=disk0",
+			"-device", "virtio-blk-pci,drive=disk0,serial=volant-root",
 			"-drive", "file=/run/volant/vms/sb-1/overlay.qcow2,format=qcow2,if=none,id=disk1,cache=writeback,aio=threads,discard=unmap,detect-zeroes=unmap",
 			"-device", "virtio-blk-pci,drive=disk1",
 			"-netdev", "tap,id=net0,ifname=vt0,script=no,downscript=no",
@@ -85,7 +85,7 @@ func TestBuildArgs(t *testing.T) {
 			"-cpu", "max", "-smp", "2", "-m", "512M",
 			"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
 			"-kernel", "/img/vmlinux",
-			"-append", "console=ttyS0 reboot=t panic=-1 cryptomgr.notests rodata=off",
+			"-append", "console=ttyS0 reboot=t panic=-1 cryptomgr.notests rodata=off tsc=reliable",
 			"-chardev", "socket,id=console,path=/run/volant/vms/sb-1/console.sock,server=on,wait=off",
 			"-serial", "chardev:console",
 			"-device", "virtio-serial-device,id=vser0",
@@ -133,7 +133,7 @@ func TestBuildRestoreArgs(t *testing.T) {
 	tailArgs := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
 		"-kernel", "/img/vmlinux", "-initrd", "/img/initramfs.cpio",
-		"-append", "console=ttyS0 reboot=t panic=-1 cryptomgr.notests rodata=off tsc_early_khz=2299998",
+		"-append", "console=ttyS0 reboot=t panic=-1 cryptomgr.notests rodata=off tsc=reliable tsc_early_khz=2299998",
 		"-chardev", "socket,id=console,path=/run/volant/vms/clone-1/console.sock,server=on,wait=off",
 		"-serial", "chardev:console",
 		"-device", "virtio-serial-device,id=vser0",

@@ -13,6 +13,7 @@ import (
 	"github.com/volant-sh/volant/kestrel/ports"
 	"github.com/volant-sh/volant/kestrel/proc"
 	"github.com/volant-sh/volant/kestrel/reaper"
+	"github.com/volant-sh/volant/kestrel/rootfs"
 	"github.com/volant-sh/volant/kestrel/system"
 	"github.com/volant-sh/volant/kestrel/term"
 	"github.com/volant-sh/volant/kestrel/workload"
@@ -71,6 +72,7 @@ func New(cfg Config) (*Agent, error) {
 	term.New(cfg.Reaper, log).Register(mux)
 	system.New(system.Config{Version: cfg.Version, Poweroff: cfg.Poweroff, Apply: cfg.ApplyReconfigure, Logger: log}).Register(mux)
 	files.Register(mux)
+	rootfs.Register(mux)
 	ports.Register(mux)
 	return &Agent{log: log, procs: procs, workloads: workloads, srv: &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}, nil
 }

@@ -28,10 +28,12 @@ type ExecRequest struct {
 	// Env holds extra "KEY=value" entries over the defaults (PATH, HOME,
 	// TERM=xterm, USER).
 	Env []string `json:"env,omitempty"`
-	// Cwd is the working directory; empty means the user's home directory
-	// when it exists, else "/".
+	// Cwd is the working directory; empty means the image's working
+	// directory in an image root (ImageConfig), else the user's home
+	// directory when it exists, else "/".
 	Cwd string `json:"cwd,omitempty"`
-	// User is a user name or numeric uid; empty means the agent's user.
+	// User is a user name or numeric uid, optionally ":group"; empty
+	// means the image's user in an image root, else the agent's user.
 	User string `json:"user,omitempty"`
 	// Stdin is written to the process's standard input. For exec the input
 	// is then closed; for processes it stays open for later writes.

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/kestrel/rootfs"
 )
 
 // DefaultPath is the PATH a command gets unless its request sets one.
@@ -61,6 +62,9 @@ func resolve(req client.ExecRequest) (spec, error) {
 	if req.TimeoutMS < 0 || req.MaxOutputBytes < 0 {
 		return spec{}, &invalidError{"timeout_ms and max_output_bytes must not be negative"}
 	}
+	// In an image root, the image config's env, working directory and
+	// user are the defaults; the request's own win.
+	req = rootfs.Apply(req)
 	u, cred, err := lookupUser(req.User)
 	if err != nil {
 		return spec{}, err
@@ -90,9 +94,41 @@ type account struct {
 	home string
 }
 
-// lookupUser resolves a user name or numeric uid. An empty name means the
-// agent's own user and no credential change.
-func lookupUser(name string) (account, *syscall.Credential, error) {
+// lookupUser resolves a user name or numeric uid, optionally followed by
+// ":group" (a group name or gid, as an OCI image config's User may be). An
+// empty name means the agent's own user and no credential change.
+func lookupUser(spec string) (account, *syscall.Credential, error) {
+	name, group, hasGroup := strings.Cut(spec, ":")
+	u, cred, err := lookupUserName(name)
+	if err != nil || !hasGroup || group == "" {
+		return u, cred, err
+	}
+	gid, err := lookupGroup(group)
+	if err != nil {
+		return account{}, nil, err
+	}
+	if cred == nil {
+		uid := uint32(os.Getuid())
+		cred = &syscall.Credential{Uid: uid, NoSetGroups: true}
+	}
+	cred.Gid = gid
+	return u, cred, nil
+}
+
+// lookupGroup resolves a group name or numeric gid.
+func lookupGroup(group string) (uint32, error) {
+	if n, err := strconv.ParseUint(group, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return 0, &invalidError{fmt.Sprintf("group %q does not exist in the guest's /etc/group; give an existing name or a numeric gid", group)}
+	}
+	n, _ := strconv.ParseUint(g.Gid, 10, 32)
+	return uint32(n), nil
+}
+
+func lookupUserName(name string) (account, *syscall.Credential, error) {
 	if name == "" {
 		uid := os.Getuid()
 		if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/kestrel/netcfg"
+	"github.com/volant-sh/volant/kestrel/rootfs"
 )
 
 // Plan is a validated reconfigure request.
@@ -71,6 +72,9 @@ func ParseReconfigure(req client.ReconfigureRequest) (Plan, error) {
 // entropy, in that order. It needs root.
 func ApplyPlan(p Plan) error {
 	if err := netcfg.Apply(p.Net); err != nil {
+		return err
+	}
+	if err := rootfs.Identity(p.Net.Hostname); err != nil { // an image root's /etc/hosts
 		return err
 	}
 	if !p.Time.IsZero() {
