@@ -115,6 +115,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	}
 	if d.plugins, err = plugins.Open(ctx, plugins.Config{
 		Store: d.store, Dir: filepath.Join(cfg.StateDir, "plugins"), Events: d.bus, InUse: inUse, Logger: log,
+		SourceDirs: cfg.PluginDirs,
 	}); err != nil {
 		return nil, fmt.Errorf("opening the plugin registry: %w", err)
 	}
