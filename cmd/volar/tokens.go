@@ -11,7 +11,8 @@ import (
 const tokenUsage = `usage: volar token COMMAND [ARGS]
 
 Commands:
-  create NAME    issue a token; its secret is shown only this once
+  create [--scope read|operator|admin] [--expires-in DURATION] NAME
+                 issue a token (scope default operator); its secret is shown only this once
   ls             list tokens (never their secrets)
   revoke ID...   revoke tokens by id (not by secret)
 `
@@ -27,13 +28,22 @@ func cmdToken(e *env, args []string) error {
 }
 
 func tokenCreate(e *env, args []string) error {
-	c := e.newCommand("volar token create NAME")
+	c := e.newCommand("volar token create [--scope SCOPE] [--expires-in DURATION] NAME")
+	scope := c.fs.String("scope", "", "what the token may do: read, operator or admin (default operator)")
+	expires := c.fs.Duration("expires-in", 0, "the token expires after this long, e.g. 24h (default never)")
 	pos, api, err := c.open(e, args, 1, 1)
 	if err != nil {
 		return err
 	}
+	body := map[string]any{"name": pos[0]}
+	if *scope != "" {
+		body["scope"] = *scope
+	}
+	if *expires > 0 {
+		body["expires_in_s"] = int64(expires.Seconds())
+	}
 	var t tokenInfo
-	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: "/v1/tokens", jsonBody: map[string]string{"name": pos[0]}}, &t)
+	raw, err := api.call(e.ctx, request{method: http.MethodPost, path: "/v1/tokens", jsonBody: body}, &t)
 	if err != nil {
 		return err
 	}
@@ -44,7 +54,7 @@ func tokenCreate(e *env, args []string) error {
 		fmt.Fprintln(e.stdout, t.Token)
 	default:
 		fmt.Fprintln(e.stdout, t.Token)
-		fmt.Fprintf(e.stderr, "token %s (%s) created; the secret above is shown only this once. Revoke it with 'volar token revoke %s'.\n", t.ID, t.Name, t.ID)
+		fmt.Fprintf(e.stderr, "token %s (%s, scope %s) created; the secret above is shown only this once. Revoke it with 'volar token revoke %s'.\n", t.ID, t.Name, t.Scope, t.ID)
 	}
 	return nil
 }
@@ -55,9 +65,9 @@ func tokenList(e *env, args []string) error {
 }
 
 func printTokens(w io.Writer, tokens []tokenInfo) {
-	tb := newTable(w, "ID", "NAME", "CREATED", "LAST USED", "REVOKED")
+	tb := newTable(w, "ID", "NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED")
 	for _, t := range tokens {
-		tb.row(t.ID, t.Name, ago(t.CreatedAt), agoPtr(t.LastUsedAt), agoPtr(t.RevokedAt))
+		tb.row(t.ID, t.Name, t.Scope, ago(t.CreatedAt), agoPtr(t.LastUsedAt), agoPtr(t.RevokedAt))
 	}
 	tb.flush()
 }
