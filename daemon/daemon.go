@@ -58,7 +58,9 @@ type Daemon struct {
 	// following its changes.
 	plugins *plugins.Registry
 	unsub   func()
-	handle  http.Handler
+	// stopPerms ends the watch that secures new snapshots' files.
+	stopPerms func()
+	handle    http.Handler
 
 	closeOnce sync.Once
 }
@@ -88,9 +90,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if d.store, err = store.Open(ctx, filepath.Join(cfg.StateDir, dbFile)); err != nil {
 		return nil, err
 	}
+	if err := secureStateDir(cfg.StateDir, log); err != nil {
+		return nil, fmt.Errorf("securing the state dir: %w", err)
+	}
 	if d.bus, err = events.New(ctx, d.store, nil); err != nil {
 		return nil, err
 	}
+	d.stopPerms = d.watchSnapshots()
 	img, err := d.ensureImage(ctx)
 	if err != nil {
 		return nil, err
@@ -291,6 +297,9 @@ func (d *Daemon) Close() error {
 		}
 		if d.mgr != nil {
 			_ = d.mgr.Close()
+		}
+		if d.stopPerms != nil {
+			d.stopPerms()
 		}
 		if d.net != nil {
 			_ = d.net.Close()
