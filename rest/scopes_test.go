@@ -3,6 +3,7 @@ package rest_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -92,4 +93,32 @@ func TestQueryTokenOnlyForStreams(t *testing.T) {
 		line, _ := bufio.NewReader(resp.Body).ReadString('\n')
 		t.Errorf("EventSource GET with ?access_token=: %d %s", resp.StatusCode, line)
 	}
+}
+
+// TestRevokeEndsEventStream: revoking a token through the API ends the
+// SSE events stream it opened.
+func TestRevokeEndsEventStream(t *testing.T) {
+	e := newEnv(t)
+	tok, rec, err := e.auth.Create(context.Background(), "watcher", auth.CreateOptions{Scope: auth.ScopeRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/events?since=0", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %d", resp.StatusCode)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Body)
+		ended <- err
+	}()
+	want(t, e.doAs(e.token, "DELETE", "/v1/tokens/"+rec.ID, nil), http.StatusNoContent, nil)
+	<-ended // the stream ends; no deadline asserted
 }
