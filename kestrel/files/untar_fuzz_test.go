@@ -29,6 +29,11 @@ func FuzzExtract(f *testing.F) {
 		f.Add(b.Bytes())
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if declaredSize(data) > 1<<20 {
+			// A few header bytes can declare gigabytes (sparse files):
+			// extracting them only tests the disk, so they are skipped.
+			t.Skip()
+		}
 		base := t.TempDir()
 		dir := filepath.Join(base, "root")
 		outside := filepath.Join(base, "outside")
@@ -52,4 +57,23 @@ func FuzzExtract(f *testing.F) {
 			t.Fatalf("a file outside the root changed: %q, %v", b, err)
 		}
 	})
+}
+
+// declaredSize sums the sizes a tar stream's headers declare, as far as it
+// parses.
+func declaredSize(data []byte) int64 {
+	var n int64
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			return n
+		}
+		if hdr.Size > 0 {
+			n += hdr.Size
+		}
+		if n > 1<<40 || n < 0 {
+			return 1 << 40
+		}
+	}
 }
