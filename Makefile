@@ -8,7 +8,7 @@ LISTEN     ?= 127.0.0.1:7777
 GOFLAGS_STATIC := CGO_ENABLED=0
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all deps build image run test test-short bench lint clean
+.PHONY: all deps build image run test test-short bench fuzz lint clean
 
 all: build
 
@@ -36,6 +36,20 @@ test: deps build
 # Unit tests only (no guest boots).
 test-short:
 	go test -short -count=1 ./...
+
+# Fuzz targets (package:target). `make test` runs their seed corpora
+# (testdata/fuzz) as ordinary tests; `make fuzz` fuzzes each for FUZZTIME.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := plugins:FuzzParseManifest plugins:FuzzActionsFromOpenAPI \
+	kestrel/client:FuzzDecoders kestrel/proc:FuzzDecodeRequest \
+	kestrel/files:FuzzExtract sandbox:FuzzSpecValidate
+
+fuzz:
+	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$pkg $$name ($(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg 2>&1 | grep -E '^(fuzz: elapsed|--- FAIL|FAIL|ok|PASS)' | tail -3; \
+	done
 
 # Every benchmark, then the report: docs/benchmarks.json and docs/benchmarks.md.
 BENCHTIME ?= 5x

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/volant-sh/volant/apiclient"
+	"github.com/volant-sh/volant/auth"
 	"github.com/volant-sh/volant/errdefs"
 	agentclient "github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/sandbox"
@@ -480,8 +481,8 @@ func TestPluginsAndTokens(t *testing.T) {
 		t.Errorf("remove: %v", err)
 	}
 
-	tok, err := c.CreateToken(ctx, "ci")
-	if err != nil || !strings.HasPrefix(tok.Secret, "vol_") || tok.ID == "" {
+	tok, err := c.CreateToken(ctx, "ci", apiclient.TokenOptions{Scope: auth.ScopeRead})
+	if err != nil || !strings.HasPrefix(tok.Secret, "vol_") || tok.ID == "" || tok.Scope != auth.ScopeRead {
 		t.Fatalf("create token: %v, %+v", err, tok)
 	}
 	if list, err := c.ListTokens(ctx); err != nil || len(list) != 2 {

@@ -71,7 +71,7 @@ func newTestAPI(t *testing.T) *testAPI {
 		t.Fatal(err)
 	}
 	a := auth.New(authtest.NewStore(), nil)
-	tok, _, err := a.Create(context.Background(), "admin")
+	tok, _, err := a.Create(context.Background(), "admin", auth.CreateOptions{Scope: auth.ScopeAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,11 +16,21 @@ type NewToken struct {
 	Secret string `json:"token"`
 }
 
+// TokenOptions are the optional parts of a new token.
+type TokenOptions struct {
+	// Scope is read, operator or admin; empty means the server's default
+	// (operator).
+	Scope auth.Scope `json:"scope,omitempty"`
+	// ExpiresInS is how many seconds the token lives; 0 means for ever.
+	ExpiresInS int64 `json:"expires_in_s,omitempty"`
+}
+
 // CreateToken issues an API token named name.
-func (c *Client) CreateToken(ctx context.Context, name string) (*NewToken, error) {
+func (c *Client) CreateToken(ctx context.Context, name string, opts TokenOptions) (*NewToken, error) {
 	body := struct {
 		Name string `json:"name"`
-	}{name}
+		TokenOptions
+	}{name, opts}
 	var t NewToken
 	if err := c.call(ctx, request{method: http.MethodPost, path: "/v1/tokens", jsonBody: body}, &t); err != nil {
 		return nil, err

@@ -36,9 +36,12 @@ const AdminTokenName = "admin"
 
 // Token is a token's record. The secret itself is never stored.
 type Token struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Scope is what the token may do: read, operator or admin.
+	Scope      Scope      `json:"scope" enum:"read,operator,admin"`
 	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 }
@@ -46,10 +49,14 @@ type Token struct {
 // Revoked reports whether the token was revoked.
 func (t *Token) Revoked() bool { return t.RevokedAt != nil }
 
+// Expired reports whether the token's expiry has passed at now.
+func (t *Token) Expired(now time.Time) bool { return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) }
+
 // TokenStore persists token records by hash. TokenByHash and RevokeToken
 // answer errors wrapping errdefs.ErrNotFound for unknown tokens.
+// CreateToken's expiresAt is the zero time for a token that never expires.
 type TokenStore interface {
-	CreateToken(ctx context.Context, name, hash string) (*Token, error)
+	CreateToken(ctx context.Context, name, hash string, scope Scope, expiresAt time.Time) (*Token, error)
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
 	ListTokens(ctx context.Context) ([]*Token, error)
 	RevokeToken(ctx context.Context, id string) error
@@ -67,6 +74,9 @@ type Auth struct {
 
 	mu        sync.Mutex
 	lastTouch map[string]time.Time // token id -> last TouchToken
+	// watches are the contexts of requests in flight, by token id: Revoke
+	// cancels them.
+	watches map[string]map[*watch]struct{}
 }
 
 // New returns an Auth over store; a nil logger discards logs.
@@ -74,7 +84,7 @@ func New(store TokenStore, logger *slog.Logger) *Auth {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Auth{store: store, logger: logger, now: time.Now, lastTouch: map[string]time.Time{}}
+	return &Auth{store: store, logger: logger, now: time.Now, lastTouch: map[string]time.Time{}, watches: map[string]map[*watch]struct{}{}}
 }
 
 // Hash returns the stored form of a token: its SHA-256 in hex.
@@ -100,18 +110,41 @@ func ValidName(name string) error {
 	return nil
 }
 
+// CreateOptions are the optional parts of a new token.
+type CreateOptions struct {
+	// Scope is what the token may do; "" is DefaultScope (operator).
+	Scope Scope
+	// TTL, when positive, makes the token expire that long after its
+	// creation (at most MaxTTL); 0 means it never expires.
+	TTL time.Duration
+}
+
+// MaxTTL bounds a token's lifetime when one is given.
+const MaxTTL = 10 * 365 * 24 * time.Hour
+
 // Create issues a new token named name. The token is returned once and
 // cannot be recovered later.
-func (a *Auth) Create(ctx context.Context, name string) (string, *Token, error) {
+func (a *Auth) Create(ctx context.Context, name string, opts CreateOptions) (string, *Token, error) {
 	if err := ValidName(name); err != nil {
 		return "", nil, err
 	}
+	scope, err := ParseScope(string(opts.Scope))
+	if err != nil {
+		return "", nil, err
+	}
+	var expires time.Time
+	switch {
+	case opts.TTL < 0 || opts.TTL > MaxTTL:
+		return "", nil, errdefs.Invalid("token lifetime %s: give 1 second to %d days, or 0 for a token that does not expire", opts.TTL, int(MaxTTL/(24*time.Hour)))
+	case opts.TTL > 0:
+		expires = a.now().Add(opts.TTL).UTC()
+	}
 	tok := newToken()
-	rec, err := a.store.CreateToken(ctx, name, Hash(tok))
+	rec, err := a.store.CreateToken(ctx, name, Hash(tok), scope, expires)
 	if err != nil {
 		return "", nil, fmt.Errorf("creating token %s: %w", name, err)
 	}
-	a.logger.Info("token created", "token", rec.ID, "name", name)
+	a.logger.Info("token created", "token", rec.ID, "name", name, "scope", scope)
 	return tok, rec, nil
 }
 
@@ -128,7 +161,8 @@ func (a *Auth) Revoke(ctx context.Context, id string) error {
 	a.mu.Lock()
 	delete(a.lastTouch, id)
 	a.mu.Unlock()
-	a.logger.Info("token revoked", "token", id)
+	n := a.cancelWatches(id, errRevoked)
+	a.logger.Info("token revoked", "token", id, "requests_ended", n)
 	return nil
 }
 
@@ -147,6 +181,9 @@ func (a *Auth) Check(ctx context.Context, token string) (*Token, error) {
 	}
 	if rec.Revoked() {
 		return nil, errUnauthenticated("the token was revoked")
+	}
+	if rec.Expired(a.now()) {
+		return nil, errUnauthenticated("the token expired")
 	}
 	a.touch(ctx, rec)
 	return rec, nil
@@ -176,7 +213,10 @@ func (a *Auth) EnsureAdminToken(ctx context.Context, path string) (token string,
 	switch {
 	case err == nil:
 		tok := strings.TrimSpace(string(data))
-		if _, cerr := a.Check(ctx, tok); cerr == nil {
+		rec, cerr := a.Check(ctx, tok)
+		if cerr == nil && rec.Scope != ScopeAdmin {
+			a.logger.Warn("token file holds a token without the admin scope; writing a new admin token", "path", path, "token", rec.ID)
+		} else if cerr == nil {
 			// Tighten the mode in case someone loosened it.
 			if err := os.Chmod(path, 0o600); err != nil {
 				return "", false, fmt.Errorf("securing token file %s: %w", path, err)
@@ -184,13 +224,14 @@ func (a *Auth) EnsureAdminToken(ctx context.Context, path string) (token string,
 			return tok, false, nil
 		} else if !errors.Is(cerr, errdefs.ErrUnauthenticated) {
 			return "", false, cerr
+		} else {
+			a.logger.Warn("token file holds an unknown or revoked token; writing a new admin token", "path", path)
 		}
-		a.logger.Warn("token file holds an unknown or revoked token; writing a new admin token", "path", path)
 	case errors.Is(err, os.ErrNotExist):
 	default:
 		return "", false, fmt.Errorf("reading token file %s: %w", path, err)
 	}
-	tok, _, err := a.Create(ctx, AdminTokenName)
+	tok, _, err := a.Create(ctx, AdminTokenName, CreateOptions{Scope: ScopeAdmin})
 	if err != nil {
 		return "", false, err
 	}

@@ -23,7 +23,7 @@ func newAuth(t *testing.T) (*auth.Auth, *authtest.Store) {
 func TestCreateFormatAndCheck(t *testing.T) {
 	a, _ := newAuth(t)
 	ctx := context.Background()
-	tok, rec, err := a.Create(ctx, "ci")
+	tok, rec, err := a.Create(ctx, "ci", auth.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestCreateFormatAndCheck(t *testing.T) {
 	if got.ID != rec.ID || got.Name != "ci" {
 		t.Errorf("Check = %+v, want id %s name ci", got, rec.ID)
 	}
-	if _, _, err := a.Create(ctx, "bad name!"); err == nil {
+	if _, _, err := a.Create(ctx, "bad name!", auth.CreateOptions{}); err == nil {
 		t.Error("Create accepted a bad name")
 	}
 }
@@ -45,7 +45,7 @@ func TestCreateFormatAndCheck(t *testing.T) {
 func TestRevoke(t *testing.T) {
 	a, _ := newAuth(t)
 	ctx := context.Background()
-	tok, rec, err := a.Create(ctx, "x")
+	tok, rec, err := a.Create(ctx, "x", auth.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestRevoke(t *testing.T) {
 func TestTouchAtMostOncePerMinute(t *testing.T) {
 	a, st := newAuth(t)
 	ctx := context.Background()
-	tok, _, err := a.Create(ctx, "x")
+	tok, _, err := a.Create(ctx, "x", auth.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +119,11 @@ func TestEnsureAdminToken(t *testing.T) {
 func TestMiddleware(t *testing.T) {
 	a, _ := newAuth(t)
 	ctx := context.Background()
-	tok, rec, err := a.Create(ctx, "x")
+	tok, rec, err := a.Create(ctx, "x", auth.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	revoked, rrec, _ := a.Create(ctx, "y")
+	revoked, rrec, _ := a.Create(ctx, "y", auth.CreateOptions{})
 	if err := a.Revoke(ctx, rrec.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -140,21 +140,32 @@ func TestMiddleware(t *testing.T) {
 		name   string
 		header string
 		query  string
+		accept string
+		method string
 		want   int
 	}{
-		{"missing", "", "", 401},
-		{"wrong", "Bearer " + auth.Prefix + strings.Repeat("A", 43), "", 401},
-		{"malformed", "Bearer nope", "", 401},
-		{"basic scheme", "Basic " + tok, "", 401},
-		{"revoked", "Bearer " + revoked, "", 401},
-		{"header", "Bearer " + tok, "", 204},
-		{"query", "", "a=1&access_token=" + tok, 204},
+		{"missing", "", "", "", "", 401},
+		{"wrong", "Bearer " + auth.Prefix + strings.Repeat("A", 43), "", "", "", 401},
+		{"malformed", "Bearer nope", "", "", "", 401},
+		{"basic scheme", "Basic " + tok, "", "", "", 401},
+		{"revoked", "Bearer " + revoked, "", "", "", 401},
+		{"header", "Bearer " + tok, "", "", "", 204},
+		{"query on a plain GET", "", "a=1&access_token=" + tok, "application/json", "", 401},
+		{"query on a POST", "", "a=1&access_token=" + tok, "text/event-stream", "POST", 401},
+		{"query", "", "a=1&access_token=" + tok, "application/json, text/event-stream", "", 204},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "/v1/system?"+tt.query, nil)
+			method := tt.method
+			if method == "" {
+				method = "GET"
+			}
+			r := httptest.NewRequest(method, "/mcp?"+tt.query, nil)
 			if tt.header != "" {
 				r.Header.Set("Authorization", tt.header)
+			}
+			if tt.accept != "" {
+				r.Header.Set("Accept", tt.accept)
 			}
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
@@ -186,7 +197,7 @@ func TestMiddleware(t *testing.T) {
 
 func TestMiddlewareTwice(t *testing.T) {
 	a, _ := newAuth(t)
-	tok, _, err := a.Create(context.Background(), "x")
+	tok, _, err := a.Create(context.Background(), "x", auth.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +205,9 @@ func TestMiddlewareTwice(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	})))
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest("GET", "/x?access_token="+tok, nil))
+	r := httptest.NewRequest("GET", "/mcp?access_token="+tok, nil)
+	r.Header.Set("Accept", "text/event-stream")
+	h.ServeHTTP(w, r)
 	if w.Code != http.StatusNoContent {
 		t.Errorf("query token through two middlewares: status %d, want 204", w.Code)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/hypervisor/drivers"
@@ -71,6 +72,14 @@ type Config struct {
 	// Templates makes a template snapshot per runtime and size after the
 	// first healthy boot and restores creates from it; default true.
 	Templates bool `json:"templates"`
+	// PluginDirs are the host directories plugin artifacts may be taken
+	// from (a manifest's artifacts[].source); symlinks leading out of them
+	// are refused. Empty: artifacts come only inline or from public URLs.
+	PluginDirs []string `json:"plugin_dirs"`
+	// AllowedHosts are the Host (and Origin) names the API answers besides
+	// localhost and loopback addresses, against DNS rebinding: on a
+	// non-loopback listener, give the names clients use.
+	AllowedHosts []string `json:"allowed_hosts"`
 	// WarmPool keeps this many guests per template restored and warmed up
 	// ahead of time, so creates only give one its identity; default 2.
 	WarmPool int `json:"warm_pool"`
@@ -148,6 +157,12 @@ func (c *Config) LoadEnv() error {
 		}
 		c.WarmPool = n
 	}
+	if v, ok := os.LookupEnv("VOLANT_PLUGIN_DIRS"); ok {
+		c.PluginDirs = filepath.SplitList(v) // colon-separated, like PATH
+	}
+	if v, ok := os.LookupEnv("VOLANT_ALLOWED_HOSTS"); ok {
+		c.AllowedHosts = strings.Split(v, ",")
+	}
 	for k, p := range map[string]*bool{"VOLANT_NAT": &c.NAT, "VOLANT_BRIDGE_NETWORK": &c.BridgeNetwork, "VOLANT_TEMPLATES": &c.Templates} {
 		if v, ok := os.LookupEnv(k); ok {
 			b, err := strconv.ParseBool(v)
@@ -215,6 +230,11 @@ func (c *Config) Validate() error {
 	}
 	if c.WarmPool < 0 || c.WarmPool > 16 {
 		return errdefs.Invalid("warm_pool %d: between 0 (off) and 16", c.WarmPool)
+	}
+	for _, d := range c.PluginDirs {
+		if !filepath.IsAbs(d) {
+			return errdefs.Invalid("plugin_dirs %q: give absolute paths", d)
+		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errdefs.Invalid("tls: give both tls_cert and tls_key, or neither")

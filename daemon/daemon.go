@@ -67,6 +67,8 @@ type Daemon struct {
 
 	// egress is the resolver and proxy of bridged sandboxes (egress.go).
 	egress *egress.Service
+	// stopPerms ends the watch that secures new snapshots' files.
+	stopPerms func()
 
 	closeOnce sync.Once
 }
@@ -96,9 +98,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if d.store, err = store.Open(ctx, filepath.Join(cfg.StateDir, dbFile)); err != nil {
 		return nil, err
 	}
+	if err := secureStateDir(cfg.StateDir, log); err != nil {
+		return nil, fmt.Errorf("securing the state dir: %w", err)
+	}
 	if d.bus, err = events.New(ctx, d.store, nil); err != nil {
 		return nil, err
 	}
+	d.stopPerms = d.watchSnapshots()
 	if err := d.openImages(); err != nil {
 		return nil, err
 	}
@@ -127,6 +133,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	}
 	if d.plugins, err = plugins.Open(ctx, plugins.Config{
 		Store: d.store, Dir: filepath.Join(cfg.StateDir, "plugins"), Events: d.bus, InUse: inUse, Logger: log,
+		SourceDirs: cfg.PluginDirs,
 	}); err != nil {
 		return nil, fmt.Errorf("opening the plugin registry: %w", err)
 	}
@@ -313,6 +320,9 @@ func (d *Daemon) Close() error {
 		}
 		if d.egress != nil {
 			_ = d.egress.Close()
+		}
+		if d.stopPerms != nil {
+			d.stopPerms()
 		}
 		if d.net != nil {
 			_ = d.net.Close()

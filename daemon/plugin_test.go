@@ -18,11 +18,14 @@ import (
 // MCP, and takes it away again.
 func TestPluginEndToEnd(t *testing.T) {
 	d := newVolantd(t)
-	d.start()
 	manifest, err := filepath.Abs("../examples/plugins/echo/plugin.json")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// volar sends the manifest's relative sources as absolute paths: the
+	// daemon reads them only from its plugin_dirs.
+	d.env = append(d.env, "VOLANT_PLUGIN_DIRS="+filepath.Dir(manifest))
+	d.start()
 
 	volar(t, d, 0, "", "plugin", "install", manifest)
 	if out := volar(t, d, 0, "", "plugin", "ls", "-q"); strings.TrimSpace(out) != "echo" {

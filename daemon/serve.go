@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/volant-sh/volant/auth"
 )
 
 // Serve answers the API on cfg.Listen (TLS when configured) and on the
@@ -31,7 +33,9 @@ func (d *Daemon) ServeListener(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("listening on %s: %w", sock, err)
 	}
 	_ = os.Chmod(sock, 0o600)
-	srv := &http.Server{Handler: d.handle, ReadHeaderTimeout: 10 * time.Second}
+	// DNS rebinding protection for REST and MCP alike; the unix socket is
+	// not checked.
+	srv := &http.Server{Handler: auth.HostGuard(d.cfg.AllowedHosts, d.handle), ReadHeaderTimeout: 10 * time.Second}
 	if d.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(d.cfg.TLSCert, d.cfg.TLSKey)
 		if err != nil {

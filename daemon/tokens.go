@@ -13,8 +13,8 @@ type tokenStore struct{ s *store.Store }
 
 var _ auth.TokenStore = tokenStore{}
 
-func (t tokenStore) CreateToken(ctx context.Context, name, hash string) (*auth.Token, error) {
-	r, err := t.s.CreateToken(ctx, name, hash)
+func (t tokenStore) CreateToken(ctx context.Context, name, hash string, scope auth.Scope, expiresAt time.Time) (*auth.Token, error) {
+	r, err := t.s.CreateToken(ctx, store.Token{Name: name, Hash: hash, Scope: string(scope), ExpiresAt: expiresAt})
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,11 @@ func (t tokenStore) TouchToken(ctx context.Context, id string, _ time.Time) erro
 }
 
 func toAuth(r store.Token) *auth.Token {
-	t := &auth.Token{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt}
+	t := &auth.Token{ID: r.ID, Name: r.Name, Scope: auth.Scope(r.Scope), CreatedAt: r.CreatedAt}
+	if !r.ExpiresAt.IsZero() {
+		v := r.ExpiresAt
+		t.ExpiresAt = &v
+	}
 	if !r.LastUsedAt.IsZero() {
 		v := r.LastUsedAt
 		t.LastUsedAt = &v

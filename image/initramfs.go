@@ -94,9 +94,14 @@ func initramfsEntries(c initramfsContent) []cpio.Entry {
 	t.file("init", 0o755, c.Kestrel)
 	t.file("bin/busybox", 0o755, c.Busybox)
 	for _, a := range c.Applets {
-		if _, ok := t[a]; !ok {
-			t.symlink(a, "/bin/busybox")
+		if _, ok := t[a]; ok {
+			continue
 		}
+		if isWget(a) {
+			t.file(a, 0o755, []byte(wgetWrapper))
+			continue
+		}
+		t.symlink(a, "/bin/busybox")
 	}
 	if _, ok := t["bin/sh"]; !ok {
 		t.symlink("bin/sh", "/bin/busybox")

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -142,5 +143,29 @@ func TestWriteInitramfsGzip(t *testing.T) {
 	}
 	if !bytes.Equal(un, plain.Bytes()) {
 		t.Error("gzip initramfs does not decompress to the plain one")
+	}
+}
+
+// TestWgetWrapped: wget is the wrapper script, not a link to busybox (whose
+// -T crashes), and every other applet stays a link.
+func TestWgetWrapped(t *testing.T) {
+	entries := initramfsEntries(initramfsContent{Applets: []string{"bin/ls", "usr/bin/wget"}})
+	found := 0
+	for _, e := range entries {
+		switch e.Name {
+		case "usr/bin/wget":
+			found++
+			if e.Mode&0o170000 != 0o100000 || !strings.Contains(string(e.Data), "/bin/busybox timeout") {
+				t.Errorf("usr/bin/wget: mode %o, content %q; want the wrapper script", e.Mode, e.Data)
+			}
+		case "bin/ls":
+			found++
+			if string(e.Data) != "/bin/busybox" {
+				t.Errorf("bin/ls: %q, want a link to /bin/busybox", e.Data)
+			}
+		}
+	}
+	if found != 2 {
+		t.Errorf("found %d of the 2 applets", found)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/volant-sh/volant/auth"
 	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/sandbox"
 )
@@ -133,6 +134,7 @@ func New(opts Options) *Server {
 	s.images = opts.Images
 	s.addImageTools()
 	s.addResources()
+	s.srv.AddReceivingMiddleware(auth.MCPMiddleware(func(name string) bool { return s.builtin[name] }))
 	s.stopWatch = s.watch(opts.Events)
 	s.stopPlugins = s.watchPlugins()
 	return s

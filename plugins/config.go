@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/events"
@@ -42,6 +43,11 @@ type Config struct {
 	// counting creates from before they ask for the runtime;
 	// Disable and Remove refuse while it is more than 0. Optional.
 	InUse func(ctx context.Context, name string) (int, error)
+	// SourceDirs are the host directories whose files artifacts may name
+	// in source (the operator's plugin_dirs): a path outside them, or a
+	// symlink leading out of them, is refused. Empty: artifacts come only
+	// from inline content and http(s) URLs, never from host files.
+	SourceDirs []string
 	// Logger receives warnings about broken plugins and leftover files.
 	// Optional.
 	Logger *slog.Logger
@@ -54,6 +60,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Dir == "" {
 		return errdefs.Invalid("plugin registry config has no dir; pass a directory for artifacts, such as STATE_DIR/plugins")
+	}
+	for _, d := range c.SourceDirs {
+		if !filepath.IsAbs(d) {
+			return errdefs.Invalid("plugin source dir %q: must be an absolute path", d)
+		}
 	}
 	return nil
 }

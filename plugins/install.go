@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 
 	"github.com/volant-sh/volant/errdefs"
@@ -87,12 +86,12 @@ func (r *Registry) storeArtifact(ctx context.Context, i int, a Artifact) (sum st
 	field := fmt.Sprintf("artifacts[%d]", i)
 	var src io.Reader
 	if a.Source != "" {
-		f, err := openSource(a.Source)
+		rc, err := r.openArtifactSource(ctx, field, a.Source)
 		if err != nil {
-			return "", 0, false, errdefs.Invalid("%s.source: %v; give a readable regular file on the daemon's host", field, err)
+			return "", 0, false, err
 		}
-		defer f.Close()
-		src = f
+		defer rc.Close()
+		src = rc
 	} else {
 		src = bytes.NewReader(a.Content)
 	}
@@ -100,38 +99,22 @@ func (r *Registry) storeArtifact(ctx context.Context, i int, a Artifact) (sum st
 	var mismatch *digestMismatch
 	switch {
 	case errors.As(err, &mismatch) && a.Source != "":
-		return "", 0, false, errdefs.Invalid("%s.sha256: %s (for %s) has sha256 %s, but the manifest says %s; fix the digest or the file",
-			field, a.Source, a.Path, mismatch.got, mismatch.want)
+		// The digest of a file the caller did not send is never told: it
+		// would let a caller learn it and copy the file in with a second
+		// install.
+		return "", 0, false, errdefs.Invalid("%s.sha256: the file of %s (for %s) does not have the manifest's sha256 %s; fix the digest (sha256sum the file) or the file",
+			field, a.Source, a.Path, mismatch.want)
 	case errors.As(err, &mismatch):
 		return "", 0, false, errdefs.Invalid("%s.sha256: the content for %s has sha256 %s, but the manifest says %s; fix the digest or the content",
 			field, a.Path, mismatch.got, mismatch.want)
 	case err != nil && ctx.Err() != nil:
 		return "", 0, false, fmt.Errorf("storing %s (%s): %w", field, a.Path, err)
 	case err != nil && a.Source != "":
-		return "", 0, false, errdefs.Invalid("%s.source: copying %s: %v; give a readable regular file on the daemon's host", field, a.Source, err)
+		return "", 0, false, errdefs.Invalid("%s.source: reading %s failed: %v", field, a.Source, err)
 	case err != nil:
 		return "", 0, false, fmt.Errorf("storing %s (%s): %w", field, a.Path, err)
 	}
 	return sum, size, created, nil
-}
-
-// openSource opens an artifact's source file, which must be a regular
-// file.
-func openSource(path string) (*os.File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	return f, nil
 }
 
 // dropBlobs removes blobs an install created, unless a plugin uses them.

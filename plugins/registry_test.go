@@ -77,9 +77,10 @@ func newEnv(t *testing.T) *env {
 func (e *env) reopen() {
 	e.t.Helper()
 	r, err := plugins.Open(context.Background(), plugins.Config{
-		Store:  e.store,
-		Dir:    e.dir,
-		Events: e.bus,
+		Store:      e.store,
+		Dir:        e.dir,
+		Events:     e.bus,
+		SourceDirs: []string{e.src},
 		InUse: func(ctx context.Context, name string) (int, error) {
 			if e.asked != nil {
 				e.asked()
@@ -376,16 +377,16 @@ func TestInstallFailureLeavesNothing(t *testing.T) {
 		{"sha mismatch", func(e *env, arts []any) []any {
 			src, _ := e.file("other", "other bytes")
 			return append(arts, map[string]any{"path": "/x", "source": src, "sha256": digest("something else")})
-		}, "artifacts[2].sha256: " + "%SRC%/other (for /x) has sha256 " + digest("other bytes") + ", but the manifest says " + digest("something else")},
+		}, "artifacts[2].sha256: the file of %SRC%/other (for /x) does not have the manifest's sha256 " + digest("something else")},
 		{"content mismatch", func(e *env, arts []any) []any {
 			return append(arts, map[string]any{"path": "/x", "content": []byte("abc"), "sha256": digest("abd")})
 		}, "artifacts[2].sha256: the content for /x has sha256 " + digest("abc")},
 		{"missing source", func(e *env, arts []any) []any {
 			return append(arts, map[string]any{"path": "/x", "source": "/nonexistent/file", "sha256": digest("")})
-		}, "artifacts[2].source: open /nonexistent/file: no such file or directory; give a readable regular file"},
+		}, "artifacts[2].source: \"/nonexistent/file\" is not a readable regular file under the daemon's plugin directories"},
 		{"directory source", func(e *env, arts []any) []any {
 			return append(arts, map[string]any{"path": "/x", "source": e.src, "sha256": digest("")})
-		}, "is not a regular file"},
+		}, "is not a readable regular file under the daemon's plugin directories"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,7 +38,7 @@ var restarts = []string{"always", "on-failure", "never"}
 // problem found, each naming its field, and wraps errdefs.ErrInvalidArgument.
 func ParseManifest(raw []byte) (*Manifest, error) {
 	if len(raw) > MaxManifestSize {
-		return nil, errdefs.Invalid("manifest is %d bytes, more than the %d allowed; put big files in artifacts with a source path instead of content", len(raw), MaxManifestSize)
+		return nil, errdefs.Invalid("manifest is %d bytes, more than the %d allowed; put big files under the daemon's plugin directories or at an http(s) URL and name them in source instead of content", len(raw), MaxManifestSize)
 	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
@@ -122,11 +122,13 @@ func (m *Manifest) validateArtifacts(p *problems) {
 		}
 		switch {
 		case a.Source == "" && a.Content == nil:
-			p.add(f, "has neither source nor content; give the host file's absolute path in source, or its bytes (base64) in content")
+			p.add(f, "has neither source nor content; give its bytes (base64) in content, or in source a file under the daemon's plugin directories or an http(s) URL")
 		case a.Source != "" && a.Content != nil:
 			p.add(f, "has both source and content; keep one of them")
-		case a.Source != "" && !path.IsAbs(a.Source):
-			p.add(f+".source", "%q is not an absolute path; give the file's absolute path on the daemon's host", a.Source)
+		case a.Source != "":
+			if err := checkSource(a.Source); err != nil {
+				p.add(f+".source", "%v", err)
+			}
 		}
 		switch {
 		case a.SHA256 == "" && a.Source != "":

@@ -19,7 +19,7 @@ import (
 func BenchmarkListSandboxes(b *testing.B) {
 	st := authtest.NewStore()
 	a := auth.New(st, nil)
-	tok, _, err := a.Create(context.Background(), "bench")
+	tok, _, err := a.Create(context.Background(), "bench", auth.CreateOptions{Scope: auth.ScopeAdmin})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -339,7 +339,7 @@ func newEnv(t *testing.T, opts ...func(*rest.Options)) *env {
 	t.Helper()
 	st := authtest.NewStore()
 	a := auth.New(st, nil)
-	tok, _, err := a.Create(context.Background(), "test")
+	tok, _, err := a.Create(context.Background(), "test", auth.CreateOptions{Scope: auth.ScopeAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,7 @@ func (s *server) pluginRoutes() {
 		"Install a plugin",
 		"Takes a plugin manifest (JSON, at most 8 MiB), checks it and its artifacts, stores it and enables it: "+
 			"sandboxes can then be created with its name as runtime, and its actions called. "+
-			"Artifact sources are paths on the daemon's host; small files may be given inline as base64 content. "+
+			"Artifacts are inline base64 content, files under the daemon's plugin_dirs, or public http(s) URLs; needs an admin token. "+
 			"An invalid manifest answers 400 saying what to fix; a name already installed answers 409 (remove it first).",
 		http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable)
 	install.DefaultStatus = http.StatusCreated

@@ -128,7 +128,7 @@ func New(opts Options) http.Handler {
 	s.routes()
 	omitPatternDescriptions(s.api.OpenAPI())
 
-	authed := s.auth.Middleware(s.mux)
+	authed := s.auth.Authorize(s.mux)
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if openPaths[r.URL.Path] {
 			s.mux.ServeHTTP(w, r)

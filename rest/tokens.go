@@ -19,15 +19,20 @@ type tokensOutput struct {
 type createTokenInput struct {
 	Body struct {
 		Name string `json:"name" minLength:"1" maxLength:"64" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"What the token is for."`
+		// The rules (default operator, never admin; lifetime bounds) are auth's.
+		Scope      string `json:"scope,omitempty" enum:"read,operator,admin" doc:"What the token may do; default operator."`
+		ExpiresInS int64  `json:"expires_in_s,omitempty" minimum:"0" doc:"Seconds until the token expires; 0 or absent: never."`
 	}
 }
 
 type createTokenOutput struct {
 	Body struct {
-		ID        string    `json:"id" doc:"Token id, for revoking it."`
-		Name      string    `json:"name"`
-		CreatedAt time.Time `json:"created_at"`
-		Token     string    `json:"token" doc:"The secret; it is shown only this once."`
+		ID        string     `json:"id" doc:"Token id, for revoking it."`
+		Name      string     `json:"name"`
+		Scope     auth.Scope `json:"scope"`
+		CreatedAt time.Time  `json:"created_at"`
+		ExpiresAt *time.Time `json:"expires_at,omitempty"`
+		Token     string     `json:"token" doc:"The secret; it is shown only this once."`
 	}
 }
 
@@ -57,12 +62,12 @@ func (s *server) tokenRoutes() {
 	create.DefaultStatus = http.StatusCreated
 	create.MaxBodyBytes = 4 << 10
 	huma.Register(s.api, create, func(ctx context.Context, in *createTokenInput) (*createTokenOutput, error) {
-		tok, rec, err := s.auth.Create(ctx, in.Body.Name)
+		tok, rec, err := s.auth.Create(ctx, in.Body.Name, auth.CreateOptions{Scope: auth.Scope(in.Body.Scope), TTL: time.Duration(min(in.Body.ExpiresInS, int64(auth.MaxTTL/time.Second)+1)) * time.Second})
 		if err != nil {
 			return nil, s.fail(ctx, "create token", err)
 		}
 		out := &createTokenOutput{}
-		out.Body.ID, out.Body.Name, out.Body.CreatedAt = rec.ID, rec.Name, rec.CreatedAt
+		out.Body.ID, out.Body.Name, out.Body.Scope, out.Body.CreatedAt, out.Body.ExpiresAt = rec.ID, rec.Name, rec.Scope, rec.CreatedAt, rec.ExpiresAt
 		out.Body.Token = tok
 		return out, nil
 	})

@@ -51,3 +51,39 @@ func TestLoadMigrationsRejectsBadNames(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateTokenScopes: tokens from before scopes become operator, but
+// the daemon's admin token stays admin.
+func TestMigrateTokenScopes(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "volant.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Back to the schema before 0014, with two tokens in it.
+	for _, q := range []string{
+		`DELETE FROM schema_migrations WHERE version = 14`,
+		`ALTER TABLE api_tokens DROP COLUMN scope`,
+		`ALTER TABLE api_tokens DROP COLUMN expires_at`,
+		`INSERT INTO api_tokens (id, name, hash, created_at) VALUES ('tok_a', 'admin', 'h1', 1), ('tok_b', 'ci', 'h2', 2)`,
+	} {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := migrate(ctx, s.w); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, tok := range list {
+		got[tok.Name] = tok.Scope
+	}
+	if got["admin"] != "admin" || got["ci"] != "operator" {
+		t.Errorf("scopes after migration = %v, want admin: admin, ci: operator", got)
+	}
+}

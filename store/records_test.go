@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/volant-sh/volant/errdefs"
@@ -129,14 +130,18 @@ func TestTokens(t *testing.T) {
 	s := open(t)
 	sum := sha256.Sum256([]byte("secret"))
 	hash := hex.EncodeToString(sum[:])
-	if _, err := s.CreateToken(ctx, "ci", "secret"); !errors.Is(err, errdefs.ErrInvalidArgument) {
+	if _, err := s.CreateToken(ctx, store.Token{Name: "ci", Hash: "secret", Scope: "read"}); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("CreateToken with a raw token error = %v, want ErrInvalidArgument", err)
 	}
-	tok, err := s.CreateToken(ctx, "ci", hash)
+	exp := time.Unix(2000000000, 0).UTC()
+	tok, err := s.CreateToken(ctx, store.Token{Name: "ci", Hash: hash, Scope: "read", ExpiresAt: exp})
 	if err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
-	if _, err := s.CreateToken(ctx, "again", hash); !errors.Is(err, errdefs.ErrAlreadyExists) {
+	if tok.Scope != "read" || !tok.ExpiresAt.Equal(exp) {
+		t.Errorf("token scope %q, expiry %v; want read, %v", tok.Scope, tok.ExpiresAt, exp)
+	}
+	if _, err := s.CreateToken(ctx, store.Token{Name: "again", Hash: hash, Scope: "read"}); !errors.Is(err, errdefs.ErrAlreadyExists) {
 		t.Errorf("duplicate hash error = %v, want ErrAlreadyExists", err)
 	}
 	got, err := s.TokenByHash(ctx, hash)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -52,6 +53,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
+	}
+	// The database holds exec command lines and sandbox environments: only
+	// its owner reads it. SQLite gives the -wal and -shm files the
+	// database's mode.
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(f, 0o600); err != nil && !os.IsNotExist(err) {
+			w.Close()
+			return nil, fmt.Errorf("securing database %s: %w", f, err)
+		}
 	}
 	if err := migrate(ctx, w); err != nil {
 		w.Close()

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -93,4 +94,35 @@ func TestConcurrentWriters(t *testing.T) {
 	if got, want := len(all), writers*each; got != want {
 		t.Errorf("running sandboxes = %d, want %d", got, want)
 	}
+}
+
+// TestDatabaseMode: the database and its WAL are 0600, also when an older
+// volantd left them world-readable.
+func TestDatabaseMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "volant.db")
+	s := openPath(t, path)
+	s.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = openPath(t, path)
+	defer s.Close()
+	for _, f := range []string{path, path + "-wal"} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", filepath.Base(f), st.Mode().Perm())
+		}
+	}
+}
+
+func openPath(t *testing.T, path string) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -18,8 +18,12 @@ type Token struct {
 	ID   string
 	Name string
 	// Hash is the lowercase hex SHA-256 of the token.
-	Hash      string
+	Hash string
+	// Scope is what the token may do: read, operator or admin.
+	Scope     string
 	CreatedAt time.Time
+	// ExpiresAt is the zero time for a token that never expires.
+	ExpiresAt time.Time
 	// LastUsedAt is the zero time if the token was never used.
 	LastUsedAt time.Time
 	// RevokedAt is the zero time while the token is valid.
@@ -29,22 +33,30 @@ type Token struct {
 // Revoked reports whether the token has been revoked.
 func (t Token) Revoked() bool { return !t.RevokedAt.IsZero() }
 
-const tokenColumns = `id, name, hash, created_at, last_used_at, revoked_at`
+const tokenColumns = `id, name, hash, scope, created_at, expires_at, last_used_at, revoked_at`
 
-// CreateToken records a token by the hex SHA-256 of its secret and returns
-// the record with a new random id. hash must be 64 lowercase hex digits.
-func (s *Store) CreateToken(ctx context.Context, name, hash string) (Token, error) {
-	if !validHash(hash) {
+// CreateToken records a token by the hex SHA-256 of its secret (t.Hash,
+// 64 lowercase hex digits) with t.Name, t.Scope and t.ExpiresAt, and
+// returns the record with a new random id and its creation time.
+func (s *Store) CreateToken(ctx context.Context, t Token) (Token, error) {
+	if !validHash(t.Hash) {
 		return Token{}, errdefs.Invalid("token hash must be the 64 lowercase hex digits of a SHA-256, not the token itself")
 	}
-	t := Token{ID: "tok_" + randomHex(8), Name: name, Hash: hash, CreatedAt: now()}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO api_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)`,
-		t.ID, t.Name, t.Hash, toNanos(t.CreatedAt))
+	if t.Scope == "" {
+		return Token{}, errdefs.Invalid("token %s has no scope", t.Name)
+	}
+	t.ID, t.CreatedAt, t.LastUsedAt, t.RevokedAt = "tok_"+randomHex(8), now(), time.Time{}, time.Time{}
+	var expires any
+	if !t.ExpiresAt.IsZero() {
+		expires = toNanos(t.ExpiresAt)
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO api_tokens (id, name, hash, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Name, t.Hash, t.Scope, toNanos(t.CreatedAt), expires)
 	if isUnique(err) {
 		return Token{}, fmt.Errorf("token with that hash: %w", errdefs.ErrAlreadyExists)
 	}
 	if err != nil {
-		return Token{}, fmt.Errorf("recording token %s: %w", name, err)
+		return Token{}, fmt.Errorf("recording token %s: %w", t.Name, err)
 	}
 	return t, nil
 }
@@ -126,14 +138,15 @@ func randomHex(n int) string {
 
 func scanToken(row scanner) (Token, error) {
 	var (
-		t             Token
-		created       int64
-		used, revoked sql.NullInt64
+		t                      Token
+		created                int64
+		expires, used, revoked sql.NullInt64
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &created, &used, &revoked); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &t.Scope, &created, &expires, &used, &revoked); err != nil {
 		return Token{}, err
 	}
 	t.CreatedAt = fromNanos(created)
+	t.ExpiresAt = fromNullNanos(expires)
 	t.LastUsedAt = fromNullNanos(used)
 	t.RevokedAt = fromNullNanos(revoked)
 	return t, nil

@@ -29,14 +29,17 @@ func NewStore() *Store {
 }
 
 // CreateToken implements auth.TokenStore.
-func (s *Store) CreateToken(_ context.Context, name, hash string) (*auth.Token, error) {
+func (s *Store) CreateToken(_ context.Context, name, hash string, scope auth.Scope, expiresAt time.Time) (*auth.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.hashes[hash]; ok {
 		return nil, fmt.Errorf("token hash: %w", errdefs.ErrAlreadyExists)
 	}
 	s.n++
-	t := &auth.Token{ID: fmt.Sprintf("tok-%d", s.n), Name: name, CreatedAt: time.Now().UTC()}
+	t := &auth.Token{ID: fmt.Sprintf("tok-%d", s.n), Name: name, Scope: scope, CreatedAt: time.Now().UTC()}
+	if !expiresAt.IsZero() {
+		t.ExpiresAt = &expiresAt
+	}
 	s.byID[t.ID] = t
 	s.hashes[hash] = t.ID
 	c := *t

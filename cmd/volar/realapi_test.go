@@ -197,7 +197,7 @@ func newRealAPI(t *testing.T, opts ...func(*rest.Options)) (*httptest.Server, st
 	os.WriteFile(console, []byte("boot 1\nboot 2\nlogin:\n"), 0o644)
 	eng := &hostEngine{agent: agent, console: console, sbs: map[string]*sandbox.Sandbox{}}
 	a := auth.New(authtest.NewStore(), nil)
-	tok, _, err := a.Create(context.Background(), "admin")
+	tok, _, err := a.Create(context.Background(), "admin", auth.CreateOptions{Scope: auth.ScopeAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}

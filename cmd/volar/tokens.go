@@ -5,13 +5,15 @@ import (
 	"io"
 	"time"
 
+	"github.com/volant-sh/volant/apiclient"
 	"github.com/volant-sh/volant/auth"
 )
 
 const tokenUsage = `usage: volar token COMMAND [ARGS]
 
 Commands:
-  create NAME    issue a token; its secret is shown only this once
+  create [--scope read|operator|admin] [--expires-in DURATION] NAME
+                 issue a token (scope default operator); its secret is shown only this once
   ls             list tokens (never their secrets)
   revoke ID...   revoke tokens by id (not by secret)
 `
@@ -27,13 +29,15 @@ func cmdToken(e *env, args []string) error {
 }
 
 func tokenCreate(e *env, args []string) error {
-	c := e.newCommand("volar token create NAME")
+	c := e.newCommand("volar token create [--scope SCOPE] [--expires-in DURATION] NAME")
+	scope := c.fs.String("scope", "", "what the token may do: read, operator or admin (default operator)")
+	expires := c.fs.Duration("expires-in", 0, "the token expires after this long, e.g. 24h (default never)")
 	pos, api, err := c.open(e, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	ctx, raw := e.rawContext()
-	t, err := api.CreateToken(ctx, pos[0])
+	t, err := api.CreateToken(ctx, pos[0], apiclient.TokenOptions{Scope: auth.Scope(*scope), ExpiresInS: int64(expires.Seconds())})
 	if err != nil {
 		return err
 	}
@@ -44,7 +48,7 @@ func tokenCreate(e *env, args []string) error {
 		fmt.Fprintln(e.stdout, t.Secret)
 	default:
 		fmt.Fprintln(e.stdout, t.Secret)
-		fmt.Fprintf(e.stderr, "token %s (%s) created; the secret above is shown only this once. Revoke it with 'volar token revoke %s'.\n", t.ID, t.Name, t.ID)
+		fmt.Fprintf(e.stderr, "token %s (%s, scope %s) created; the secret above is shown only this once. Revoke it with 'volar token revoke %s'.\n", t.ID, t.Name, t.Scope, t.ID)
 	}
 	return nil
 }
@@ -55,9 +59,9 @@ func tokenList(e *env, args []string) error {
 }
 
 func printTokens(w io.Writer, tokens []*auth.Token) {
-	tb := newTable(w, "ID", "NAME", "CREATED", "LAST USED", "REVOKED")
+	tb := newTable(w, "ID", "NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED")
 	for _, t := range tokens {
-		tb.row(t.ID, t.Name, ago(t.CreatedAt), agoPtr(t.LastUsedAt), agoPtr(t.RevokedAt))
+		tb.row(t.ID, t.Name, string(t.Scope), ago(t.CreatedAt), agoPtr(t.LastUsedAt), agoPtr(t.RevokedAt))
 	}
 	tb.flush()
 }

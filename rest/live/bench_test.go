@@ -40,7 +40,7 @@ func newBenchAPI(b *testing.B) *benchAPI {
 	b.Helper()
 	env := sandboxtest.New(b, nil) // skips when guests cannot boot here
 	a := auth.New(authtest.NewStore(), nil)
-	tok, _, err := a.Create(context.Background(), "bench")
+	tok, _, err := a.Create(context.Background(), "bench", auth.CreateOptions{Scope: auth.ScopeAdmin})
 	if err != nil {
 		b.Fatal(err)
 	}

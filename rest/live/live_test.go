@@ -34,7 +34,7 @@ func newAPI(t testing.TB) (*api, *sandboxtest.Env) {
 	t.Helper()
 	env := sandboxtest.New(t, nil) // skips when guests cannot boot here
 	a := auth.New(authtest.NewStore(), nil)
-	tok, _, err := a.Create(context.Background(), "live")
+	tok, _, err := a.Create(context.Background(), "live", auth.CreateOptions{Scope: auth.ScopeAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
