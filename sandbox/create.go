@@ -226,9 +226,11 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		_, err := agent.WaitReady(ctx)
 		return err
 	}
-	if from != nil {
+	if from != nil || ip != "" {
 		// A restored guest's first request gives it its identity; its
 		// answer also says the agent is ready (one round trip, not two).
+		// A cold-booted one got its identity from the command line: the
+		// same request checks the guest applied it.
 		ready = func(ctx context.Context) error { return m.reconfigure(ctx, agent, id, ip, gw, mac, spec.Network) }
 	}
 	if err := m.waitAgent(ctx, vm, ready); err != nil {
@@ -285,18 +287,21 @@ func userMAC(id string) string {
 	return fmt.Sprintf("52:54:01:%02x:%02x:%02x", byte(b>>16), byte(b>>8), byte(b))
 }
 
-// reconfigure gives a restored guest its own identity.
+// reconfigure gives a restored guest its own identity, and checks that
+// a guest has the network identity the sandbox will report: the agent
+// reads eth0 back after applying and the answer must show the address,
+// the default route and (bridge) the MAC, or the sandbox does not run.
 func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip, gw, mac string, mode NetworkMode) error {
 	entropy := make([]byte, 64)
 	_, _ = rand.Read(entropy)
-	req := client.ReconfigureRequest{Hostname: id, TimeUnixNS: time.Now().UnixNano(), Entropy: entropy}
-	// A user-mode guest keeps the template's address and MAC: its network
-	// stack is its own, so they collide with nothing.
+	req := client.ReconfigureRequest{Hostname: id, TimeUnixNS: time.Now().UnixNano(), Entropy: entropy, IPCIDR: ip, Gateway: gw}
+	// A user-mode guest keeps the template's MAC: its network stack is
+	// its own, so it collides with nothing.
 	if mode == NetworkBridge {
-		req.IPCIDR, req.Gateway, req.MAC = ip, gw, mac
+		req.MAC = mac
 	}
-	if err := agent.Reconfigure(ctx, req); err != nil {
-		return fmt.Errorf("giving restored sandbox %s its identity: %w", id, err)
+	if _, err := agent.Reconfigure(ctx, req); err != nil {
+		return fmt.Errorf("giving sandbox %s its identity: %w", id, err)
 	}
 	return nil
 }

@@ -3,12 +3,14 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 
+	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/kestrel/files"
 	"github.com/volant-sh/volant/kestrel/ports"
 	"github.com/volant-sh/volant/kestrel/proc"
@@ -31,7 +33,7 @@ type Config struct {
 	Poweroff func()
 	// ApplyReconfigure applies POST /v1/reconfigure; nil means
 	// system.ApplyPlan.
-	ApplyReconfigure func(system.Plan) error
+	ApplyReconfigure func(context.Context, system.Plan) (*client.NetState, error)
 }
 
 // Validate reports a Config that cannot work.
