@@ -213,4 +213,3 @@ func isEscape(err error) bool {
 	var le *os.LinkError
 	return errors.As(err, &le) && strings.Contains(le.Err.Error(), "escapes")
 }
-
