@@ -15,6 +15,7 @@ import (
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/events"
 	"github.com/volant-sh/volant/hypervisor"
+	"github.com/volant-sh/volant/internal/poll"
 	"github.com/volant-sh/volant/ipam"
 	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/network"
@@ -223,7 +224,7 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		agent = warm.agent
 	}
 	ready := func(ctx context.Context) error {
-		_, err := agent.WaitReady(ctx)
+		_, err := agent.Ready(ctx)
 		return err
 	}
 	if from != nil || ip != "" {
@@ -318,31 +319,17 @@ func (m *Manager) waitAgent(ctx context.Context, vm hypervisor.VM, ready func(co
 		case <-ctx.Done():
 		}
 	}()
-	var err error
-	delay := 5 * time.Millisecond
-	for {
-		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
-		err = ready(actx)
-		acancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 100*time.Millisecond)
+	err := poll.Until(ctx, poll.Backoff{First: 5 * time.Millisecond, Max: 100 * time.Millisecond, Attempt: 2 * time.Second}, ready)
+	if err == nil {
+		return nil
 	}
 	select {
 	case <-vm.Done():
 		return errdefs.Unavailable("the VM exited during boot; its console log: %s", consoleTail(vm.ConsoleLogPath(), 2048))
 	default:
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return errdefs.Unavailable("the guest agent did not answer within %s (last error: %v); console: %s", m.cfg.BootTimeout, err, consoleTail(vm.ConsoleLogPath(), 2048))
+	if perr := (*poll.Error)(nil); errors.As(err, &perr) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errdefs.Unavailable("the guest agent was not ready within %s (last error: %v); console: %s", m.cfg.BootTimeout, perr.Last, consoleTail(vm.ConsoleLogPath(), 2048))
 	}
 	return fmt.Errorf("waiting for the guest agent: %w", err)
 }

@@ -251,7 +251,7 @@ func templateReady(ctx context.Context, agent *client.Client, mode NetworkMode, 
 		}
 		return nil
 	default:
-		_, err := agent.WaitReady(ctx)
+		_, err := agent.Ready(ctx)
 		return err
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/volant-sh/volant/internal/poll"
 )
 
 // Health asks the agent how the guest is doing.
@@ -22,23 +24,30 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 // WaitReady retries Health until the agent answers or ctx ends, for
 // example while the guest boots or after a snapshot restore.
 func (c *Client) WaitReady(ctx context.Context) (*Health, error) {
-	delay := 20 * time.Millisecond
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
-		h, err := c.Health(attempt)
-		cancel()
-		if err == nil {
-			return h, nil
-		}
-		// Stale connections from before a restore are useless now.
-		c.CloseIdle()
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for the agent: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 500*time.Millisecond)
+	var h *Health
+	err := poll.Until(ctx, poll.Backoff{First: 20 * time.Millisecond, Max: 500 * time.Millisecond, Attempt: 2 * time.Second},
+		func(ctx context.Context) error {
+			var err error
+			h, err = c.Ready(ctx)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("waiting for the agent: %w", err)
 	}
+	return h, nil
+}
+
+// Ready asks once whether the agent answers; on failure it drops idle
+// connections, which are useless after a restore, so the next try dials
+// afresh. Callers that retry (with their own deadline) call Ready, not
+// WaitReady.
+func (c *Client) Ready(ctx context.Context) (*Health, error) {
+	h, err := c.Health(ctx)
+	if err != nil {
+		c.CloseIdle()
+		return nil, err
+	}
+	return h, nil
 }
 
 // Reconfigure gives the guest a new identity (address, MAC, hostname,

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/volant-sh/volant/internal/poll"
 )
 
 // State is what the kernel says a link has: read back after applying a
@@ -105,24 +107,19 @@ func Read(name string) (State, error) {
 // ends: then the error says what is missing.
 func ApplyVerified(ctx context.Context, cfg Config) (State, error) {
 	name := cfg.link()
-	delay := 10 * time.Millisecond
-	for {
+	var st State
+	err := poll.Until(ctx, poll.Backoff{First: 10 * time.Millisecond, Max: 200 * time.Millisecond}, func(context.Context) error {
 		err := Apply(cfg)
-		var st State
 		if err == nil || errors.Is(err, ErrNoLink) {
 			st, err = Read(name)
 			if err == nil {
 				err = st.Check(cfg)
 			}
 		}
-		if err == nil {
-			return st, nil
-		}
-		select {
-		case <-ctx.Done():
-			return st, fmt.Errorf("configuring %s: %w (gave up: %v)", name, err, ctx.Err())
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 200*time.Millisecond)
+		return err
+	})
+	if err != nil {
+		return st, fmt.Errorf("configuring %s: %w", name, err)
 	}
+	return st, nil
 }
