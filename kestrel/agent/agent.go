@@ -17,6 +17,7 @@ import (
 	"github.com/volant-sh/volant/kestrel/reaper"
 	"github.com/volant-sh/volant/kestrel/system"
 	"github.com/volant-sh/volant/kestrel/term"
+	"github.com/volant-sh/volant/kestrel/transport"
 	"github.com/volant-sh/volant/kestrel/workload"
 )
 
@@ -74,7 +75,40 @@ func New(cfg Config) (*Agent, error) {
 	system.New(system.Config{Version: cfg.Version, Poweroff: cfg.Poweroff, Apply: cfg.ApplyReconfigure, Logger: log}).Register(mux)
 	files.Register(mux)
 	ports.Register(mux)
-	return &Agent{log: log, procs: procs, workloads: workloads, srv: &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}, nil
+	mux.HandleFunc("POST /v1/quiesce", handleQuiesce(log))
+	srv := &http.Server{
+		Handler:  mux,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+	}
+	return &Agent{log: log, procs: procs, workloads: workloads, srv: srv}, nil
+}
+
+// connKey holds a request's connection in its context.
+type connKey struct{}
+
+// handleQuiesce serves POST /v1/quiesce: before a snapshot, the host asks
+// the agent to end the session the request came on once the answer is
+// out, and to write nothing more until a new host starts one. So the host
+// knows, rather than guesses, that no session state or unsent bytes of
+// the agent are frozen into the snapshot. A transport without sessions
+// (vsock) answers 409.
+func handleQuiesce(log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ender, ok := r.Context().Value(connKey{}).(transport.SessionEnder)
+		if !ok {
+			http.Error(w, "this connection has no session to end", http.StatusConflict)
+			return
+		}
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		_ = http.NewResponseController(w).Flush()
+		log.Debug("agent port: quiescing for a snapshot")
+		ender.EndSession()
+	}
 }
 
 // Handler returns the agent's routes.
