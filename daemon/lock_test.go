@@ -121,4 +121,3 @@ func TestLockOwned(t *testing.T) {
 		t.Error("Owned = true after unlock")
 	}
 }
-
