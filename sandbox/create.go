@@ -227,15 +227,20 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		_, err := agent.Ready(ctx)
 		return err
 	}
-	if from != nil || ip != "" {
+	if from != nil {
 		// A restored guest's first request gives it its identity; its
 		// answer also says the agent is ready (one round trip, not two).
-		// A cold-booted one got its identity from the command line: the
-		// same request checks the guest applied it.
 		ready = func(ctx context.Context) error { return m.reconfigure(ctx, agent, id, ip, gw, mac, spec.Network) }
 	}
 	if err := m.waitAgent(ctx, vm, ready); err != nil {
 		return err
+	}
+	if from == nil && ip != "" {
+		// A cold-booted guest got its identity from the command line;
+		// once its agent answers, check that the guest applied it.
+		if err := m.waitAgent(ctx, vm, func(ctx context.Context) error { return checkNet(ctx, agent, id, ip, gw, mac, spec.Network) }); err != nil {
+			return err
+		}
 	}
 	if from == nil {
 		if err := m.setupPlugin(ctx, agent, rt); err != nil {
@@ -303,6 +308,20 @@ func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip,
 	}
 	if _, err := agent.Reconfigure(ctx, req); err != nil {
 		return fmt.Errorf("giving sandbox %s its identity: %w", id, err)
+	}
+	return nil
+}
+
+// checkNet makes sure a guest has the network identity the sandbox
+// reports: the same network part of a reconfigure (applying it again is
+// harmless), whose answer must show it applied.
+func checkNet(ctx context.Context, agent *client.Client, id, ip, gw, mac string, mode NetworkMode) error {
+	req := client.ReconfigureRequest{IPCIDR: ip, Gateway: gw}
+	if mode == NetworkBridge {
+		req.MAC = mac
+	}
+	if _, err := agent.Reconfigure(ctx, req); err != nil {
+		return fmt.Errorf("checking the network of sandbox %s: %w", id, err)
 	}
 	return nil
 }
