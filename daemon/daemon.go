@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -73,9 +72,6 @@ type Daemon struct {
 	closeOnce sync.Once
 }
 
-// ErrOwned is returned by New when another daemon owns the state directory.
-var ErrOwned = errors.New("another volantd owns this state directory")
-
 // New opens the state directory (taking its lock), builds or finds the
 // guest image, and starts the engine. It recovers sandboxes left by an
 // earlier daemon.
@@ -92,7 +88,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 			d.Close()
 		}
 	}()
-	if d.lock, err = lockStateDir(cfg.StateDir); err != nil {
+	if d.lock, err = lockStateDir(ctx, cfg.StateDir, log); err != nil {
 		return nil, err
 	}
 	if d.store, err = store.Open(ctx, filepath.Join(cfg.StateDir, dbFile)); err != nil {
@@ -271,34 +267,6 @@ func budget(cfg Config) sandbox.Capacity {
 	}
 }
 
-// lockStateDir takes the state directory's exclusive lock, or returns ErrOwned.
-func lockStateDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening state lock: %w", err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s: %w", dir, ErrOwned)
-		}
-		return nil, fmt.Errorf("locking state dir: %w", err)
-	}
-	_ = f.Truncate(0)
-	_, _ = f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
-	return f, nil
-}
-
-// Owned reports whether another daemon holds dir's lock.
-func Owned(dir string) bool {
-	f, err := lockStateDir(dir)
-	if err != nil {
-		return errors.Is(err, ErrOwned)
-	}
-	f.Close()
-	return false
-}
-
 // SocketPath is the unix socket a daemon serves its API on, in dir.
 func SocketPath(dir string) string { return filepath.Join(dir, socketFile) }
 
@@ -334,7 +302,7 @@ func (d *Daemon) Close() error {
 			_ = d.store.Close()
 		}
 		if d.lock != nil {
-			_ = d.lock.Close()
+			unlockStateDir(d.cfg.StateDir, d.lock)
 		}
 	})
 	return nil

@@ -28,8 +28,10 @@ type volantd struct {
 	addr     string
 	env      []string
 	cmd      *exec.Cmd
-	token    string
-	logs     *bytes.Buffer
+	// done is closed when cmd has exited.
+	done  chan struct{}
+	token string
+	logs  *bytes.Buffer
 }
 
 var (
@@ -98,6 +100,10 @@ func (d *volantd) start() {
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
 	}
+	// Watch the process, so a daemon that exits at once fails the test at
+	// once instead of after the deadline.
+	d.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(d.cmd, d.done)
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get("http://" + d.addr + "/healthz"); err == nil {
@@ -109,32 +115,43 @@ func (d *volantd) start() {
 			d.token = strings.TrimSpace(string(tok))
 			return
 		}
-		if d.cmd.ProcessState != nil {
-			break
+		select {
+		case <-d.done:
+			d.cmd = nil
+			d.t.Fatalf("volantd exited during start (%v); logs:\n%s", d.exit(), d.logs)
+		case <-time.After(100 * time.Millisecond):
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	d.t.Fatalf("volantd did not come up; logs:\n%s", d.logs)
 }
 
-// kill ends the daemon with SIGKILL, as a crash would.
+// exit says how the last daemon process ended.
+func (d *volantd) exit() string {
+	if d.cmd == nil || d.cmd.ProcessState == nil {
+		return "still running"
+	}
+	return d.cmd.ProcessState.String()
+}
+
+// kill ends the daemon with SIGKILL, as a crash would, and waits until the
+// process is gone.
 func (d *volantd) kill() {
 	if d.cmd != nil && d.cmd.Process != nil {
 		_ = d.cmd.Process.Kill()
-		_ = d.cmd.Wait()
+		<-d.done
 		d.cmd = nil
 	}
 }
 
+// stop sends SIGTERM and waits for the daemon to exit (SIGKILL after 20s).
 func (d *volantd) stop() {
 	if d.cmd != nil && d.cmd.Process != nil {
 		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = d.cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-d.done:
 		case <-time.After(20 * time.Second):
-			d.kill()
+			_ = d.cmd.Process.Kill()
+			<-d.done
 		}
 		d.cmd = nil
 	}

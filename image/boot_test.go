@@ -63,6 +63,9 @@ func TestBootArgs(t *testing.T) {
 // boot, built with the test init as /init.
 func bootPrereqs(tb testing.TB, c Compression) *Image {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("-short: this test boots a real guest under QEMU (run `make test` for the full suite)")
+	}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		tb.Skip("qemu-system-x86_64 not installed")
 	}

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"container/list"
 	"encoding/json"
 	"sync"
 
@@ -9,10 +10,16 @@ import (
 	"github.com/volant-sh/volant/errdefs"
 )
 
+// maxResolvedSchemas bounds the cache of resolved input schemas: enough
+// for the actions of every plugin a host runs, and old schemas (of plugins
+// reinstalled or removed) fall out instead of piling up for the life of
+// the process.
+const maxResolvedSchemas = 512
+
 // resolvedSchemas keeps the resolved input schemas of the actions called
-// so far, by their JSON, so that an action's schema is compiled once, not
+// lately, by their JSON, so that an action's schema is compiled once, not
 // at every call.
-var resolvedSchemas sync.Map // string → *jsonschema.Resolved
+var resolvedSchemas = newSchemaCache(maxResolvedSchemas)
 
 // CheckInput checks an action's input, decoded from JSON into plain Go
 // values (map[string]any, float64, ...), against the action's input
@@ -21,7 +28,7 @@ func (a *Action) CheckInput(input any) error {
 	if len(a.Input) == 0 {
 		return nil
 	}
-	rs, err := resolvedSchema(a.Input)
+	rs, err := resolvedSchemas.get(a.Input)
 	if err != nil {
 		return errdefs.Unavailable("action %s has an unusable input schema: %v", a.Name, err)
 	}
@@ -31,10 +38,36 @@ func (a *Action) CheckInput(input any) error {
 	return nil
 }
 
-func resolvedSchema(raw json.RawMessage) (*jsonschema.Resolved, error) {
-	if rs, ok := resolvedSchemas.Load(string(raw)); ok {
-		return rs.(*jsonschema.Resolved), nil
+// schemaCache is a least-recently-used cache of resolved schemas.
+type schemaCache struct {
+	max int
+
+	mu    sync.Mutex
+	order *list.List               // of *schemaItem, most recent first
+	items map[string]*list.Element // by the schema's JSON
+}
+
+type schemaItem struct {
+	key string
+	rs  *jsonschema.Resolved
+}
+
+func newSchemaCache(max int) *schemaCache {
+	return &schemaCache{max: max, order: list.New(), items: map[string]*list.Element{}}
+}
+
+// get returns raw resolved, resolving it on a miss. Schemas that do not
+// resolve are not kept.
+func (c *schemaCache) get(raw json.RawMessage) (*jsonschema.Resolved, error) {
+	key := string(raw)
+	c.mu.Lock()
+	if el, ok := c.items[key]; ok {
+		c.order.MoveToFront(el)
+		rs := el.Value.(*schemaItem).rs
+		c.mu.Unlock()
+		return rs, nil
 	}
+	c.mu.Unlock()
 	s, err := compileSchema(raw)
 	if err != nil {
 		return nil, err
@@ -43,6 +76,24 @@ func resolvedSchema(raw json.RawMessage) (*jsonschema.Resolved, error) {
 	if err != nil {
 		return nil, err
 	}
-	resolvedSchemas.Store(string(raw), rs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok { // resolved meanwhile by another call
+		c.order.MoveToFront(el)
+		return el.Value.(*schemaItem).rs, nil
+	}
+	c.items[key] = c.order.PushFront(&schemaItem{key: key, rs: rs})
+	for c.order.Len() > c.max {
+		old := c.order.Back()
+		c.order.Remove(old)
+		delete(c.items, old.Value.(*schemaItem).key)
+	}
 	return rs, nil
+}
+
+// len is the number of schemas kept.
+func (c *schemaCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
 }

@@ -3,6 +3,7 @@ package plugins
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/volant-sh/volant/errdefs"
@@ -27,7 +28,7 @@ func TestCheckInput(t *testing.T) {
 			}
 		}
 	}
-	if _, ok := resolvedSchemas.Load(string(a.Input)); !ok {
+	if _, ok := resolvedSchemas.items[string(a.Input)]; !ok {
 		t.Error("the resolved schema is not kept")
 	}
 	if err := (&Action{Name: "any"}).CheckInput([]any{1}); err != nil {
@@ -35,5 +36,36 @@ func TestCheckInput(t *testing.T) {
 	}
 	if err := (&Action{Name: "bad", Input: json.RawMessage(`{"type":"strin"}`)}).CheckInput(map[string]any{}); !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Errorf("an unusable schema: %v, want unavailable", err)
+	}
+}
+
+// TestSchemaCacheBounded: the cache keeps the most recently used schemas
+// and lets the oldest go.
+func TestSchemaCacheBounded(t *testing.T) {
+	c := newSchemaCache(3)
+	schema := func(i int) json.RawMessage {
+		return json.RawMessage(fmt.Sprintf(`{"type":"object","properties":{"p%d":{"type":"string"}}}`, i))
+	}
+	for i := range 5 {
+		if _, err := c.get(schema(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			_, _ = c.get(schema(0)) // 0 is used again: 1 is now the oldest
+		}
+	}
+	if got := c.len(); got != 3 {
+		t.Errorf("cache holds %d schemas, want 3", got)
+	}
+	for i, want := range []bool{true, false, false, true, true} {
+		if _, ok := c.items[string(schema(i))]; ok != want {
+			t.Errorf("schema %d kept = %v, want %v", i, ok, want)
+		}
+	}
+	if _, err := c.get(json.RawMessage(`{"type":"strin"}`)); err == nil {
+		t.Error("a bad schema resolved")
+	}
+	if got := c.len(); got != 3 {
+		t.Errorf("a bad schema is kept: %d", got)
 	}
 }

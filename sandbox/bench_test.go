@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -52,8 +51,7 @@ func BenchmarkCreateToFirstExec(b *testing.B) {
 	env := sandboxtest.New(b, func(c *sandbox.Config) { c.Templates, c.WarmPool = true, 2 })
 	m := env.Manager
 	ctx := context.Background()
-	tpl := waitTemplate(b, m)
-	time.Sleep(3 * time.Second) // let the pool fill
+	tpl := waitWarm(b, m, sandbox.Spec{})
 	var cold, restore, pooled []time.Duration
 	for b.Loop() {
 		d, sb := createToFirstExec(b, m, sandbox.Spec{ColdBoot: true})
@@ -220,18 +218,7 @@ func BenchmarkPluginCreateToAction(b *testing.B) {
 	}
 	_, first := toAction(sandbox.Spec{Runtime: "echo"}) // makes the runtime's template
 	_ = m.Delete(ctx, first.ID)
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		snaps, _ := m.ListSnapshots(ctx)
-		if slices.ContainsFunc(snaps, func(s *sandbox.Snapshot) bool { return s.Template && s.Runtime == "echo" }) {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("no template of the plugin runtime after 3 minutes")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	time.Sleep(3 * time.Second) // let the pool fill
+	waitWarm(b, m, sandbox.Spec{Runtime: "echo"})
 	var cold, pooled []time.Duration
 	for b.Loop() {
 		d, sb := toAction(sandbox.Spec{Runtime: "echo", ColdBoot: true})

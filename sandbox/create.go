@@ -14,6 +14,7 @@ import (
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/events"
 	"github.com/volant-sh/volant/hypervisor"
+	"github.com/volant-sh/volant/internal/poll"
 	"github.com/volant-sh/volant/ipam"
 	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/network"
@@ -249,7 +250,7 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		agent = warm.agent
 	}
 	ready := func(ctx context.Context) error {
-		_, err := agent.WaitReady(ctx)
+		_, err := agent.Ready(ctx)
 		return err
 	}
 	if from != nil {
@@ -259,6 +260,13 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	}
 	if err := m.waitAgent(ctx, vm, ready); err != nil {
 		return err
+	}
+	if from == nil && ip != "" {
+		// A cold-booted guest got its identity from the command line;
+		// once its agent answers, check that the guest applied it.
+		if err := m.waitAgent(ctx, vm, func(ctx context.Context) error { return checkNet(ctx, agent, id, ip, gw, mac, spec.Network) }); err != nil {
+			return err
+		}
 	}
 	if from == nil {
 		if err := m.setupImage(ctx, agent, spec.image); err != nil { // images.go
@@ -316,21 +324,38 @@ func (m *Manager) memFile(id string) string {
 // userMAC is a stable MAC for a user-mode interface.
 func userMAC(id string) string { return hypervisor.StableMAC(id) }
 
-// reconfigure gives a restored guest its own identity.
+// reconfigure gives a restored guest its own identity, and checks that
+// a guest has the network identity the sandbox will report: the agent
+// reads eth0 back after applying and the answer must show the address,
+// the default route and (bridge) the MAC, or the sandbox does not run.
 func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip, gw, mac string, mode NetworkMode) error {
 	entropy := make([]byte, 64)
 	_, _ = rand.Read(entropy)
-	req := client.ReconfigureRequest{Hostname: id, TimeUnixNS: time.Now().UnixNano(), Entropy: entropy}
-	// A user-mode guest keeps the template's address and MAC: its network
-	// stack is its own, so they collide with nothing.
+	req := client.ReconfigureRequest{Hostname: id, TimeUnixNS: time.Now().UnixNano(), Entropy: entropy, IPCIDR: ip, Gateway: gw}
+	// A user-mode guest keeps the template's MAC: its network stack is
+	// its own, so it collides with nothing.
 	if mode == NetworkBridge {
-		req.IPCIDR, req.Gateway, req.MAC = ip, gw, mac
+		req.MAC = mac
 		if dns := m.guestDNS(mode, gw); dns != "" {
 			req.DNS = []string{dns}
 		}
 	}
-	if err := agent.Reconfigure(ctx, req); err != nil {
-		return fmt.Errorf("giving restored sandbox %s its identity: %w", id, err)
+	if _, err := agent.Reconfigure(ctx, req); err != nil {
+		return fmt.Errorf("giving sandbox %s its identity: %w", id, err)
+	}
+	return nil
+}
+
+// checkNet makes sure a guest has the network identity the sandbox
+// reports: the same network part of a reconfigure (applying it again is
+// harmless), whose answer must show it applied.
+func checkNet(ctx context.Context, agent *client.Client, id, ip, gw, mac string, mode NetworkMode) error {
+	req := client.ReconfigureRequest{IPCIDR: ip, Gateway: gw}
+	if mode == NetworkBridge {
+		req.MAC = mac
+	}
+	if _, err := agent.Reconfigure(ctx, req); err != nil {
+		return fmt.Errorf("checking the network of sandbox %s: %w", id, err)
 	}
 	return nil
 }
@@ -347,31 +372,17 @@ func (m *Manager) waitAgent(ctx context.Context, vm hypervisor.VM, ready func(co
 		case <-ctx.Done():
 		}
 	}()
-	var err error
-	delay := 5 * time.Millisecond
-	for {
-		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
-		err = ready(actx)
-		acancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 100*time.Millisecond)
+	err := poll.Until(ctx, poll.Backoff{First: 5 * time.Millisecond, Max: 100 * time.Millisecond, Attempt: 2 * time.Second}, ready)
+	if err == nil {
+		return nil
 	}
 	select {
 	case <-vm.Done():
 		return errdefs.Unavailable("the VM exited during boot; its console log: %s", consoleTail(vm.ConsoleLogPath(), 2048))
 	default:
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return errdefs.Unavailable("the guest agent did not answer within %s (last error: %v); console: %s", m.cfg.BootTimeout, err, consoleTail(vm.ConsoleLogPath(), 2048))
+	if perr := (*poll.Error)(nil); errors.As(err, &perr) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errdefs.Unavailable("the guest agent was not ready within %s (last error: %v); console: %s", m.cfg.BootTimeout, perr.Last, consoleTail(vm.ConsoleLogPath(), 2048))
 	}
 	return fmt.Errorf("waiting for the guest agent: %w", err)
 }

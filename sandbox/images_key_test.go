@@ -13,7 +13,7 @@ import (
 // Templates are keyed by the image's digest: a new digest under the same
 // tag gets a new template, and a sandbox without an image keeps its key.
 func TestTemplateKeyImage(t *testing.T) {
-	m := &Manager{}
+	m := &Manager{cfg: Config{Driver: withUserNet}}
 	rt := Runtime{Name: DefaultRuntime, ImageDigest: "guest1"}
 	base := Spec{Runtime: DefaultRuntime, VCPUs: 1, MemoryMiB: 256, Network: NetworkUser}
 	withImage := func(digest string) Spec {
@@ -24,7 +24,7 @@ func TestTemplateKeyImage(t *testing.T) {
 	}
 	none := m.templateKey(base, rt)
 	a, a2, b := m.templateKey(withImage("sha256:aa"), rt), m.templateKey(withImage("sha256:aa"), rt), m.templateKey(withImage("sha256:bb"), rt)
-	if want := "default/guest1/1c/256m/net=user"; none != want {
+	if want := "default/guest1/1c/256m/net=user/a@a-1.0"; none != want {
 		t.Errorf("key without an image = %q, want %q", none, want)
 	}
 	if a != none+"/img=sha256:aa" || a != a2 {

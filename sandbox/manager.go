@@ -158,6 +158,12 @@ type Manager struct {
 	// warmFilling counts the restores under way per key.
 	warm        map[string][]*warmVM
 	warmFilling map[string]int
+	// tplErr and warmErr hold the last error of making a key's template
+	// and of restoring a guest into its pool; tplWake is closed (and
+	// dropped) at every change of these maps, waking WaitWarm.
+	tplErr  map[string]error
+	warmErr map[string]error
+	tplWake chan struct{}
 
 	closeOnce sync.Once
 }

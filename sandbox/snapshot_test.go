@@ -28,6 +28,19 @@ func execOut(t *testing.T, m *sandbox.Manager, id string, cmd ...string) string 
 	return strings.TrimSpace(res.Stdout)
 }
 
+// waitWarm waits until the template of spec's shape and its warm pool are
+// ready, and returns the template's id.
+func waitWarm(tb testing.TB, m *sandbox.Manager, spec sandbox.Spec) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	id, err := m.WaitWarm(ctx, spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}
+
 // ticking reports whether /tmp/tick changes in sandbox id.
 func ticking(t *testing.T, m *sandbox.Manager, id string) bool {
 	t.Helper()
@@ -167,20 +180,7 @@ func TestTemplateRestoreByDefault(t *testing.T) {
 	env := sandboxtest.New(t, func(c *sandbox.Config) { c.Templates = true })
 	m := env.Manager
 	ctx := context.Background()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		snaps, err := m.ListSnapshots(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(snaps) == 1 && snaps[0].Template {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no template after two minutes: %+v", snaps)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitWarm(t, m, sandbox.Spec{})
 	warm, err := m.Create(ctx, sandbox.Spec{})
 	if err != nil {
 		t.Fatal(err)
@@ -259,18 +259,7 @@ func TestWarmPoolCreates(t *testing.T) {
 	m := env.Manager
 	ctx := context.Background()
 	// Wait for the template and its warm guest.
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		snaps, _ := m.ListSnapshots(ctx)
-		if len(snaps) == 1 && snaps[0].Template {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no template after three minutes")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	time.Sleep(3 * time.Second)
+	waitWarm(t, m, sandbox.Spec{})
 	var ids []string
 	for range 3 {
 		sb, err := m.Create(ctx, sandbox.Spec{})

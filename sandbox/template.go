@@ -47,6 +47,7 @@ func (m *Manager) dropTemplate(id string) {
 			delete(m.warm, k)
 		}
 	}
+	m.tplChangedLocked()
 	m.tplMu.Unlock()
 	for _, w := range stale {
 		w.kill(m)
@@ -70,6 +71,7 @@ func (m *Manager) templateFailed(ctx context.Context, id string) {
 			m.tplBroken[k] = true
 		}
 	}
+	m.tplChangedLocked()
 	m.tplMu.Unlock()
 	for _, w := range stale {
 		w.kill(m)
@@ -113,6 +115,7 @@ func (m *Manager) loadTemplates(ctx context.Context) {
 		}
 		m.tplMu.Lock()
 		m.tpl[ref.man.Key] = ref
+		m.tplChangedLocked()
 		m.tplMu.Unlock()
 		spec := Spec{Runtime: ref.man.Runtime, VCPUs: ref.man.VCPUs, MemoryMiB: ref.man.MemoryMiB, Network: ref.man.Network}
 		if img := ref.man.RootImage; img != nil { // images.go
@@ -152,9 +155,15 @@ func (m *Manager) ensureTemplate(spec Spec, rt Runtime) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		var err error
 		defer func() {
 			m.tplMu.Lock()
 			delete(m.tplBuilding, key)
+			if m.tplErr == nil {
+				m.tplErr = map[string]error{}
+			}
+			m.tplErr[key] = err
+			m.tplChangedLocked()
 			m.tplMu.Unlock()
 		}()
 		start := time.Now()
@@ -219,7 +228,9 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 		return nil, fmt.Errorf("the %s driver cannot snapshot", m.cfg.Driver.Name())
 	}
 	agent := client.New(vm.DialAgent)
-	if err := m.waitAgent(ctx, vm, func(ctx context.Context) error { _, err := agent.WaitReady(ctx); return err }); err != nil {
+	if err := m.waitAgent(ctx, vm, func(ctx context.Context) error {
+		return templateReady(ctx, agent, spec.Network, cfg.Net.MAC, m.cfg.Driver.Capabilities().UserNetAddr)
+	}); err != nil {
 		return nil, err
 	}
 	if err := m.setupImage(ctx, agent, spec.image); err != nil { // images.go
@@ -243,8 +254,38 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 	ref := &snapshotRef{id: sn.ID, dir: sn.Dir, man: man}
 	m.tplMu.Lock()
 	m.tpl[key] = ref
+	m.tplChangedLocked()
 	m.tplMu.Unlock()
 	return ref, nil
+}
+
+// templateReady succeeds once a template guest is fully ready to be
+// snapshotted: its agent answers and its network device is there (on a
+// busy host the device can come up after the agent). Every restore
+// inherits what the snapshot holds, so a template taken before its
+// interface exists gives sandboxes without a network.
+func templateReady(ctx context.Context, agent *client.Client, mode NetworkMode, mac string, un hypervisor.UserNetAddr) error {
+	switch mode {
+	case NetworkUser:
+		// The address and route it booted with, read back by the agent.
+		_, err := agent.Reconfigure(ctx, client.ReconfigureRequest{IPCIDR: un.IP, Gateway: un.Gateway})
+		return err
+	case NetworkBridge:
+		// The interface stays down (clones bring it up with their own
+		// MAC), but it must exist.
+		// Read through the agent's files API: an image root may have no cat.
+		b, err := agent.ReadFileAll(ctx, "/sys/class/net/eth0/address", 64)
+		if err != nil {
+			return fmt.Errorf("the template guest's eth0 is not there yet: %w", err)
+		}
+		if got := strings.TrimSpace(string(b)); !strings.EqualFold(got, mac) {
+			return fmt.Errorf("the template guest's eth0 has MAC %q, want %q", got, mac)
+		}
+		return nil
+	default:
+		_, err := agent.Ready(ctx)
+		return err
+	}
 }
 
 // PluginsChanged removes the templates, and their warm guests, of plugin

@@ -85,6 +85,11 @@ func (m *Manager) fillWarm(key string, ref *snapshotRef, spec Spec) {
 			if ok {
 				m.warm[key] = append(m.warm[key], w)
 			}
+			if m.warmErr == nil {
+				m.warmErr = map[string]error{}
+			}
+			m.warmErr[key] = err
+			m.tplChangedLocked()
 			m.tplMu.Unlock()
 			if err != nil {
 				m.log.Debug("warm pool restore failed", "key", key, "err", err)

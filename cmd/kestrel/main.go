@@ -117,7 +117,7 @@ func runInit(debug bool) {
 	cfg, err := netcfg.ParseCmdline(pid1.KernelCmdline())
 	if err != nil {
 		log.Error("kernel command line", "err", err)
-	} else if err := netcfg.Apply(cfg); err != nil {
+	} else if err := applyBootNet(cfg); err != nil {
 		log.Error("network config", "err", err)
 	} else if err := rootfs.Identity(cfg.Hostname); err != nil {
 		log.Error("image root identity", "err", err)
@@ -198,6 +198,23 @@ func enterRoot(r *reaper.Reaper, log *slog.Logger) bool {
 	}
 	log.Info("image root entered", "took", time.Since(start).Round(time.Millisecond))
 	return true
+}
+
+// bootNetWait bounds how long boot waits for the network device (its
+// driver may still be probing on a busy host).
+const bootNetWait = 10 * time.Second
+
+// applyBootNet applies the command line's network config and, when it
+// sets the interface, waits until the kernel shows it applied. The host
+// checks again before it calls the sandbox running.
+func applyBootNet(cfg netcfg.Config) error {
+	if cfg.MAC == nil && !cfg.Addr.IsValid() && !cfg.Gateway.IsValid() {
+		return netcfg.Apply(cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bootNetWait)
+	defer cancel()
+	_, err := netcfg.ApplyVerified(ctx, cfg)
+	return err
 }
 
 // serialListener waits a little for the agent's virtio-serial port to

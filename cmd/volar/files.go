@@ -1,7 +1,6 @@
 package main
 
 import (
-	"archive/tar"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +10,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/internal/tarfs"
 	agentclient "github.com/volant-sh/volant/kestrel/client"
 )
 
@@ -151,58 +150,7 @@ func uploadDir(e *env, api *api, local, id, dst string) error {
 // writeTar archives the tree at root, names relative to it, owned by
 // root. Devices, fifos and sockets are left out.
 func writeTar(w io.Writer, root string) error {
-	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		var link string
-		switch {
-		case info.Mode()&fs.ModeSymlink != 0:
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		case info.IsDir(), info.Mode().IsRegular():
-		default:
-			return nil
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(rel)
-		if info.IsDir() {
-			hdr.Name += "/"
-		}
-		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if !info.Mode().IsRegular() {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if _, err := io.CopyN(tw, f, hdr.Size); err != nil {
-			return fmt.Errorf("archiving %s: %w", p, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
+	return tarfs.Write(w, root, filepath.Base(root), tarfs.WriteOptions{})
 }
 
 func download(e *env, api *api, id, src, local string) error {
@@ -320,83 +268,8 @@ func extractTar(r io.Reader, dir string) (files, dirs int, err error) {
 		return 0, 0, err
 	}
 	defer root.Close()
-	tr := tar.NewReader(r)
-	type dirTime struct {
-		name string
-		t    time.Time
-	}
-	var dirTimes []dirTime
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return files, dirs, err
-		}
-		name := path.Clean(strings.TrimPrefix(hdr.Name, "/"))
-		if name == "." {
-			continue
-		}
-		if name == ".." || strings.HasPrefix(name, "../") {
-			return files, dirs, fmt.Errorf("%q: refusing a name outside the target", hdr.Name)
-		}
-		name = filepath.FromSlash(name)
-		if parent := filepath.Dir(name); parent != "." {
-			if err := root.MkdirAll(parent, 0o755); err != nil {
-				return files, dirs, err
-			}
-		}
-		mode := fs.FileMode(hdr.Mode) & fs.ModePerm
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := root.MkdirAll(name, 0o755); err != nil {
-				return files, dirs, err
-			}
-			if err := root.Chmod(name, mode|0o700); err != nil {
-				return files, dirs, err
-			}
-			dirTimes = append(dirTimes, dirTime{name, hdr.ModTime})
-			dirs++
-		case tar.TypeReg:
-			f, err := root.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
-			if err != nil {
-				return files, dirs, err
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return files, dirs, err
-			}
-			if err := root.Chmod(name, mode); err != nil {
-				return files, dirs, err
-			}
-			_ = root.Chtimes(name, hdr.ModTime, hdr.ModTime)
-			files++
-		case tar.TypeSymlink:
-			_ = root.Remove(name)
-			if err := root.Symlink(hdr.Linkname, name); err != nil {
-				return files, dirs, err
-			}
-			files++
-		case tar.TypeLink:
-			_ = root.Remove(name)
-			target := filepath.FromSlash(path.Clean(strings.TrimPrefix(hdr.Linkname, "/")))
-			if err := root.Link(target, name); err != nil {
-				return files, dirs, err
-			}
-			files++
-		default:
-			// Devices, fifos and the like are not copied.
-		}
-	}
-	// Directory times last: writing into a directory changes its mtime.
-	for i := len(dirTimes) - 1; i >= 0; i-- {
-		_ = root.Chtimes(dirTimes[i].name, dirTimes[i].t, dirTimes[i].t)
-	}
-	return files, dirs, nil
+	res, err := tarfs.Extract(root, dir, r, tarfs.ExtractOptions{})
+	return res.Files, res.Dirs, err
 }
 
 func cmdCat(e *env, args []string) error {

@@ -19,9 +19,11 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/kestrel/files"
 	"github.com/volant-sh/volant/kestrel/proc"
 	"github.com/volant-sh/volant/kestrel/reaper"
+	"github.com/volant-sh/volant/kestrel/rootfs"
 	"github.com/volant-sh/volant/kestrel/system"
 )
 
@@ -352,8 +354,9 @@ func (f *fakeVMM) startDevices() error {
 // applied: the "guest" is this host.
 func agentMux() http.Handler {
 	mux := http.NewServeMux()
-	system.New(system.Config{Version: "fake", Apply: func(system.Plan) error { return nil }}).Register(mux)
+	system.New(system.Config{Version: "fake", Apply: func(context.Context, system.Plan) (*client.NetState, error) { return nil, nil }}).Register(mux)
 	files.Register(mux)
+	rootfs.Register(mux)
 	proc.New(proc.Config{Reaper: reaper.New(false)}).Register(mux)
 	return mux
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
@@ -166,15 +167,17 @@ func (vm *VM) dropAgentSession(s *agentSession) {
 	s.close()
 }
 
-// agentQuiesceWait is how long the guest's agent gets to notice a hang-up
-// (its serial listener polls every few milliseconds while idle).
-const agentQuiesceWait = 100 * time.Millisecond
+// agentQuiesceTimeout bounds the agent's answer to a quiesce request.
+const agentQuiesceTimeout = 10 * time.Second
 
-// quiesceAgent hangs up the agent channel before a snapshot, so the guest's
-// agent drops its session and waits for a new host: restores of the
-// snapshot then start on a clean line. Agent calls in flight are cut. It
-// reports whether the guest is known to wait (false for a paused guest,
-// which cannot notice).
+// quiesceAgent makes the agent channel clean for a snapshot: it asks the
+// guest's agent (POST /v1/quiesce) to end its session once it has
+// answered and to write nothing until a new host comes, reads the answer,
+// and hangs up. So the snapshot freezes no session of this host and no
+// bytes on their way to it, and a restore's first session needs no
+// probing for a stale one. It reports whether the agent confirmed; if not
+// (vsock, a VM that is not running, an agent that does not answer in
+// time), restores of the snapshot probe their first session.
 func (vm *VM) quiesceAgent(ctx context.Context) bool {
 	if vm.rec.Launch.VsockCID != 0 {
 		return false
@@ -185,19 +188,48 @@ func (vm *VM) quiesceAgent(ctx context.Context) bool {
 	if err := vm.qmp.Execute(ctx, "query-status", nil, &st); err != nil || st.Status != "running" {
 		return false
 	}
+	ctx, cancel := context.WithTimeout(ctx, agentQuiesceTimeout)
+	defer cancel()
+	s, err := vm.agentSession(ctx)
+	if err != nil {
+		vm.log.Debug("agent not quiesced before a snapshot", "err", err)
+		return false
+	}
+	err = askQuiesce(ctx, s.sess)
 	vm.agentMu.Lock()
-	had := vm.agent != nil
-	if had {
-		vm.agent.close()
+	if vm.agent == s {
 		vm.agent = nil
 	}
 	vm.agentMu.Unlock()
-	if had {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(agentQuiesceWait):
-		}
+	s.close()
+	if err != nil {
+		vm.log.Debug("agent not quiesced before a snapshot", "err", err)
+		return false
 	}
 	return true
+}
+
+// askQuiesce sends POST /v1/quiesce on a new stream of sess and reads the
+// answer's head: the agent sends nothing after it.
+func askQuiesce(ctx context.Context, sess *yamux.Session) error {
+	st, err := sess.OpenStream()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if d, ok := ctx.Deadline(); ok {
+		st.SetDeadline(d)
+	}
+	if _, err := io.WriteString(st, "POST /v1/quiesce HTTP/1.1\r\nHost: agent\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(st), nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("agent answered %s", resp.Status)
+	}
+	return nil
 }

@@ -41,74 +41,25 @@ func (d *Driver) Restore(ctx context.Context, cfg hypervisor.Config, snapshotDir
 	if err != nil {
 		return nil, err
 	}
-	snap := m.Config
-	if cfg.Net.Mode == "" {
-		cfg.Net.Mode = hypervisor.NetNone
-	}
-	if cfg.VCPUs == 0 {
-		cfg.VCPUs = snap.VCPUs
-	}
-	if cfg.MemoryMiB == 0 {
-		cfg.MemoryMiB = snap.MemoryMiB
-	}
-	if cfg.Kernel == "" {
-		cfg.Kernel = snap.Kernel
-	}
-	if cfg.Initramfs == "" {
-		cfg.Initramfs = snap.Initramfs
-	}
-	cfg.Cmdline = snap.Cmdline
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := checkRestorable(d.version, d.vsock, m, cfg); err != nil {
+	if cfg, err = d.restoreConfig(cfg, m); err != nil {
 		return nil, fmt.Errorf("restoring %s from %s: %w", cfg.ID, snapshotDir, err)
 	}
-	dec, err := d.accelFor(ctx, cfg.Kernel)
+	l, err := d.restoreLaunch(ctx, cfg, m)
 	if err != nil {
-		return nil, fmt.Errorf("restoring %s: %w", cfg.ID, err)
+		return nil, err
 	}
-	if dec.Accel != m.Launch.Accel {
-		return nil, errdefs.Invalid("restoring %s: the snapshot was taken under %s, this host runs guests of this kernel under %s (%s)", cfg.ID, m.Launch.Accel, dec.Accel, dec.Reason)
-	}
-	l := m.Launch
-	if l.Accel == AccelTCG {
-		noHugePages()
-	}
-	if l.VsockCID != 0 {
-		l.VsockCID = vsockCID(cfg.ID)
-	}
-
-	if pid, err := readPID(filepath.Join(cfg.Dir, pidFile)); err == nil && isQEMUFor(pid, cfg.Dir) {
-		return nil, fmt.Errorf("vm dir %s: %w", cfg.Dir, errdefs.ErrAlreadyExists)
-	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating vm dir: %w", err)
+	if err := prepareVMDir(cfg.Dir); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			os.RemoveAll(cfg.Dir)
 		}
 	}()
-	for _, f := range []string{qmpSocket, agentSocket, consoleSocket, pidFile, consoleLog} {
-		os.Remove(filepath.Join(cfg.Dir, f))
-	}
-
 	var overlays []string
-	cfg.Disks = slices.Clone(snap.Disks)
-	for i, disk := range cfg.Disks {
-		if disk.ReadOnly {
-			continue
-		}
-		overlay := filepath.Join(cfg.Dir, fmt.Sprintf("disk%d.qcow2", i))
-		os.Remove(overlay)
-		if err := d.createOverlay(ctx, overlay, filepath.Join(snapshotDir, disk.Path), m.DiskSizes[i]); err != nil {
-			return nil, fmt.Errorf("restoring %s: disk %d: %w", cfg.ID, i, err)
-		}
-		cfg.Disks[i].Path = overlay
-		overlays = append(overlays, overlay)
+	if cfg.Disks, overlays, err = d.restoreDisks(ctx, cfg, m, snapshotDir); err != nil {
+		return nil, err
 	}
-
 	ram, recRAM := restoreRAM(m, snapshotDir, cfg.MemoryFile)
 	if recRAM != ramShared {
 		cfg.MemoryFile = ""
@@ -131,15 +82,8 @@ func (d *Driver) Restore(ctx context.Context, cfg hypervisor.Config, snapshotDir
 			vm.Close()
 		}
 	}()
-	if err := vm.setMigrationCaps(ctx); err != nil {
+	if err := vm.loadState(ctx, snapshotDir); err != nil {
 		return nil, fmt.Errorf("restoring %s: %w", cfg.ID, err)
-	}
-	uri := "exec:cat " + shellQuote(filepath.Join(snapshotDir, stateFile))
-	if err := vm.qmp.Execute(ctx, "migrate-incoming", map[string]any{"uri": uri}, nil); err != nil {
-		return nil, fmt.Errorf("restoring %s: loading state: %w", cfg.ID, err)
-	}
-	if err := vm.waitMigration(ctx); err != nil {
-		return nil, fmt.Errorf("restoring %s: loading state: %w", cfg.ID, err)
 	}
 	vm.agentStale = !m.AgentQuiesced
 	if err := vm.qmp.Execute(ctx, "cont", nil, nil); err != nil {
@@ -147,6 +91,105 @@ func (d *Driver) Restore(ctx context.Context, cfg hypervisor.Config, snapshotDir
 	}
 	d.log.Info("vm restored", "vm", cfg.ID, "pid", vm.PID(), "snapshot", snapshotDir, "memory", m.Memory)
 	return vm, nil
+}
+
+// restoreConfig completes cfg from the snapshot's own configuration (what
+// cfg leaves zero, and the command line, which a restore cannot change)
+// and checks that this driver can restore the snapshot into it.
+func (d *Driver) restoreConfig(cfg hypervisor.Config, m snapshotManifest) (hypervisor.Config, error) {
+	snap := m.Config
+	if cfg.Net.Mode == "" {
+		cfg.Net.Mode = hypervisor.NetNone
+	}
+	if cfg.VCPUs == 0 {
+		cfg.VCPUs = snap.VCPUs
+	}
+	if cfg.MemoryMiB == 0 {
+		cfg.MemoryMiB = snap.MemoryMiB
+	}
+	if cfg.Kernel == "" {
+		cfg.Kernel = snap.Kernel
+	}
+	if cfg.Initramfs == "" {
+		cfg.Initramfs = snap.Initramfs
+	}
+	cfg.Cmdline = snap.Cmdline
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, checkRestorable(d.version, d.vsock, m, cfg)
+}
+
+// restoreLaunch is the machine a restore starts: the snapshot's, under
+// the same accelerator, with the new VM's vsock CID.
+func (d *Driver) restoreLaunch(ctx context.Context, cfg hypervisor.Config, m snapshotManifest) (launch, error) {
+	dec, err := d.accelFor(ctx, cfg.Kernel)
+	if err != nil {
+		return launch{}, fmt.Errorf("restoring %s: %w", cfg.ID, err)
+	}
+	if dec.Accel != m.Launch.Accel {
+		return launch{}, errdefs.Invalid("restoring %s: the snapshot was taken under %s, this host runs guests of this kernel under %s (%s)", cfg.ID, m.Launch.Accel, dec.Accel, dec.Reason)
+	}
+	l := m.Launch
+	if l.Accel == AccelTCG {
+		noHugePages()
+	}
+	if l.VsockCID != 0 {
+		l.VsockCID = vsockCID(cfg.ID)
+	}
+	return l, nil
+}
+
+// prepareVMDir makes a restore's VM directory, refusing one a live QEMU
+// runs in and clearing what a dead one left.
+func prepareVMDir(dir string) error {
+	if pid, err := readPID(filepath.Join(dir, pidFile)); err == nil && isQEMUFor(pid, dir) {
+		return fmt.Errorf("vm dir %s: %w", dir, errdefs.ErrAlreadyExists)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating vm dir: %w", err)
+	}
+	for _, f := range []string{qmpSocket, agentSocket, consoleSocket, pidFile, consoleLog} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	return nil
+}
+
+// restoreDisks gives each writable disk of the snapshot a new qcow2
+// overlay in cfg.Dir over its frozen image, and returns the disks the VM
+// starts with and the overlays made.
+func (d *Driver) restoreDisks(ctx context.Context, cfg hypervisor.Config, m snapshotManifest, snapshotDir string) ([]hypervisor.Disk, []string, error) {
+	disks := slices.Clone(m.Config.Disks)
+	var overlays []string
+	for i, disk := range disks {
+		if disk.ReadOnly {
+			continue
+		}
+		overlay := filepath.Join(cfg.Dir, fmt.Sprintf("disk%d.qcow2", i))
+		os.Remove(overlay)
+		if err := d.createOverlay(ctx, overlay, filepath.Join(snapshotDir, disk.Path), m.DiskSizes[i]); err != nil {
+			return nil, nil, fmt.Errorf("restoring %s: disk %d: %w", cfg.ID, i, err)
+		}
+		disks[i].Path = overlay
+		overlays = append(overlays, overlay)
+	}
+	return disks, overlays, nil
+}
+
+// loadState loads the snapshot's device state (and streamed RAM) into a
+// VM started with -incoming defer, and waits until it is in.
+func (vm *VM) loadState(ctx context.Context, snapshotDir string) error {
+	if err := vm.setMigrationCaps(ctx); err != nil {
+		return err
+	}
+	uri := "exec:cat " + shellQuote(filepath.Join(snapshotDir, stateFile))
+	if err := vm.qmp.Execute(ctx, "migrate-incoming", map[string]any{"uri": uri}, nil); err != nil {
+		return fmt.Errorf("loading state: %w", err)
+	}
+	if err := vm.waitMigration(ctx); err != nil {
+		return fmt.Errorf("loading state: %w", err)
+	}
+	return nil
 }
 
 // restoreRAM decides how a restore backs guest RAM, and what the record

@@ -111,69 +111,124 @@ type blockInfo struct {
 func (vm *VM) Snapshot(ctx context.Context, dir string) (_ hypervisor.SnapshotInfo, err error) {
 	vm.snapMu.Lock()
 	defer vm.snapMu.Unlock()
+	cfg, err := vm.snapshotConfig(dir)
+	if err != nil {
+		return hypervisor.SnapshotInfo{}, err
+	}
+	var written []string
+	created, err := makeSnapshotDir(dir)
+	if err != nil {
+		return hypervisor.SnapshotInfo{}, err
+	}
+	defer func() {
+		if err != nil {
+			removeSnapshot(dir, created, written)
+		}
+	}()
+	resume, quiesced, err := vm.pauseForSnapshot(ctx)
+	if err != nil {
+		return hypervisor.SnapshotInfo{}, fmt.Errorf("snapshot of vm %s: %w", vm.id, err)
+	}
+	defer func() {
+		if rerr := resume(); rerr != nil && err == nil {
+			err = fmt.Errorf("snapshot of vm %s: resuming: %w", vm.id, rerr)
+		}
+	}()
+	started := time.Now()
+	m, frozen, err := vm.writeSnapshot(ctx, dir, cfg, quiesced, &written)
+	if err != nil {
+		return hypervisor.SnapshotInfo{}, fmt.Errorf("snapshot of vm %s: %w", vm.id, err)
+	}
+	vm.continueOnOverlays(cfg, frozen)
+	info := hypervisor.SnapshotInfo{
+		Dir:        dir,
+		VMM:        "qemu",
+		VMMVersion: vm.drv.version,
+		Files:      written,
+		Config:     m.Config,
+		Memory:     m.Memory,
+	}
+	vm.log.Info("snapshot written", "dir", dir, "memory", m.Memory, "paused", time.Since(started).Round(time.Millisecond))
+	return info, nil
+}
+
+// snapshotConfig checks that the VM can be snapshotted into dir and
+// returns its configuration (a copy).
+func (vm *VM) snapshotConfig(dir string) (hypervisor.Config, error) {
 	if vm.rec.Config == nil {
-		return hypervisor.SnapshotInfo{}, errdefs.Invalid("vm %s was started by an older driver that did not record its configuration; reboot it to snapshot it", vm.id)
+		return hypervisor.Config{}, errdefs.Invalid("vm %s was started by an older driver that did not record its configuration; reboot it to snapshot it", vm.id)
 	}
 	cfg := *vm.rec.Config
 	cfg.Disks = slices.Clone(cfg.Disks)
 	for i, d := range cfg.Disks {
 		if d.Format != "qcow2" && !d.ReadOnly {
-			return hypervisor.SnapshotInfo{}, errdefs.Invalid("vm %s disk %d (%s) is a writable %s disk: only qcow2 disks can be snapshotted; use a qcow2 overlay over it", vm.id, i, d.Path, d.Format)
+			return cfg, errdefs.Invalid("vm %s disk %d (%s) is a writable %s disk: only qcow2 disks can be snapshotted; use a qcow2 overlay over it", vm.id, i, d.Path, d.Format)
 		}
 	}
 	if !filepath.IsAbs(dir) {
-		return hypervisor.SnapshotInfo{}, errdefs.Invalid("snapshot dir %q: must be an absolute path", dir)
+		return cfg, errdefs.Invalid("snapshot dir %q: must be an absolute path", dir)
 	}
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
-		return hypervisor.SnapshotInfo{}, fmt.Errorf("snapshot dir %s is not empty: %w", dir, errdefs.ErrAlreadyExists)
+		return cfg, fmt.Errorf("snapshot dir %s is not empty: %w", dir, errdefs.ErrAlreadyExists)
 	}
-	_, statErr := os.Stat(dir)
-	created := statErr != nil
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return hypervisor.SnapshotInfo{}, fmt.Errorf("creating snapshot dir: %w", err)
-	}
-	var written []string
-	defer func() {
-		if err == nil {
-			return
-		}
-		if created {
-			os.RemoveAll(dir)
-			return
-		}
-		for _, f := range written {
-			os.Remove(filepath.Join(dir, f))
-		}
-	}()
+	return cfg, nil
+}
 
+// makeSnapshotDir makes dir if needed and says whether it did.
+func makeSnapshotDir(dir string) (created bool, err error) {
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, fmt.Errorf("creating snapshot dir: %w", err)
+	}
+	return statErr != nil, nil
+}
+
+// removeSnapshot undoes a failed snapshot: the directory if it made it,
+// else the files it wrote there.
+func removeSnapshot(dir string, created bool, written []string) {
+	if created {
+		os.RemoveAll(dir)
+		return
+	}
+	for _, f := range written {
+		os.Remove(filepath.Join(dir, f))
+	}
+}
+
+// pauseForSnapshot hangs up the agent channel and pauses a running VM.
+// resume lets it run again unless it was paused before; it runs even when
+// ctx has ended, since a VM must not stay paused because a request gave
+// up. quiesced says the agent channel was hung up first.
+func (vm *VM) pauseForSnapshot(ctx context.Context) (resume func() error, quiesced bool, err error) {
 	var st struct {
 		Status string `json:"status"`
 	}
 	if err := vm.qmp.Execute(ctx, "query-status", nil, &st); err != nil {
-		return hypervisor.SnapshotInfo{}, fmt.Errorf("snapshot of vm %s: %w", vm.id, err)
+		return nil, false, err
 	}
 	if st.Status != "running" && st.Status != "paused" && st.Status != "postmigrate" {
-		return hypervisor.SnapshotInfo{}, errdefs.Conflict("snapshot of vm %s: the vm is %s", vm.id, st.Status)
+		return nil, false, errdefs.Conflict("the vm is %s", st.Status)
 	}
-	quiesced := vm.quiesceAgent(ctx)
-	if st.Status == "running" {
-		if err := vm.qmp.Execute(ctx, "stop", nil, nil); err != nil {
-			return hypervisor.SnapshotInfo{}, fmt.Errorf("snapshot of vm %s: pausing: %w", vm.id, err)
-		}
-		defer func() {
-			// Resume even when ctx has ended: a VM must not stay
-			// paused because a request gave up.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if cerr := vm.qmp.Execute(rctx, "cont", nil, nil); cerr != nil && err == nil {
-				err = fmt.Errorf("snapshot of vm %s: resuming: %w", vm.id, cerr)
-			}
-		}()
+	quiesced = vm.quiesceAgent(ctx)
+	if st.Status != "running" {
+		return func() error { return nil }, quiesced, nil
 	}
-	started := time.Now()
+	if err := vm.qmp.Execute(ctx, "stop", nil, nil); err != nil {
+		return nil, false, fmt.Errorf("pausing: %w", err)
+	}
+	return func() error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return vm.qmp.Execute(rctx, "cont", nil, nil)
+	}, quiesced, nil
+}
 
-	// Disks first: once the migration has completed QEMU has let go of
-	// its images (inactivated them) until the guest runs again.
+// writeSnapshot writes the paused VM into dir: disks first (once the
+// migration has completed QEMU has let go of its images until the guest
+// runs again), then the device state, the memory file and the manifest.
+// Each file is added to *written as it is made; on error the frozen disks
+// are switched back.
+func (vm *VM) writeSnapshot(ctx context.Context, dir string, cfg hypervisor.Config, quiesced bool, written *[]string) (_ snapshotManifest, _ []frozenDisk, err error) {
 	m := snapshotManifest{
 		AgentQuiesced: quiesced,
 		Format:        manifestFormat,
@@ -190,7 +245,7 @@ func (vm *VM) Snapshot(ctx context.Context, dir string) (_ hypervisor.SnapshotIn
 	}
 	frozen, sizes, undo, err := vm.freezeDisks(ctx, dir, cfg.Disks)
 	if err != nil {
-		return hypervisor.SnapshotInfo{}, fmt.Errorf("snapshot of vm %s: %w", vm.id, err)
+		return m, nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -199,19 +254,19 @@ func (vm *VM) Snapshot(ctx context.Context, dir string) (_ hypervisor.SnapshotIn
 	}()
 	for i, d := range cfg.Disks {
 		if !d.ReadOnly {
-			written = append(written, filepath.Base(frozen[i].Path))
+			*written = append(*written, filepath.Base(frozen[i].Path))
 		}
 	}
 	m.DiskSizes = sizes
 
-	written = append(written, stateFile)
+	*written = append(*written, stateFile)
 	if err := vm.migrateTo(ctx, filepath.Join(dir, stateFile)); err != nil {
-		return hypervisor.SnapshotInfo{}, fmt.Errorf("snapshot of vm %s: %w", vm.id, err)
+		return m, nil, err
 	}
 	if m.Memory == MemoryFile {
-		written = append(written, memFile)
+		*written = append(*written, memFile)
 		if _, err := copySparse(cfg.MemoryFile, filepath.Join(dir, memFile)); err != nil {
-			return hypervisor.SnapshotInfo{}, fmt.Errorf("snapshot of vm %s: copying guest memory: %w", vm.id, err)
+			return m, nil, fmt.Errorf("copying guest memory: %w", err)
 		}
 	}
 
@@ -227,14 +282,19 @@ func (vm *VM) Snapshot(ctx context.Context, dir string) (_ hypervisor.SnapshotIn
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return hypervisor.SnapshotInfo{}, err
+		return m, nil, err
 	}
-	written = append(written, manifestFile)
+	*written = append(*written, manifestFile)
 	if err := os.WriteFile(filepath.Join(dir, manifestFile), b, 0o600); err != nil {
-		return hypervisor.SnapshotInfo{}, fmt.Errorf("snapshot of vm %s: %w", vm.id, err)
+		return m, nil, err
 	}
+	return m, frozen, nil
+}
 
-	// The VM now runs on the new overlays.
+// continueOnOverlays records that the VM now runs on the new overlays of
+// its frozen disks, and lets go of the overlays an earlier snapshot made
+// (they live on in the snapshot they were frozen into).
+func (vm *VM) continueOnOverlays(cfg hypervisor.Config, frozen []frozenDisk) {
 	newCfg := *vm.rec.Config
 	newCfg.Disks = make([]hypervisor.Disk, len(cfg.Disks))
 	for i, d := range cfg.Disks {
@@ -256,24 +316,11 @@ func (vm *VM) Snapshot(ctx context.Context, dir string) (_ hypervisor.SnapshotIn
 		vm.log.Warn("cannot update the launch record after a snapshot", "err", err)
 	}
 	vm.rec = rec
-	// Overlays the driver made for an earlier snapshot live on in the
-	// snapshot they were frozen into; the VM directory lets go of them.
 	for i, d := range cfg.Disks {
 		if !d.ReadOnly && frozen[i].Owned {
 			os.Remove(d.Path)
 		}
 	}
-
-	info := hypervisor.SnapshotInfo{
-		Dir:        dir,
-		VMM:        "qemu",
-		VMMVersion: vm.drv.version,
-		Files:      written,
-		Config:     m.Config,
-		Memory:     m.Memory,
-	}
-	vm.log.Info("snapshot written", "dir", dir, "memory", m.Memory, "paused", time.Since(started).Round(time.Millisecond))
-	return info, nil
 }
 
 // frozenDisk is a disk captured by freezeDisks.

@@ -31,11 +31,18 @@ var (
 // CacheDir holds the built kestrel, images and the driver's probe cache.
 func CacheDir() string { return filepath.Join(os.TempDir(), "volant-test-cache") }
 
+// ShortReason is the skip message of every guest-booting test under
+// `go test -short` (`make test-short`), which boots no guest at all.
+const ShortReason = "-short: this test boots a real guest under QEMU (run `make test` for the full suite)"
+
 // Skip skips tb with a clear reason when real guests cannot boot here (no
-// QEMU, not root). The project's test set-up installs QEMU, so on a
-// prepared machine nothing is skipped.
+// QEMU, not root) or must not (`go test -short`). The project's test set-up
+// installs QEMU, so on a prepared machine the full suite skips nothing.
 func Skip(tb testing.TB) {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip(ShortReason)
+	}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		tb.Skip("qemu-system-x86_64 is not installed (run scripts/deps.sh or apt-get install qemu-system-x86)")
 	}

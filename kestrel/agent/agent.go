@@ -3,12 +3,14 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 
+	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/kestrel/files"
 	"github.com/volant-sh/volant/kestrel/ports"
 	"github.com/volant-sh/volant/kestrel/proc"
@@ -16,6 +18,7 @@ import (
 	"github.com/volant-sh/volant/kestrel/rootfs"
 	"github.com/volant-sh/volant/kestrel/system"
 	"github.com/volant-sh/volant/kestrel/term"
+	"github.com/volant-sh/volant/kestrel/transport"
 	"github.com/volant-sh/volant/kestrel/workload"
 )
 
@@ -32,7 +35,7 @@ type Config struct {
 	Poweroff func()
 	// ApplyReconfigure applies POST /v1/reconfigure; nil means
 	// system.ApplyPlan.
-	ApplyReconfigure func(system.Plan) error
+	ApplyReconfigure func(context.Context, system.Plan) (*client.NetState, error)
 }
 
 // Validate reports a Config that cannot work.
@@ -74,7 +77,40 @@ func New(cfg Config) (*Agent, error) {
 	files.Register(mux)
 	rootfs.Register(mux)
 	ports.Register(mux)
-	return &Agent{log: log, procs: procs, workloads: workloads, srv: &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}, nil
+	mux.HandleFunc("POST /v1/quiesce", handleQuiesce(log))
+	srv := &http.Server{
+		Handler:  mux,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+	}
+	return &Agent{log: log, procs: procs, workloads: workloads, srv: srv}, nil
+}
+
+// connKey holds a request's connection in its context.
+type connKey struct{}
+
+// handleQuiesce serves POST /v1/quiesce: before a snapshot, the host asks
+// the agent to end the session the request came on once the answer is
+// out, and to write nothing more until a new host starts one. So the host
+// knows, rather than guesses, that no session state or unsent bytes of
+// the agent are frozen into the snapshot. A transport without sessions
+// (vsock) answers 409.
+func handleQuiesce(log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ender, ok := r.Context().Value(connKey{}).(transport.SessionEnder)
+		if !ok {
+			http.Error(w, "this connection has no session to end", http.StatusConflict)
+			return
+		}
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		_ = http.NewResponseController(w).Flush()
+		log.Debug("agent port: quiescing for a snapshot")
+		ender.EndSession()
+	}
 }
 
 // Handler returns the agent's routes.

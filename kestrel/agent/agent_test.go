@@ -27,8 +27,11 @@ import (
 type fixture struct {
 	c *client.Client
 
-	mu       sync.Mutex
-	plans    []system.Plan
+	mu    sync.Mutex
+	plans []system.Plan
+	// shown is the interface the fake guest reports after a plan; nil
+	// reports what the plan asked for.
+	shown    *client.NetState
 	poweroff chan struct{}
 }
 
@@ -40,11 +43,24 @@ func newFixture(tb testing.TB) *fixture {
 		Version:  "test",
 		Reaper:   r,
 		Poweroff: func() { fx.poweroff <- struct{}{} },
-		ApplyReconfigure: func(p system.Plan) error {
+		ApplyReconfigure: func(_ context.Context, p system.Plan) (*client.NetState, error) {
 			fx.mu.Lock()
 			defer fx.mu.Unlock()
 			fx.plans = append(fx.plans, p)
-			return nil
+			if fx.shown != nil {
+				return fx.shown, nil
+			}
+			if !p.Net.Addr.IsValid() && !p.Net.Gateway.IsValid() && p.Net.MAC == nil {
+				return nil, nil
+			}
+			st := &client.NetState{Link: "eth0", MAC: p.Net.MAC.String(), Up: true}
+			if p.Net.Addr.IsValid() {
+				st.Addrs = []string{p.Net.Addr.String()}
+			}
+			if p.Net.Gateway.IsValid() {
+				st.Gateway = p.Net.Gateway.String()
+			}
+			return st, nil
 		},
 	})
 	if err != nil {
@@ -95,7 +111,7 @@ func TestHealthAndWaitReady(t *testing.T) {
 func TestReconfigureAndPoweroff(t *testing.T) {
 	fx := newFixture(t)
 	ctx := context.Background()
-	if err := fx.c.Reconfigure(ctx, client.ReconfigureRequest{IPCIDR: "10.0.0.9/24", Hostname: "clone"}); err != nil {
+	if _, err := fx.c.Reconfigure(ctx, client.ReconfigureRequest{IPCIDR: "10.0.0.9/24", Hostname: "clone"}); err != nil {
 		t.Fatal(err)
 	}
 	fx.mu.Lock()
@@ -103,7 +119,7 @@ func TestReconfigureAndPoweroff(t *testing.T) {
 		t.Errorf("applied plans = %+v", fx.plans)
 	}
 	fx.mu.Unlock()
-	err := fx.c.Reconfigure(ctx, client.ReconfigureRequest{IPCIDR: "bogus"})
+	_, err := fx.c.Reconfigure(ctx, client.ReconfigureRequest{IPCIDR: "bogus"})
 	if !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("bad reconfigure: error = %v, want ErrInvalidArgument", err)
 	}
@@ -111,6 +127,39 @@ func TestReconfigureAndPoweroff(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-fx.poweroff
+}
+
+// TestReconfigureUnconfirmed: an answer that does not show the identity
+// asked for is an error, so the host never reports an address the guest
+// does not have.
+func TestReconfigureUnconfirmed(t *testing.T) {
+	req := client.ReconfigureRequest{IPCIDR: "10.0.0.9/24", Gateway: "10.0.0.1", MAC: "52:54:00:00:00:09"}
+	tests := []struct {
+		name  string
+		shown *client.NetState
+		want  string
+	}{
+		{"no address", &client.NetState{Link: "eth0", MAC: "52:54:00:00:00:09", Up: true, Gateway: "10.0.0.1"}, "addresses [], not 10.0.0.9/24"},
+		{"no route", &client.NetState{Link: "eth0", MAC: "52:54:00:00:00:09", Up: true, Addrs: []string{"10.0.0.9/24"}}, `default route via "", not 10.0.0.1`},
+		{"old mac", &client.NetState{Link: "eth0", MAC: "52:54:01:aa:bb:cc", Up: true, Addrs: []string{"10.0.0.9/24"}, Gateway: "10.0.0.1"}, "mac 52:54:01:aa:bb:cc, not 52:54:00:00:00:09"},
+		{"down", &client.NetState{Link: "eth0", MAC: "52:54:00:00:00:09", Addrs: []string{"10.0.0.9/24"}, Gateway: "10.0.0.1"}, "link down"},
+		{"silent", &client.NetState{}, "does not have its identity"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture(t)
+			fx.shown = tt.shown
+			_, err := fx.c.Reconfigure(context.Background(), req)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Reconfigure = %v; want an error saying %q", err, tt.want)
+			}
+		})
+	}
+	// A guest that answers without any interface state (an agent that
+	// does not read it back) is not taken at its word either.
+	if err := req.Confirm(nil); err == nil {
+		t.Error("Confirm(nil) = nil; want an error")
+	}
 }
 
 func TestPTYEchoAndResize(t *testing.T) {

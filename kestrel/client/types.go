@@ -167,3 +167,23 @@ type ReconfigureRequest struct {
 	// Entropy reseeds the kernel's random pool.
 	Entropy []byte `json:"entropy,omitempty"`
 }
+
+// ReconfigureResponse is the answer to POST /v1/reconfigure.
+type ReconfigureResponse struct {
+	OK bool `json:"ok"`
+	// Net is the interface as the guest's kernel shows it after the
+	// change, read back by the agent; set when the request touched the
+	// network (address, gateway or MAC).
+	Net *NetState `json:"net,omitempty"`
+}
+
+// NetState is a guest interface as its kernel shows it.
+type NetState struct {
+	Link string `json:"link"`
+	MAC  string `json:"mac"`
+	Up   bool   `json:"up"`
+	// Addrs are its global addresses, as CIDRs.
+	Addrs []string `json:"addrs"`
+	// Gateway is the default route's gateway on this link, if any.
+	Gateway string `json:"gateway,omitempty"`
+}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/volant-sh/volant/internal/tarfs"
 )
 
 // FuzzExtract: any tar stream is extracted below the root or refused, and
@@ -48,7 +50,7 @@ func FuzzExtract(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer root.Close()
-		_, _ = extract(root, dir, bytes.NewReader(data))
+		_, _ = tarfs.Extract(root, dir, bytes.NewReader(data), tarfs.ExtractOptions{Owners: true})
 		entries, _ := os.ReadDir(base)
 		if len(entries) != 2 {
 			t.Fatalf("extraction left %d entries beside the root", len(entries))

@@ -28,7 +28,7 @@ func LoopbackUp() error {
 // sets the hostname and writes /etc/resolv.conf when those are given.
 // Applying the same Config twice is harmless.
 func Apply(cfg Config) error {
-	if cfg.MAC != nil || cfg.Addr.IsValid() || cfg.Gateway.IsValid() {
+	if cfg.linked() {
 		if err := applyLink(cfg); err != nil {
 			return err
 		}
@@ -48,12 +48,13 @@ func Apply(cfg Config) error {
 }
 
 func applyLink(cfg Config) error {
-	name := cfg.Link
-	if name == "" {
-		name = "eth0"
-	}
+	name := cfg.link()
 	link, err := netlink.LinkByName(name)
 	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return fmt.Errorf("%s: %w", name, ErrNoLink)
+		}
 		return fmt.Errorf("finding link %s: %w", name, err)
 	}
 	if cfg.MAC != nil && link.Attrs().HardwareAddr.String() != cfg.MAC.String() {

@@ -1,6 +1,7 @@
 package system
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -68,15 +69,51 @@ func ParseReconfigure(req client.ReconfigureRequest) (Plan, error) {
 	return p, nil
 }
 
+// linkWait bounds how long a reconfigure waits for the interface to show
+// what it was given (a device still probing, a busy guest).
+const linkWait = 10 * time.Second
+
 // ApplyPlan applies a plan to this machine: network, hostname, clock and
-// entropy, in that order. It needs root.
-func ApplyPlan(p Plan) error {
-	if err := netcfg.Apply(p.Net); err != nil {
-		return err
+// entropy, in that order, and returns the interface as the kernel shows it
+// afterwards (nil when the plan does not touch it). It fails unless the
+// interface has the address, route and MAC it was given, waiting a little
+// for a device that is late. It needs root.
+func ApplyPlan(ctx context.Context, p Plan) (*client.NetState, error) {
+	var net *client.NetState
+	if p.Net.MAC != nil || p.Net.Addr.IsValid() || p.Net.Gateway.IsValid() {
+		ctx, cancel := context.WithTimeout(ctx, linkWait)
+		st, err := netcfg.ApplyVerified(ctx, p.Net)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		net = wireState(st)
+	} else if err := netcfg.Apply(p.Net); err != nil {
+		return nil, err
 	}
 	if err := rootfs.Identity(p.Net.Hostname); err != nil { // an image root's /etc/hosts
-		return err
+		return nil, err
 	}
+	if err := applyClock(p); err != nil {
+		return nil, err
+	}
+	return net, nil
+}
+
+// wireState is st as the protocol carries it.
+func wireState(st netcfg.State) *client.NetState {
+	out := &client.NetState{Link: st.Link, MAC: st.MAC.String(), Up: st.Up, Addrs: []string{}}
+	for _, a := range st.Addrs {
+		out.Addrs = append(out.Addrs, a.String())
+	}
+	if st.Gateway.IsValid() {
+		out.Gateway = st.Gateway.String()
+	}
+	return out
+}
+
+// applyClock sets the clock and reseeds the random pool.
+func applyClock(p Plan) error {
 	if !p.Time.IsZero() {
 		ts := unix.NsecToTimespec(p.Time.UnixNano())
 		if err := unix.ClockSettime(unix.CLOCK_REALTIME, &ts); err != nil {

@@ -6,6 +6,7 @@ package system
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -28,9 +29,10 @@ type Config struct {
 	// Poweroff is called after the poweroff answer has been sent; nil
 	// answers 503 (the agent is not allowed to power off, as on a host).
 	Poweroff func()
-	// Apply applies a reconfigure plan; nil means ApplyPlan (root in the
-	// guest). Tests inject a recorder.
-	Apply func(Plan) error
+	// Apply applies a reconfigure plan and returns the interface state it
+	// left; nil means ApplyPlan (root in the guest). Tests inject a
+	// recorder.
+	Apply func(context.Context, Plan) (*client.NetState, error)
 	// Logger logs reconfigurations; nil discards.
 	Logger *slog.Logger
 }
@@ -111,12 +113,14 @@ func (s *Server) handleReconfigure(w http.ResponseWriter, r *http.Request) {
 		reply.Invalid(w, err.Error())
 		return
 	}
-	if err := s.cfg.Apply(plan); err != nil {
+	st, err := s.cfg.Apply(r.Context(), plan)
+	if err != nil {
+		s.cfg.Logger.Error("reconfigure failed", "addr", plan.Net.Addr, "err", err)
 		reply.Error(w, http.StatusInternalServerError, reply.CodeInternal, err.Error())
 		return
 	}
 	s.cfg.Logger.Info("reconfigured", "addr", plan.Net.Addr, "hostname", plan.Net.Hostname)
-	reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
+	reply.JSON(w, http.StatusOK, client.ReconfigureResponse{OK: true, Net: st})
 }
 
 // handlePoweroff answers, flushes, and then powers off.

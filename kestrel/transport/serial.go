@@ -251,7 +251,7 @@ func (l *SerialListener) serveSession() error {
 			return err
 		}
 		select {
-		case l.conns <- st:
+		case l.conns <- &serialStream{Stream: st, end: func() { conn.Close(); sess.Close() }}:
 		case <-l.closing:
 			st.Close()
 			return net.ErrClosed
@@ -317,6 +317,26 @@ func (c *sessionConn) finish() {
 	c.wg.Wait()
 	_ = c.f.SetDeadline(time.Time{})
 }
+
+// serialStream is a stream of one session; EndSession ends that session
+// without writing anything more to the line.
+type serialStream struct {
+	*yamux.Stream
+	end func()
+}
+
+// EndSession ends the session the stream belongs to, quietly: the device
+// is cut off from the session first, so not even yamux's go-away frame
+// goes out. Whatever was written before it (an answer) has been sent. The
+// agent then waits for a host to start a new session, and until one does
+// it writes nothing: the line is clean for a snapshot.
+func (s *serialStream) EndSession() { s.end() }
+
+// SessionEnder is a connection whose whole session can be ended quietly
+// (a stream of the virtio-serial port).
+type SessionEnder interface{ EndSession() }
+
+var _ SessionEnder = (*serialStream)(nil)
 
 type serialAddr string
 

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -205,3 +206,56 @@ func TestFindSerialPort(t *testing.T) {
 		t.Error("found a port that does not exist")
 	}
 }
+
+// TestSerialEndSession: a stream's EndSession (the agent's quiesce) ends
+// its session after the answer with nothing more on the line, and the next
+// host gets through on its first try.
+func TestSerialEndSession(t *testing.T) {
+	l, host := newPTYPort(t)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/quiesce" {
+				fmt.Fprintf(w, "hello %s", r.URL.Path)
+				return
+			}
+			w.Header().Set("Content-Length", "0")
+			w.WriteHeader(http.StatusOK)
+			_ = http.NewResponseController(w).Flush()
+			r.Context().Value(ctxConn{}).(SessionEnder).EndSession()
+		}),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, ctxConn{}, c) },
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+
+	f, sess := hostConnect(t, host)
+	defer f.Close()
+	st, err := sess.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(st, "POST /quiesce HTTP/1.1\r\nHost: agent\r\nContent-Length: 0\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(st), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("quiesce: %v, %v", resp, err)
+	}
+	// Read the raw line from now on: the guest must send nothing more,
+	// not even yamux's go-away.
+	closeSession(sess, f)
+	_ = f.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	buf := make([]byte, 64)
+	if n, err := f.Read(buf); n > 0 {
+		t.Errorf("the agent wrote %d bytes after quiescing: %q (%v)", n, buf[:n], err)
+	}
+	_ = f.SetReadDeadline(time.Time{})
+	next := hostSession(t, f)
+	defer closeSession(next, f)
+	if got, err := get(next, "/after"); err != nil || got != "hello /after" {
+		t.Errorf("first try after quiesce: %q, %v", got, err)
+	}
+}
+
+type ctxConn struct{}
