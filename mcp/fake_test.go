@@ -113,7 +113,7 @@ func (e *fakeEngine) lookup(id string) (*sandbox.Sandbox, error) {
 	defer e.mu.Unlock()
 	sb, ok := e.sandboxes[id]
 	if !ok {
-		return nil, errdefs.NotFound("sandbox %s not found", id)
+		return nil, errdefs.WithRemedy(errdefs.NotFound("sandbox %s not found", id), errdefs.OpSandboxList)
 	}
 	c := *sb
 	return &c, nil
@@ -125,7 +125,7 @@ func (e *fakeEngine) running(id string) (*sandbox.Sandbox, error) {
 		return nil, err
 	}
 	if sb.State == sandbox.StatePaused {
-		return nil, errdefs.Conflict("sandbox %s is paused; resume it first (sandbox_resume or POST /v1/sandboxes/%s/resume)", id, id)
+		return nil, errdefs.WithRemedy(errdefs.Conflict("sandbox %s is paused; resume it first", id), errdefs.OpSandboxResume, "id", id)
 	}
 	return sb, nil
 }
@@ -135,7 +135,7 @@ func (e *fakeEngine) setState(id string, st sandbox.State) (*sandbox.Sandbox, er
 	defer e.mu.Unlock()
 	sb, ok := e.sandboxes[id]
 	if !ok {
-		return nil, errdefs.NotFound("sandbox %s not found", id)
+		return nil, errdefs.WithRemedy(errdefs.NotFound("sandbox %s not found", id), errdefs.OpSandboxList)
 	}
 	sb.State = st
 	c := *sb
@@ -194,7 +194,7 @@ func (e *fakeEngine) Delete(_ context.Context, id string) error {
 	delete(e.sandboxes, id)
 	e.mu.Unlock()
 	if !ok {
-		return errdefs.NotFound("sandbox %s not found", id)
+		return errdefs.WithRemedy(errdefs.NotFound("sandbox %s not found", id), errdefs.OpSandboxList)
 	}
 	e.changes <- Change{SandboxID: id, Deleted: true}
 	return nil
@@ -273,7 +273,7 @@ func (e *fakeEngine) Fork(ctx context.Context, id string, n int) ([]*sandbox.San
 func (e *fakeEngine) ListSnapshots(context.Context) ([]*sandbox.Snapshot, error) { return nil, nil }
 
 func (e *fakeEngine) DeleteSnapshot(_ context.Context, id string) error {
-	return errdefs.Conflict("snapshot %s has 1 sandbox restored from it; delete it first (DELETE /v1/sandboxes/sbx-9)", id)
+	return errdefs.WithRemedy(errdefs.Conflict("snapshot %s has 1 sandbox restored from it; delete it first", id), errdefs.OpSandboxDelete, "id", "sbx-9")
 }
 
 func (e *fakeEngine) Action(ctx context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error) {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/volant-sh/volant/errdefs"
 )
 
 // call calls a tool and returns its result; a protocol error fails the test.
@@ -187,17 +189,26 @@ func TestToolErrors(t *testing.T) {
 	}
 }
 
-func TestRestToTools(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"sandbox sbx-1 is paused; resume it first (sandbox_resume or POST /v1/sandboxes/sbx-1/resume)", "sandbox sbx-1 is paused; resume it first (sandbox_resume)"},
-		{"sandbox sbx-1 is stopped; start it first (POST /v1/sandboxes/sbx-1/start)", "sandbox sbx-1 is stopped; start it first (sandbox_start)"},
-		{"delete it first (DELETE /v1/sandboxes/sbx-9)", "delete it first (sandbox_delete)"},
-		{"see GET /v1/snapshots", "see snapshot_list"},
-		{"nothing to rewrite", "nothing to rewrite"},
+func TestRemedyTools(t *testing.T) {
+	for _, op := range errdefs.Ops {
+		if _, ok := remedyTools[op]; !ok {
+			t.Errorf("no tool renders remedy %s", op)
+		}
+	}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{errdefs.WithRemedy(errdefs.Conflict("sandbox sbx-1 is paused; resume it first"), errdefs.OpSandboxResume, "id", "sbx-1"),
+			"sandbox sbx-1 is paused; resume it first (sandbox_resume)"},
+		{errdefs.WithRemedy(errdefs.NotFound("sandbox \"x\" not found"), errdefs.OpSandboxList), `sandbox "x" not found (sandbox_list)`},
+		{errdefs.WithRemedy(errdefs.WithRemedy(errdefs.Unavailable("plugin p is broken"), errdefs.OpPluginRemove, "name", "p"), errdefs.OpPluginInstall),
+			"plugin p is broken (ask the operator to remove the plugin; ask the operator to install the plugin)"},
+		{errdefs.Conflict("nothing to render"), "nothing to render"},
 	}
 	for _, tt := range tests {
-		if got := restToTools(tt.in); got != tt.want {
-			t.Errorf("restToTools(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := toolError(tt.err).Error(); got != tt.want {
+			t.Errorf("toolError(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
 }

@@ -267,15 +267,15 @@ func (m *Manager) view(rec store.Sandbox) *Sandbox {
 
 // record reads a sandbox's record by id or name.
 func (m *Manager) record(ctx context.Context, idOrName string) (store.Sandbox, error) {
-	if idOrName == "" {
-		return store.Sandbox{}, errdefs.Invalid("sandbox id: give the id (sbx-...) or name of a sandbox")
+	if err := validateRef("sandbox id", idOrName); err != nil {
+		return store.Sandbox{}, err
 	}
 	rec, err := m.cfg.Store.GetSandbox(ctx, idOrName)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		rec, err = m.cfg.Store.GetSandboxByName(ctx, idOrName)
 	}
 	if errors.Is(err, errdefs.ErrNotFound) {
-		return store.Sandbox{}, errdefs.NotFound("sandbox %q not found; list sandboxes to see the ids", idOrName)
+		return store.Sandbox{}, sandboxNotFound(idOrName)
 	}
 	return rec, err
 }
@@ -358,4 +358,9 @@ func (m *Manager) dirOf(rec store.Sandbox) string {
 		return rec.VMDir
 	}
 	return m.vmDir(rec.ID)
+}
+
+// sandboxNotFound is the error of an unknown sandbox id or name.
+func sandboxNotFound(idOrName string) error {
+	return errdefs.WithRemedy(errdefs.NotFound("sandbox %q not found; list sandboxes to see the ids", clip(idOrName)), errdefs.OpSandboxList)
 }

@@ -183,7 +183,7 @@ func (m *Manager) Fork(ctx context.Context, idOrName string, n int) ([]*Sandbox,
 func (m *Manager) snapshotFor(ctx context.Context, id string, spec *Spec) (*snapshotRef, error) {
 	sn, err := m.cfg.Store.GetSnapshot(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil, errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id)
+		return nil, snapshotNotFound(id)
 	}
 	if err != nil {
 		return nil, err
@@ -247,7 +247,7 @@ func (m *Manager) ListSnapshots(ctx context.Context) ([]*Snapshot, error) {
 func (m *Manager) GetSnapshot(ctx context.Context, id string) (*Snapshot, error) {
 	r, err := m.cfg.Store.GetSnapshot(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil, errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id)
+		return nil, snapshotNotFound(id)
 	}
 	if err != nil {
 		return nil, err
@@ -266,7 +266,7 @@ func (m *Manager) GetSnapshot(ctx context.Context, id string) (*Snapshot, error)
 func (m *Manager) DeleteSnapshot(ctx context.Context, id string) error {
 	r, err := m.cfg.Store.GetSnapshot(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
-		return errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id)
+		return snapshotNotFound(id)
 	}
 	if err != nil {
 		return err
@@ -314,4 +314,9 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// snapshotNotFound is the error of an unknown snapshot id.
+func snapshotNotFound(id string) error {
+	return errdefs.WithRemedy(errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", clip(id)), errdefs.OpSnapshotList)
 }
