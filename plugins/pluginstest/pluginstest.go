@@ -137,7 +137,7 @@ func (r *Registry) setEnabled(name string, on bool) (*plugins.Plugin, error) {
 func (r *Registry) getLocked(name string) (*plugins.Plugin, error) {
 	p, ok := r.list[name]
 	if !ok {
-		return nil, errdefs.WithRemedy(errdefs.NotFound("plugin %q is not installed; list the installed plugins", name), errdefs.OpPluginList)
+		return nil, errdefs.WithRemedy(errdefs.NotFound("plugin %s is not installed; list the installed plugins", name), errdefs.OpPluginList)
 	}
 	return p, nil
 }
