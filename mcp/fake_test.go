@@ -256,6 +256,9 @@ func (e *fakeEngine) Snapshot(_ context.Context, id string) (*sandbox.Snapshot, 
 }
 
 func (e *fakeEngine) Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error) {
+	if err := (sandbox.ForkRequest{Count: n}).Validate(); err != nil {
+		return nil, err
+	}
 	if _, err := e.lookup(id); err != nil {
 		return nil, err
 	}

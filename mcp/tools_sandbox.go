@@ -22,29 +22,9 @@ func (r SandboxRef) validate() error {
 	return nil
 }
 
-// CreateInput is the input of sandbox_create.
-type CreateInput struct {
-	Name           string            `json:"name,omitempty" jsonschema:"optional unique name: 1-63 lowercase letters, digits and '-'"`
-	Runtime        string            `json:"runtime,omitempty" jsonschema:"runtime to run; empty means the built-in default runtime"`
-	VCPUs          int               `json:"vcpus,omitempty" jsonschema:"virtual CPUs; 0 means the configured default"`
-	MemoryMiB      int               `json:"memory_mib,omitempty" jsonschema:"guest memory in MiB (at least 128); 0 means the configured default"`
-	DiskMiB        int               `json:"disk_mib,omitempty" jsonschema:"size of a scratch disk mounted at /data in MiB; 0 means none"`
-	Network        string            `json:"network,omitempty" jsonschema:"network mode: bridge, user (outbound only) or none; empty means the configured default"`
-	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables added to every command"`
-	Labels         map[string]string `json:"labels,omitempty" jsonschema:"free key/value labels to filter sandbox_list on"`
-	TTLSeconds     int               `json:"ttl_s,omitempty" jsonschema:"delete the sandbox this many seconds after creation; 0 means never"`
-	IdleTimeoutSec int               `json:"idle_timeout_s,omitempty" jsonschema:"stop the sandbox after this many seconds without activity; 0 means never"`
-	FromSnapshot   string            `json:"from_snapshot,omitempty" jsonschema:"restore from this snapshot id (see snapshot_list)"`
-	ColdBoot       bool              `json:"cold_boot,omitempty" jsonschema:"boot from scratch even when a template snapshot exists"`
-}
-
-func (in CreateInput) spec() sandbox.Spec {
-	return sandbox.Spec{
-		Name: in.Name, Runtime: in.Runtime, VCPUs: in.VCPUs, MemoryMiB: in.MemoryMiB, DiskMiB: in.DiskMiB,
-		Network: sandbox.NetworkMode(in.Network), Env: in.Env, Labels: in.Labels, TTLSeconds: in.TTLSeconds,
-		IdleTimeoutSeconds: in.IdleTimeoutSec, FromSnapshot: in.FromSnapshot, ColdBoot: in.ColdBoot,
-	}
-}
+// CreateInput is the input of sandbox_create: the engine's create
+// request as it is.
+type CreateInput = sandbox.Spec
 
 // ListInput is the input of sandbox_list.
 type ListInput struct {
@@ -69,7 +49,7 @@ type DeleteOutput struct {
 // ForkInput is the input of sandbox_fork.
 type ForkInput struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id of the sandbox to fork"`
-	Count     int    `json:"count,omitempty" jsonschema:"number of clones, 1 to 16; 0 means 1"`
+	sandbox.ForkRequest
 }
 
 // SandboxesOutput is a list of sandboxes (sandbox_fork).
@@ -109,7 +89,7 @@ func (s *Server) addSandboxTools() {
 		Description: "Create and start a microVM sandbox. Returns the sandbox; use its id as sandbox_id in other tools.",
 		Annotations: additive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in CreateInput) (*sdk.CallToolResult, *sandbox.Sandbox, error) {
-			sb, err := s.eng.Create(ctx, in.spec())
+			sb, err := s.eng.Create(ctx, in)
 			return nil, sb, toolError(err)
 		})
 	addTool(s, &sdk.Tool{Name: "sandbox_list", Title: "List sandboxes",
@@ -177,14 +157,7 @@ func (s *Server) addSandboxTools() {
 			if err := (SandboxRef{in.SandboxID}).validate(); err != nil {
 				return nil, nil, toolError(err)
 			}
-			n := in.Count
-			if n == 0 {
-				n = 1
-			}
-			if n < 1 || n > 16 {
-				return nil, nil, toolError(errdefs.Invalid("count %d: must be between 1 and 16", in.Count))
-			}
-			sbs, err := s.eng.Fork(ctx, in.SandboxID, n)
+			sbs, err := s.eng.Fork(ctx, in.SandboxID, in.Count)
 			if err != nil {
 				return nil, nil, toolError(err)
 			}

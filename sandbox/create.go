@@ -89,7 +89,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 		rec.FromSnapshot = from.id
 	}
 	if spec.TTLSeconds > 0 {
-		rec.ExpiresAt = now.Add(time.Duration(spec.TTLSeconds) * time.Second)
+		rec.ExpiresAt = now.Add(seconds(spec.TTLSeconds))
 	}
 	setSpec(&rec, recordSpec{Spec: spec})
 	if _, err := m.cfg.Store.CreateSandbox(ctx, rec); err != nil {

@@ -136,12 +136,30 @@ func (m *Manager) snapshotVM(ctx context.Context, snapper hypervisor.Snapshotter
 	return sn, man, nil
 }
 
-// Fork snapshots a sandbox and restores n clones of it, each with its own
-// identity (id, address, MAC, hostname, entropy, clock).
-func (m *Manager) Fork(ctx context.Context, idOrName string, n int) ([]*Sandbox, error) {
-	if n < 1 || n > 64 {
-		return nil, errdefs.Invalid("count %d: fork between 1 and 64 clones", n)
+// MaxForkCount bounds the clones of one fork.
+const MaxForkCount = 64
+
+// ForkRequest is the body of a fork.
+type ForkRequest struct {
+	// Count is how many clones; 0 means 1.
+	Count int `json:"count,omitempty" minimum:"0" maximum:"64" doc:"How many clones, 1 to 64; 0 means 1." jsonschema:"number of clones, 1 to 64; 0 means 1"`
+}
+
+// Validate reports what is wrong with r.
+func (r ForkRequest) Validate() error {
+	if r.Count < 0 || r.Count > MaxForkCount {
+		return errdefs.Invalid("count %d: fork between 1 and %d clones (0 means 1)", r.Count, MaxForkCount)
 	}
+	return nil
+}
+
+// Fork snapshots a sandbox and restores n clones of it (0 means 1), each
+// with its own identity (id, address, MAC, hostname, entropy, clock).
+func (m *Manager) Fork(ctx context.Context, idOrName string, n int) ([]*Sandbox, error) {
+	if err := (ForkRequest{Count: n}).Validate(); err != nil {
+		return nil, err
+	}
+	n = max(n, 1)
 	src, err := m.Get(ctx, idOrName)
 	if err != nil {
 		return nil, err
