@@ -241,6 +241,14 @@ func (e *fakeEngine) Agent(_ context.Context, id string) (*client.Client, error)
 	return e.agent, nil
 }
 
+func (e *fakeEngine) Guest(ctx context.Context, id string) (*sandbox.Guest, error) {
+	sb, err := e.running(id)
+	if err != nil {
+		return nil, err
+	}
+	return sandbox.NewGuest(id, e.agent, sb.Spec.Env, nil), nil
+}
+
 func (e *fakeEngine) ConsoleLog(_ context.Context, id string, _ int) ([]byte, string, error) {
 	if _, err := e.lookup(id); err != nil {
 		return nil, "", err

@@ -11,7 +11,6 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/sandbox"
 )
 
@@ -40,16 +39,9 @@ type ExecOutput struct {
 }
 
 func (in ExecInput) request() (sandbox.ExecRequest, error) {
-	if err := (SandboxRef{in.SandboxID}).validate(); err != nil {
-		return sandbox.ExecRequest{}, err
-	}
-	max := int(sandbox.MaxExecTimeout / time.Second)
-	if in.TimeoutS < 0 || in.TimeoutS > max {
-		return sandbox.ExecRequest{}, errdefs.Invalid("timeout_s %d: must be between 0 (default %d) and %d", in.TimeoutS, int(sandbox.DefaultExecTimeout/time.Second), max)
-	}
 	req := sandbox.ExecRequest{
 		Cmd: in.Cmd, Env: in.Env, Cwd: in.Cwd, User: in.User, Stdin: []byte(in.Stdin),
-		Timeout: time.Duration(in.TimeoutS) * time.Second, MaxOutputBytes: in.MaxOutputBytes,
+		Timeout: sandbox.Seconds(in.TimeoutS), MaxOutputBytes: in.MaxOutputBytes,
 	}
 	if len(req.Stdin) == 0 {
 		req.Stdin = nil

@@ -157,7 +157,7 @@ func TestToolErrors(t *testing.T) {
 		{"bad env name", "sandbox_exec", map[string]any{"sandbox_id": id, "cmd": []string{"ls"}, "env": map[string]string{"1X": "y"}}, []string{"env"}, ""},
 		{"paused", "sandbox_exec", map[string]any{"sandbox_id": paused, "cmd": []string{"true"}}, []string{"is paused", "sandbox_resume"}, "/v1/"},
 		{"paused files", "file_read", map[string]any{"sandbox_id": paused, "path": "/etc/hostname"}, []string{"sandbox_resume"}, "POST"},
-		{"relative path", "file_read", map[string]any{"sandbox_id": id, "path": "etc/hostname"}, []string{"absolute path"}, ""},
+		{"relative path", "file_read", map[string]any{"sandbox_id": id, "path": "etc/hostname"}, []string{"must be absolute"}, ""},
 		{"bad encoding", "file_read", map[string]any{"sandbox_id": id, "path": "/x", "encoding": "hex"}, []string{"utf8 or base64"}, ""},
 		{"bad base64", "file_write", map[string]any{"sandbox_id": id, "path": "/tmp/x", "content": "@@", "encoding": "base64"}, []string{"base64"}, ""},
 		{"bad mode", "file_write", map[string]any{"sandbox_id": id, "path": "/tmp/x", "content": "", "mode": "rwx"}, []string{"octal"}, ""},

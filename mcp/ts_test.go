@@ -3,7 +3,6 @@ package mcp
 import (
 	"bytes"
 	"context"
-	"github.com/volant-sh/volant/internal/testguest"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/volant-sh/volant/internal/testguest"
 )
 
 // tsClient prepares the TypeScript client test (test/mcp-ts) next to its

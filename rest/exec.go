@@ -3,7 +3,6 @@ package rest
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -24,7 +23,7 @@ type execBody struct {
 func (b *execBody) request() sandbox.ExecRequest {
 	req := sandbox.ExecRequest{
 		Cmd: b.Cmd, Env: b.Env, Cwd: b.Cwd, User: b.User,
-		Timeout:        time.Duration(b.TimeoutS) * time.Second,
+		Timeout:        sandbox.Seconds(b.TimeoutS),
 		MaxOutputBytes: b.MaxOutputBytes,
 	}
 	if b.Stdin != "" {

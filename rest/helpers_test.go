@@ -205,6 +205,18 @@ func (e *fakeEngine) Agent(ctx context.Context, id string) (*client.Client, erro
 	return e.agent, nil
 }
 
+func (e *fakeEngine) Guest(ctx context.Context, id string) (*sandbox.Guest, error) {
+	a, err := e.Agent(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := e.get(id)
+	if err != nil {
+		return nil, err
+	}
+	return sandbox.NewGuest(sb.ID, a, sb.Spec.Env, nil), nil
+}
+
 func (e *fakeEngine) ConsoleLog(ctx context.Context, id string, tail int) ([]byte, string, error) {
 	if _, err := e.get(id); err != nil {
 		return nil, "", err

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/volant-sh/volant/sandbox"
 )
 
 // respDoc is one documented answer of a plain handler.
@@ -97,7 +98,7 @@ func queryParam(name, typ, desc string) *huma.Param {
 // guestPathParam documents the required ?path= of file routes.
 func guestPathParam(desc string) *huma.Param {
 	return &huma.Param{Name: "path", In: "query", Required: true, Description: desc,
-		Schema: &huma.Schema{Type: "string", MinLength: ptr(1), MaxLength: ptr(maxPathLen), Pattern: "^/"}}
+		Schema: &huma.Schema{Type: "string", MinLength: ptr(1), MaxLength: ptr(sandbox.MaxPathLen), Pattern: "^/"}}
 }
 
 func ptr[T any](v T) *T { return &v }

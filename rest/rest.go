@@ -16,7 +16,6 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/volant-sh/volant/auth"
-	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/sandbox"
 )
 
@@ -32,7 +31,7 @@ type Engine interface {
 	Resume(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Delete(ctx context.Context, id string) error
 	Exec(ctx context.Context, id string, req sandbox.ExecRequest, out sandbox.OutputFunc) (*sandbox.ExecResult, error)
-	Agent(ctx context.Context, id string) (*client.Client, error)
+	Guest(ctx context.Context, id string) (*sandbox.Guest, error)
 	ConsoleLog(ctx context.Context, id string, tail int) ([]byte, string, error)
 	System(ctx context.Context) (*sandbox.SystemInfo, error)
 	Snapshot(ctx context.Context, id string) (*sandbox.Snapshot, error)

@@ -53,7 +53,7 @@ func (r ExecRequest) Validate() error {
 		return errdefs.Invalid("cwd %q: must be an absolute path", r.Cwd)
 	}
 	if r.Timeout < 0 || r.Timeout > MaxExecTimeout {
-		return errdefs.Invalid("timeout: must be between 0 (default %s) and %s", DefaultExecTimeout, MaxExecTimeout)
+		return errdefs.Invalid("timeout_s: must be between 0 (default %d) and %d seconds", int(DefaultExecTimeout/time.Second), int(MaxExecTimeout/time.Second))
 	}
 	if len(r.Stdin) > maxStdin {
 		return errdefs.Invalid("stdin: at most %d bytes; upload larger input as a file", maxStdin)
@@ -146,16 +146,6 @@ func (m *Manager) Exec(ctx context.Context, idOrName string, req ExecRequest, ou
 	}
 	m.publish(ctx, events.ExecFinished, rec.ID, map[string]any{"cmd": req.Cmd, "exit_code": r.ExitCode, "duration_ms": r.DurationMS})
 	return r, nil
-}
-
-// Agent returns the agent client of a running sandbox, for file,
-// process, PTY and port calls, and marks the sandbox active.
-func (m *Manager) Agent(ctx context.Context, idOrName string) (*client.Client, error) {
-	_, in, err := m.running(ctx, idOrName)
-	if err != nil {
-		return nil, err
-	}
-	return in.agent, nil
 }
 
 // running returns the record and live VM of a running sandbox, or an

@@ -69,6 +69,16 @@ func validateSeconds(name string, n int64, zero string) error {
 // seconds is n seconds as a Duration; n is bounded by validateSeconds.
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
 
+// Seconds converts a request's duration in seconds without overflowing:
+// a value out of [0, MaxDurationSeconds] becomes -1s, which every
+// Validate refuses.
+func Seconds(n int) time.Duration {
+	if n < 0 || n > MaxDurationSeconds {
+		return -time.Second
+	}
+	return seconds(n)
+}
+
 // Mode is a file mode as callers write it: octal permission bits such as
 // "0644" or "4755". The empty string means "unset" (the operation's
 // default); "0000" is mode 0.
