@@ -87,8 +87,8 @@ func (s *server) fileRoutes() {
 		queryParam("mode", "string", "Octal permission bits, e.g. 0644; default keeps the old file's mode, or 0644."),
 		queryParam("mkdir", "boolean", "Create missing parent directories."))
 
-	del := op(http.MethodDelete, filesPath, "remove-file", "files",
-		"Delete a file or directory", "A directory must be empty unless recursive is set.", fileErrs...)
+	del := engineChecked(op(http.MethodDelete, filesPath, "remove-file", "files",
+		"Delete a file or directory", "A directory must be empty unless recursive is set.", fileErrs...))
 	del.DefaultStatus = http.StatusNoContent
 	huma.Register(s.api, del, func(ctx context.Context, in *removeInput) (*struct{}, error) {
 		g, err := s.guest(ctx, in.ID, "remove file")
@@ -101,8 +101,8 @@ func (s *server) fileRoutes() {
 		return nil, nil
 	})
 
-	huma.Register(s.api, op(http.MethodGet, filesPath+"/list", "list-files", "files",
-		"List a directory", "Entries sorted by name; a recursive listing walks depth first.", fileErrs...),
+	huma.Register(s.api, engineChecked(op(http.MethodGet, filesPath+"/list", "list-files", "files",
+		"List a directory", "Entries sorted by name; a recursive listing walks depth first.", fileErrs...)),
 		func(ctx context.Context, in *listFilesInput) (*fileListOutput, error) {
 			g, err := s.guest(ctx, in.ID, "list files")
 			if err != nil {
@@ -115,8 +115,8 @@ func (s *server) fileRoutes() {
 			return &fileListOutput{Body: l}, nil
 		})
 
-	huma.Register(s.api, op(http.MethodGet, filesPath+"/stat", "stat-file", "files",
-		"Describe a file", "Does not follow a final symlink.", fileErrs...),
+	huma.Register(s.api, engineChecked(op(http.MethodGet, filesPath+"/stat", "stat-file", "files",
+		"Describe a file", "Does not follow a final symlink.", fileErrs...)),
 		func(ctx context.Context, in *pathInput) (*fileInfoOutput, error) {
 			g, err := s.guest(ctx, in.ID, "stat file")
 			if err != nil {
@@ -129,8 +129,8 @@ func (s *server) fileRoutes() {
 			return &fileInfoOutput{Body: fi}, nil
 		})
 
-	huma.Register(s.api, op(http.MethodPost, filesPath+"/mkdir", "make-directory", "files",
-		"Create a directory", "Creates the directory and its parents (mkdir -p); an existing directory is fine.", fileErrs...),
+	huma.Register(s.api, engineChecked(op(http.MethodPost, filesPath+"/mkdir", "make-directory", "files",
+		"Create a directory", "Creates the directory and its parents (mkdir -p); an existing directory is fine.", fileErrs...)),
 		func(ctx context.Context, in *mkdirInput) (*fileInfoOutput, error) {
 			g, err := s.guest(ctx, in.ID, "mkdir")
 			if err != nil {

@@ -242,6 +242,10 @@ func (e *fakeEngine) Snapshot(ctx context.Context, id string) (*sandbox.Snapshot
 }
 
 func (e *fakeEngine) Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error) {
+	if err := (sandbox.ForkRequest{Count: n}).Validate(); err != nil {
+		return nil, err
+	}
+	n = max(n, 1)
 	sb, err := e.get(id)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@
 package rest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -136,6 +137,7 @@ func New(opts Options) http.Handler {
 
 func (s *server) config() huma.Config {
 	cfg := huma.DefaultConfig("Volant API", s.version)
+	cfg.Formats = map[string]huma.Format{"application/json": strictJSON, "json": strictJSON}
 	// No $schema fields or Link headers in answers, no /schemas route:
 	// answers are exactly the documented objects.
 	cfg.CreateHooks = nil
@@ -194,6 +196,27 @@ func op(method, path, id, tag, summary, desc string, errs ...int) huma.Operation
 		Security:    []map[string][]string{{securityScheme: {}}},
 		Errors:      append([]int{http.StatusUnauthorized, http.StatusInternalServerError}, errs...),
 	}
+}
+
+// engineChecked marks an operation whose parameters and body are engine
+// requests: the engine's Validate is their only check, so a request gets
+// the same answer here as on every other surface. The schema tags still
+// document them; unknown body fields are still refused (strictJSON).
+func engineChecked(o huma.Operation) huma.Operation {
+	o.SkipValidateParams = true
+	o.SkipValidateBody = true
+	return o
+}
+
+// strictJSON decodes request bodies refusing unknown fields, as the schema
+// does where it is checked.
+var strictJSON = huma.Format{
+	Marshal: huma.DefaultJSONFormat.Marshal,
+	Unmarshal: func(data []byte, v any) error {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		return dec.Decode(v)
+	},
 }
 
 func (s *server) routes() {

@@ -67,6 +67,7 @@ func (s *server) sandboxRoutes() {
 		http.StatusBadRequest, http.StatusConflict, http.StatusTooManyRequests, http.StatusServiceUnavailable)
 	create.DefaultStatus = http.StatusCreated
 	create.MaxBodyBytes = 256 << 10
+	create = engineChecked(create)
 	huma.Register(s.api, create, func(ctx context.Context, in *createInput) (*sandboxOutput, error) {
 		sb, err := s.eng.Create(ctx, in.Body)
 		if err != nil {
@@ -167,6 +168,7 @@ func (s *server) sandboxRoutes() {
 		"Snapshots the sandbox and restores count clones of it, each with its own identity (address, MAC, hostname).",
 		http.StatusNotFound, http.StatusConflict, http.StatusTooManyRequests, http.StatusServiceUnavailable)
 	fork.DefaultStatus = http.StatusCreated
+	fork = engineChecked(fork)
 	huma.Register(s.api, fork, func(ctx context.Context, in *forkInput) (*sandboxesOutput, error) {
 		clones, err := s.eng.Fork(ctx, in.ID, in.Body.Count)
 		if err != nil {

@@ -360,6 +360,16 @@ func (m *Manager) dirOf(rec store.Sandbox) string {
 	return m.vmDir(rec.ID)
 }
 
+// LookupError is the error of looking up a sandbox by idOrName when none
+// has it (or the id is malformed), as the engine answers it. Fake engines
+// use it to answer as the engine does.
+func LookupError(idOrName string) error {
+	if err := validateRef("sandbox id", idOrName); err != nil {
+		return err
+	}
+	return sandboxNotFound(idOrName)
+}
+
 // sandboxNotFound is the error of an unknown sandbox id or name.
 func sandboxNotFound(idOrName string) error {
 	return errdefs.WithRemedy(errdefs.NotFound("sandbox %q not found; list sandboxes to see the ids", clip(idOrName)), errdefs.OpSandboxList)

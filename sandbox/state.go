@@ -75,8 +75,11 @@ type Sandbox struct {
 	LastActiveAt time.Time  `json:"last_active_at"`
 }
 
-// needRunning returns an error that tells the caller what to do when sb is
-// not running.
+// NeedRunning returns nil for a running sandbox, else the error that tells
+// the caller what to do (resume it, start it, ...). Fake engines use it to
+// answer as the engine does.
+func NeedRunning(sb *Sandbox) error { return needRunning(sb) }
+
 func needRunning(sb *Sandbox) error {
 	switch sb.State {
 	case StateRunning:

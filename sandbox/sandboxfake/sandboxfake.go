@@ -1,0 +1,261 @@
+// Package sandboxfake is an engine for the adapters' tests: sandboxes in a
+// map, and inside them the real kestrel agent handlers running on this
+// host over in-memory connections (the agent protocol is real, the VM is
+// not). Every request goes through the engine's own Validate, and errors
+// are the engine's, so a test of a surface sees what the engine answers.
+package sandboxfake
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/kestrel/client/clienttest"
+	"github.com/volant-sh/volant/kestrel/files"
+	"github.com/volant-sh/volant/kestrel/ports"
+	"github.com/volant-sh/volant/kestrel/proc"
+	"github.com/volant-sh/volant/kestrel/reaper"
+	"github.com/volant-sh/volant/kestrel/term"
+	"github.com/volant-sh/volant/sandbox"
+)
+
+// Limits are the fake's create limits.
+var Limits = sandbox.Limits{MaxVCPUs: 4, MaxMemoryMiB: 4096, MaxDiskMiB: 1 << 20, MaxTTL: 30 * 24 * 3600}
+
+// Engine is the fake engine. It implements what rest and mcp need of
+// *sandbox.Manager.
+type Engine struct {
+	agent *client.Client
+
+	mu        sync.Mutex
+	next      int
+	sandboxes map[string]*sandbox.Sandbox
+}
+
+// New returns an empty engine whose agent handlers stop in t.Cleanup.
+func New(t testing.TB) *Engine {
+	t.Helper()
+	r := reaper.New(false)
+	svc := proc.New(proc.Config{Reaper: r})
+	t.Cleanup(func() { svc.Close(); r.Close() })
+	mux := http.NewServeMux()
+	svc.Register(mux)
+	files.Register(mux)
+	ports.Register(mux)
+	term.New(r, nil).Register(mux)
+	return &Engine{agent: clienttest.Serve(t, mux).Client, sandboxes: map[string]*sandbox.Sandbox{}}
+}
+
+func (e *Engine) lookup(id string) (*sandbox.Sandbox, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sb, ok := e.sandboxes[id]
+	if !ok {
+		for _, s := range e.sandboxes {
+			if s.Name != "" && s.Name == id {
+				sb, ok = s, true
+			}
+		}
+	}
+	if !ok {
+		return nil, sandbox.LookupError(id)
+	}
+	c := *sb
+	return &c, nil
+}
+
+func (e *Engine) setState(id string, from, to sandbox.State) (*sandbox.Sandbox, error) {
+	sb, err := e.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.sandboxes[sb.ID]
+	if cur.State != from && cur.State != to {
+		return nil, errdefs.Conflict("sandbox %s is %s; only a %s sandbox can become %s", sb.ID, cur.State, from, to)
+	}
+	cur.State, cur.UpdatedAt = to, time.Now().UTC()
+	c := *cur
+	return &c, nil
+}
+
+// Create validates spec with Limits and records a running sandbox.
+func (e *Engine) Create(_ context.Context, spec sandbox.Spec) (*sandbox.Sandbox, error) {
+	if err := spec.Validate(Limits); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.sandboxes {
+		if spec.Name != "" && s.Name == spec.Name {
+			return nil, errdefs.Conflict("a sandbox named %q exists already; pick another name or delete that one", spec.Name)
+		}
+	}
+	e.next++
+	now := time.Now().UTC()
+	if spec.Runtime == "" {
+		spec.Runtime = sandbox.DefaultRuntime
+	}
+	sb := &sandbox.Sandbox{ID: fmt.Sprintf("sbx-%d", e.next), Name: spec.Name, Runtime: spec.Runtime, State: sandbox.StateRunning,
+		Spec: spec, Labels: spec.Labels, CreatedAt: now, UpdatedAt: now, LastActiveAt: now}
+	e.sandboxes[sb.ID] = sb
+	c := *sb
+	return &c, nil
+}
+
+// Get returns a sandbox by id or name.
+func (e *Engine) Get(_ context.Context, id string) (*sandbox.Sandbox, error) { return e.lookup(id) }
+
+// List returns every sandbox, by id.
+func (e *Engine) List(context.Context, sandbox.ListOptions) (*sandbox.ListPage, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	page := &sandbox.ListPage{Items: []*sandbox.Sandbox{}}
+	for _, s := range e.sandboxes {
+		c := *s
+		page.Items = append(page.Items, &c)
+	}
+	sort.Slice(page.Items, func(i, j int) bool { return page.Items[i].ID < page.Items[j].ID })
+	return page, nil
+}
+
+// Start, Stop, Pause and Resume move a sandbox between states.
+func (e *Engine) Start(_ context.Context, id string) (*sandbox.Sandbox, error) {
+	return e.setState(id, sandbox.StateStopped, sandbox.StateRunning)
+}
+
+// Stop stops a running sandbox.
+func (e *Engine) Stop(_ context.Context, id string) (*sandbox.Sandbox, error) {
+	return e.setState(id, sandbox.StateRunning, sandbox.StateStopped)
+}
+
+// Pause pauses a running sandbox.
+func (e *Engine) Pause(_ context.Context, id string) (*sandbox.Sandbox, error) {
+	return e.setState(id, sandbox.StateRunning, sandbox.StatePaused)
+}
+
+// Resume resumes a paused sandbox.
+func (e *Engine) Resume(_ context.Context, id string) (*sandbox.Sandbox, error) {
+	return e.setState(id, sandbox.StatePaused, sandbox.StateRunning)
+}
+
+// Delete forgets a sandbox.
+func (e *Engine) Delete(_ context.Context, id string) error {
+	sb, err := e.lookup(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.sandboxes, sb.ID)
+	return nil
+}
+
+// Exec runs a command through the agent.
+func (e *Engine) Exec(ctx context.Context, id string, req sandbox.ExecRequest, _ sandbox.OutputFunc) (*sandbox.ExecResult, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := e.Guest(ctx, id); err != nil {
+		return nil, err
+	}
+	var env []string
+	for k, v := range req.Env {
+		env = append(env, k+"="+v)
+	}
+	r, err := e.agent.Exec(ctx, client.ExecRequest{Argv: req.Cmd, Env: env, Cwd: req.Cwd, Stdin: req.Stdin,
+		TimeoutMS: req.Timeout.Milliseconds(), MaxOutputBytes: req.MaxOutputBytes}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &sandbox.ExecResult{Stdout: string(r.Stdout), Stderr: string(r.Stderr), ExitCode: r.ExitCode, Signal: r.Signal,
+		TimedOut: r.TimedOut, StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated, DurationMS: r.DurationMS}, nil
+}
+
+// Guest returns the operations inside a running sandbox, on the real
+// agent handlers.
+func (e *Engine) Guest(_ context.Context, id string) (*sandbox.Guest, error) {
+	sb, err := e.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := sandbox.NeedRunning(sb); err != nil {
+		return nil, err
+	}
+	return sandbox.NewGuest(sb.ID, e.agent, sb.Spec.Env, nil), nil
+}
+
+// ConsoleLog answers a fixed console.
+func (e *Engine) ConsoleLog(_ context.Context, id string, _ int) ([]byte, string, error) {
+	if _, err := e.lookup(id); err != nil {
+		return nil, "", err
+	}
+	return []byte("kestrel: ready\n"), "/dev/null", nil
+}
+
+// System describes a fake host.
+func (e *Engine) System(context.Context) (*sandbox.SystemInfo, error) {
+	return &sandbox.SystemInfo{Version: "test", Driver: "fake", Drivers: []string{"fake"}, Accel: "none"}, nil
+}
+
+// Snapshot refuses: the fake has no VMs to save.
+func (e *Engine) Snapshot(_ context.Context, id string) (*sandbox.Snapshot, error) {
+	if _, err := e.lookup(id); err != nil {
+		return nil, err
+	}
+	return nil, errdefs.Unavailable("the fake driver cannot snapshot VMs")
+}
+
+// Fork validates its count, then clones the sandbox's record.
+func (e *Engine) Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error) {
+	if err := (sandbox.ForkRequest{Count: n}).Validate(); err != nil {
+		return nil, err
+	}
+	src, err := e.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	var out []*sandbox.Sandbox
+	for range max(n, 1) {
+		spec := src.Spec
+		spec.Name = ""
+		sb, err := e.Create(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sb)
+	}
+	return out, nil
+}
+
+// ListSnapshots answers none.
+func (e *Engine) ListSnapshots(context.Context) ([]*sandbox.Snapshot, error) {
+	return []*sandbox.Snapshot{}, nil
+}
+
+// GetSnapshot knows none.
+func (e *Engine) GetSnapshot(_ context.Context, id string) (*sandbox.Snapshot, error) {
+	return nil, errdefs.WithRemedy(errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id), errdefs.OpSnapshotList)
+}
+
+// DeleteSnapshot knows none.
+func (e *Engine) DeleteSnapshot(ctx context.Context, id string) error {
+	_, err := e.GetSnapshot(ctx, id)
+	return err
+}
+
+// Action refuses: the fake has no plugins.
+func (e *Engine) Action(_ context.Context, id, plugin, action string, _ json.RawMessage) (json.RawMessage, error) {
+	if _, err := e.lookup(id); err != nil {
+		return nil, err
+	}
+	return nil, errdefs.Unavailable("plugins are not enabled on this daemon")
+}
