@@ -139,6 +139,7 @@ func TestSandboxErrors(t *testing.T) {
 		{"wrong type", "POST", "/v1/sandboxes", map[string]any{"vcpus": "two"}, 422, []string{"vcpus"}},
 		{"malformed json", "POST", "/v1/sandboxes", rawJSON("{"), 422, nil},
 		{"small memory", "POST", "/v1/sandboxes", map[string]any{"memory_mib": 64}, 400, []string{"memory_mib", "128"}},
+		{"idle timeout that would overflow", "POST", "/v1/sandboxes", rawJSON(`{"idle_timeout_s": 9223372036854775807}`), 400, []string{"idle_timeout_s 9223372036854775807: must be between 0"}},
 		{"bad env name", "POST", "/v1/sandboxes", map[string]any{"env": map[string]string{"1X": "y"}}, 400, []string{"env"}},
 		{"snapshot and cold boot", "POST", "/v1/sandboxes", map[string]any{"from_snapshot": "s1", "cold_boot": true}, 400, []string{"cold_boot"}},
 		{"name taken", "POST", "/v1/sandboxes", map[string]any{"name": "taken"}, 409, []string{"taken"}},
