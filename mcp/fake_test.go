@@ -113,7 +113,7 @@ func (e *fakeEngine) lookup(id string) (*sandbox.Sandbox, error) {
 	defer e.mu.Unlock()
 	sb, ok := e.sandboxes[id]
 	if !ok {
-		return nil, errdefs.WithRemedy(errdefs.NotFound("sandbox %s not found", id), errdefs.OpSandboxList)
+		return nil, sandbox.LookupError(id)
 	}
 	c := *sb
 	return &c, nil
@@ -160,7 +160,10 @@ func (e *fakeEngine) Create(_ context.Context, spec sandbox.Spec) (*sandbox.Sand
 
 func (e *fakeEngine) Get(_ context.Context, id string) (*sandbox.Sandbox, error) { return e.lookup(id) }
 
-func (e *fakeEngine) List(context.Context, sandbox.ListOptions) (*sandbox.ListPage, error) {
+func (e *fakeEngine) List(_ context.Context, opts sandbox.ListOptions) (*sandbox.ListPage, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	page := &sandbox.ListPage{}

@@ -2,24 +2,15 @@ package mcp
 
 import (
 	"context"
-	"strings"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/sandbox"
 )
 
 // SandboxRef names one sandbox.
 type SandboxRef struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id (or name) of the sandbox, as returned by sandbox_create or sandbox_list"`
-}
-
-func (r SandboxRef) validate() error {
-	if strings.TrimSpace(r.SandboxID) == "" {
-		return errdefs.Invalid("sandbox_id: required; get ids from sandbox_list or create a sandbox with sandbox_create")
-	}
-	return nil
 }
 
 // CreateInput is the input of sandbox_create: the engine's create
@@ -97,13 +88,7 @@ func (s *Server) addSandboxTools() {
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ListInput) (*sdk.CallToolResult, *ListOutput, error) {
 			opts := sandbox.ListOptions{Runtime: in.Runtime, Labels: in.Labels, Limit: in.Limit, Cursor: in.Cursor}
 			if in.State != "" {
-				if !sandbox.ValidState(in.State) {
-					return nil, nil, toolError(errdefs.Invalid("state %q: use creating, running, paused, stopped, failed or deleting", in.State))
-				}
 				opts.States = []sandbox.State{sandbox.State(in.State)}
-			}
-			if in.Limit < 0 || in.Limit > 1000 {
-				return nil, nil, toolError(errdefs.Invalid("limit %d: must be between 0 (default 100) and 1000", in.Limit))
 			}
 			page, err := s.eng.List(ctx, opts)
 			if err != nil {
@@ -121,9 +106,6 @@ func (s *Server) addSandboxTools() {
 	addTool(s, &sdk.Tool{Name: "sandbox_delete", Title: "Delete a sandbox",
 		Description: "Stop a sandbox and remove it with everything in it. This cannot be undone.", Annotations: destructive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in SandboxRef) (*sdk.CallToolResult, *DeleteOutput, error) {
-			if err := in.validate(); err != nil {
-				return nil, nil, toolError(err)
-			}
 			if err := s.eng.Delete(ctx, in.SandboxID); err != nil {
 				return nil, nil, toolError(err)
 			}
@@ -144,9 +126,6 @@ func (s *Server) addSandboxTools() {
 		Description: "Save a running or paused sandbox (memory, devices, disks); it keeps running. Create new sandboxes from it with sandbox_create from_snapshot.",
 		Annotations: additive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in SandboxRef) (*sdk.CallToolResult, *sandbox.Snapshot, error) {
-			if err := in.validate(); err != nil {
-				return nil, nil, toolError(err)
-			}
 			snap, err := s.eng.Snapshot(ctx, in.SandboxID)
 			return nil, snap, toolError(err)
 		})
@@ -154,9 +133,6 @@ func (s *Server) addSandboxTools() {
 		Description: "Snapshot a sandbox and start count clones of it, each with its own identity (address, hostname). Returns the clones.",
 		Annotations: additive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ForkInput) (*sdk.CallToolResult, *SandboxesOutput, error) {
-			if err := (SandboxRef{in.SandboxID}).validate(); err != nil {
-				return nil, nil, toolError(err)
-			}
 			sbs, err := s.eng.Fork(ctx, in.SandboxID, in.Count)
 			if err != nil {
 				return nil, nil, toolError(err)
@@ -178,9 +154,6 @@ func (s *Server) addSandboxTools() {
 	addTool(s, &sdk.Tool{Name: "snapshot_delete", Title: "Delete a snapshot",
 		Description: "Delete a snapshot that no sandbox or other snapshot depends on.", Annotations: destructive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in SnapshotRef) (*sdk.CallToolResult, *DeleteOutput, error) {
-			if strings.TrimSpace(in.SnapshotID) == "" {
-				return nil, nil, toolError(errdefs.Invalid("snapshot_id: required; get ids from snapshot_list"))
-			}
 			if err := s.eng.DeleteSnapshot(ctx, in.SnapshotID); err != nil {
 				return nil, nil, toolError(err)
 			}
@@ -191,9 +164,6 @@ func (s *Server) addSandboxTools() {
 // onSandbox adapts an engine call on one sandbox to a tool handler.
 func (s *Server) onSandbox(call func(context.Context, string) (*sandbox.Sandbox, error)) sdk.ToolHandlerFor[SandboxRef, *sandbox.Sandbox] {
 	return func(ctx context.Context, _ *sdk.CallToolRequest, in SandboxRef) (*sdk.CallToolResult, *sandbox.Sandbox, error) {
-		if err := in.validate(); err != nil {
-			return nil, nil, toolError(err)
-		}
 		sb, err := call(ctx, in.SandboxID)
 		return nil, sb, toolError(err)
 	}

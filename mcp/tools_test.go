@@ -144,11 +144,11 @@ func TestToolErrors(t *testing.T) {
 		want []string // substrings of the error message
 		not  string   // must not appear
 	}{
-		{"unknown sandbox", "sandbox_get", map[string]any{"sandbox_id": "sbx-nope"}, []string{"sbx-nope not found", "sandbox_list"}, ""},
+		{"unknown sandbox", "sandbox_get", map[string]any{"sandbox_id": "sbx-nope"}, []string{`"sbx-nope" not found`, "sandbox_list"}, ""},
 		{"delete unknown", "sandbox_delete", map[string]any{"sandbox_id": "sbx-nope"}, []string{"not found"}, ""},
 		{"exec unknown sandbox", "sandbox_exec", map[string]any{"sandbox_id": "sbx-nope", "cmd": []string{"true"}}, []string{"not found"}, ""},
 		{"missing sandbox_id", "sandbox_get", map[string]any{}, []string{"sandbox_id"}, ""},
-		{"empty sandbox_id", "sandbox_get", map[string]any{"sandbox_id": " "}, []string{"sandbox_id: required", "sandbox_list"}, ""},
+		{"empty sandbox_id", "sandbox_get", map[string]any{"sandbox_id": " "}, []string{"sandbox id", "sandbox_list"}, ""},
 		{"unknown argument", "sandbox_get", map[string]any{"sandbox_id": id, "sandbox": "x"}, []string{"sandbox"}, ""},
 		{"wrong type", "sandbox_exec", map[string]any{"sandbox_id": id, "cmd": "ls -l"}, []string{"cmd"}, ""},
 		{"empty cmd", "sandbox_exec", map[string]any{"sandbox_id": id, "cmd": []string{}}, []string{"invalid arguments", "argv"}, ""},

@@ -268,7 +268,7 @@ func (m *Manager) view(rec store.Sandbox) *Sandbox {
 // record reads a sandbox's record by id or name.
 func (m *Manager) record(ctx context.Context, idOrName string) (store.Sandbox, error) {
 	if err := validateRef("sandbox id", idOrName); err != nil {
-		return store.Sandbox{}, err
+		return store.Sandbox{}, errdefs.WithRemedy(err, errdefs.OpSandboxList)
 	}
 	rec, err := m.cfg.Store.GetSandbox(ctx, idOrName)
 	if errors.Is(err, errdefs.ErrNotFound) {
@@ -282,17 +282,14 @@ func (m *Manager) record(ctx context.Context, idOrName string) (store.Sandbox, e
 
 // List returns one page of sandboxes, oldest first.
 func (m *Manager) List(ctx context.Context, opts ListOptions) (*ListPage, error) {
-	if opts.Limit < 0 || opts.Limit > 1000 {
-		return nil, errdefs.Invalid("limit %d: must be between 1 and 1000", opts.Limit)
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Limit == 0 {
 		opts.Limit = 100
 	}
 	f := store.SandboxFilter{Runtime: opts.Runtime, Labels: opts.Labels, Limit: opts.Limit, After: opts.Cursor}
 	for _, s := range opts.States {
-		if !ValidState(string(s)) {
-			return nil, errdefs.Invalid("state %q: use one of creating, running, paused, stopped, failed, deleting", s)
-		}
 		f.States = append(f.States, string(s))
 	}
 	recs, next, err := m.cfg.Store.ListSandboxes(ctx, f)
@@ -365,7 +362,7 @@ func (m *Manager) dirOf(rec store.Sandbox) string {
 // use it to answer as the engine does.
 func LookupError(idOrName string) error {
 	if err := validateRef("sandbox id", idOrName); err != nil {
-		return err
+		return errdefs.WithRemedy(err, errdefs.OpSandboxList)
 	}
 	return sandboxNotFound(idOrName)
 }

@@ -263,6 +263,9 @@ func (m *Manager) ListSnapshots(ctx context.Context) ([]*Snapshot, error) {
 
 // GetSnapshot returns one snapshot.
 func (m *Manager) GetSnapshot(ctx context.Context, id string) (*Snapshot, error) {
+	if err := validateSnapshotID(id); err != nil {
+		return nil, err
+	}
 	r, err := m.cfg.Store.GetSnapshot(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return nil, snapshotNotFound(id)
@@ -282,6 +285,9 @@ func (m *Manager) GetSnapshot(ctx context.Context, id string) (*Snapshot, error)
 // DeleteSnapshot removes a snapshot nothing depends on: no child snapshot
 // and no sandbox restored from it.
 func (m *Manager) DeleteSnapshot(ctx context.Context, id string) error {
+	if err := validateSnapshotID(id); err != nil {
+		return err
+	}
 	r, err := m.cfg.Store.GetSnapshot(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return snapshotNotFound(id)
@@ -332,6 +338,14 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// validateSnapshotID checks a snapshot id a caller gave.
+func validateSnapshotID(id string) error {
+	if err := validateRef("snapshot id", id); err != nil {
+		return errdefs.WithRemedy(err, errdefs.OpSnapshotList)
+	}
+	return nil
 }
 
 // snapshotNotFound is the error of an unknown snapshot id.

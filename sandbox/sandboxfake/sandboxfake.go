@@ -115,7 +115,10 @@ func (e *Engine) Create(_ context.Context, spec sandbox.Spec) (*sandbox.Sandbox,
 func (e *Engine) Get(_ context.Context, id string) (*sandbox.Sandbox, error) { return e.lookup(id) }
 
 // List returns every sandbox, by id.
-func (e *Engine) List(context.Context, sandbox.ListOptions) (*sandbox.ListPage, error) {
+func (e *Engine) List(_ context.Context, opts sandbox.ListOptions) (*sandbox.ListPage, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	page := &sandbox.ListPage{Items: []*sandbox.Sandbox{}}
