@@ -23,7 +23,7 @@ import (
 // foreground process group; the last message is the exit frame.
 func (s *server) ptySession(ctx context.Context, c *websocket.Conn, agent *sandbox.Guest, sb *sandbox.Sandbox, req *streamRequest) {
 	start := time.Now()
-	sess, err := agent.PTY(ctx, sandbox.PTYRequest{ExecRequest: req.execBody.request(), Rows: int(req.Rows), Cols: int(req.Cols)})
+	sess, err := agent.PTY(ctx, sandbox.PTYRequest{ExecRequest: req.execBody.Request(), Rows: int(req.Rows), Cols: int(req.Cols)})
 	if err != nil {
 		s.wsFail(ctx, c, "exec stream pty", err)
 		return

@@ -152,20 +152,16 @@ func (r *streamRequest) validate() error {
 	if r.Stdin != "" {
 		return errdefs.Invalid("stdin: send it as stdin messages on the WebSocket, not in the request")
 	}
-	// Streams have no default timeout: they end with the WebSocket.
-	req := r.request()
-	req.Timeout = 0
-	if len(r.Cmd) > 4096 {
-		return errdefs.Invalid("cmd: at most 4096 arguments")
-	}
-	return req.Validate()
+	// Streams have no default timeout (0 means none): they end with the
+	// WebSocket.
+	return r.execBody.Request().Validate()
 }
 
 // processSession runs a command as an agent process: output is polled
 // from the agent's ring and sent as JSON frames; client frames become stdin
 // writes and signals.
 func (s *server) processSession(ctx context.Context, c *websocket.Conn, agent *sandbox.Guest, sb *sandbox.Sandbox, req *streamRequest) {
-	info, err := agent.StartProcess(ctx, req.execBody.request())
+	info, err := agent.StartProcess(ctx, req.execBody.Request())
 	if err != nil {
 		s.wsFail(ctx, c, "exec stream", err)
 		return

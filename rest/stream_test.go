@@ -41,9 +41,9 @@ func TestExec(t *testing.T) {
 	if res.Stdout != "hello" || res.Stderr != "err\n" || res.ExitCode != 3 {
 		t.Errorf("exec = %+v", res)
 	}
-	wantProblem(t, e.do("POST", "/v1/sandboxes/"+id+"/exec", map[string]any{"cmd": []string{}}), 422, "body.cmd")
+	wantProblem(t, e.do("POST", "/v1/sandboxes/"+id+"/exec", map[string]any{"cmd": []string{}}), 400, "cmd: give the command")
 	wantProblem(t, e.do("POST", "/v1/sandboxes/"+id+"/exec", map[string]any{"cmd": []string{"true"}, "cwd": "tmp"}), 400, "absolute")
-	wantProblem(t, e.do("POST", "/v1/sandboxes/"+id+"/exec", map[string]any{"cmd": []string{"true"}, "timeout_s": -1}), 422, "timeout_s")
+	wantProblem(t, e.do("POST", "/v1/sandboxes/"+id+"/exec", map[string]any{"cmd": []string{"true"}, "timeout_s": -1}), 400, "timeout_s")
 	wantProblem(t, e.do("POST", "/v1/sandboxes/nope/exec", map[string]any{"cmd": []string{"true"}}), 404)
 	want(t, e.do("POST", "/v1/sandboxes/"+id+"/pause", nil), 200, nil)
 	wantProblem(t, e.do("POST", "/v1/sandboxes/"+id+"/exec", map[string]any{"cmd": []string{"true"}}), 409, "resume")

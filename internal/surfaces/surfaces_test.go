@@ -134,6 +134,13 @@ func TestSameAnswerEverywhere(t *testing.T) {
 	create := func(body map[string]any) call {
 		return call{method: "POST", path: "/v1/sandboxes", body: body, tool: "sandbox_create", args: body}
 	}
+	exec := func(body map[string]any) call {
+		args := map[string]any{"sandbox_id": id}
+		for k, v := range body {
+			args[k] = v
+		}
+		return call{method: "POST", path: "/v1/sandboxes/" + id + "/exec", body: body, tool: "sandbox_exec", args: args}
+	}
 	tests := []struct {
 		name   string
 		call   call
@@ -157,6 +164,9 @@ func TestSameAnswerEverywhere(t *testing.T) {
 			tool: "sandbox_fork", args: map[string]any{"sandbox_id": id, "count": 65}}, true, "count 65: fork between 1 and 64 clones", ""},
 		{"negative fork count", call{method: "POST", path: "/v1/sandboxes/" + id + "/fork", body: map[string]any{"count": -1},
 			tool: "sandbox_fork", args: map[string]any{"sandbox_id": id, "count": -1}}, true, "count -1", ""},
+		{"empty command", exec(map[string]any{"cmd": []string{}}), true, "cmd: give the command as a non-empty argv array", ""},
+		{"relative cwd", exec(map[string]any{"cmd": []string{"true"}, "cwd": "tmp"}), true, "cwd \"tmp\": must be an absolute path", ""},
+		{"exec timeout above a day", exec(map[string]any{"cmd": []string{"true"}, "timeout_s": 86401}), true, "timeout_s: must be between 0 (default 60) and 86400 seconds", ""},
 		{"mode 0000 is mode 0", call{method: "PUT", path: files + "?path=/tmp/zero&mode=0000",
 			tool: "file_write", args: map[string]any{"sandbox_id": id, "path": "/tmp/zero2", "content": "", "mode": "0000"}}, false, "0000", "mode"},
 		{"mode not octal", call{method: "PUT", path: files + "?path=/tmp/m&mode=rwx",
