@@ -150,7 +150,7 @@ func pluginServer(t *testing.T, reg Plugins, answer string) (cs *sdk.ClientSessi
 	eng := newFakeEngine(t)
 	var mu sync.Mutex
 	var got []actionCall
-	eng.action = func(_ context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error) {
+	eng.OnAction = func(_ context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, actionCall{id, plugin, action, string(input)})

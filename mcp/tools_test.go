@@ -136,6 +136,8 @@ func TestToolErrors(t *testing.T) {
 	id := sb["id"].(string)
 	paused := ok[map[string]any](t, cs, "sandbox_create", map[string]any{})["id"].(string)
 	ok[map[string]any](t, cs, "sandbox_pause", map[string]any{"sandbox_id": paused})
+	snap := ok[map[string]any](t, cs, "sandbox_snapshot", map[string]any{"sandbox_id": id})["id"].(string)
+	ok[map[string]any](t, cs, "sandbox_create", map[string]any{"from_snapshot": snap})
 
 	tests := []struct {
 		name string
@@ -166,7 +168,7 @@ func TestToolErrors(t *testing.T) {
 		{"bad state filter", "sandbox_list", map[string]any{"state": "sleeping"}, []string{"running"}, ""},
 		{"bad fork count", "sandbox_fork", map[string]any{"sandbox_id": id, "count": 99}, []string{"between 1 and 64"}, ""},
 		{"bad name", "sandbox_create", map[string]any{"name": "Bad_Name"}, []string{"invalid arguments", "lowercase"}, ""},
-		{"snapshot in use", "snapshot_delete", map[string]any{"snapshot_id": "snap-1"}, []string{"sandbox_delete"}, "DELETE"},
+		{"snapshot in use", "snapshot_delete", map[string]any{"snapshot_id": snap}, []string{"sandbox_delete"}, "DELETE"},
 		{"missing process", "process_read", map[string]any{"sandbox_id": id, "process_id": "p-nope"}, []string{"process_start"}, ""},
 		{"process without id", "process_signal", map[string]any{"sandbox_id": id, "process_id": ""}, []string{"process_id"}, ""},
 	}

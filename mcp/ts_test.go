@@ -75,7 +75,7 @@ func TestTypeScriptClientHTTP(t *testing.T) {
 	}
 	script := tsClient(t)
 	eng := newFakeEngine(t)
-	s := New(Options{Manager: eng, Events: eng.feed})
+	s := New(Options{Manager: eng, Events: feedOf(eng)})
 	defer s.Close()
 	const token = "ts-secret"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -32,11 +32,24 @@ var Limits = sandbox.Limits{MaxVCPUs: 4, MaxMemoryMiB: 4096, MaxDiskMiB: 1 << 20
 // Engine is the fake engine. It implements what rest and mcp need of
 // *sandbox.Manager.
 type Engine struct {
+	// OnAction, when set, answers plugin actions (after the sandbox is
+	// found running); otherwise plugins are unavailable. Set it before use.
+	OnAction func(ctx context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error)
+
 	agent *client.Client
 
 	mu        sync.Mutex
 	next      int
 	sandboxes map[string]*sandbox.Sandbox
+	snapshots map[string]*sandbox.Snapshot
+	watchers  map[int]chan Change
+	nextWatch int
+}
+
+// Change says that a sandbox was created, changed state or was deleted.
+type Change struct {
+	SandboxID string
+	Deleted   bool
 }
 
 // New returns an empty engine whose agent handlers stop in t.Cleanup.
@@ -50,7 +63,38 @@ func New(t testing.TB) *Engine {
 	files.Register(mux)
 	ports.Register(mux)
 	term.New(r, nil).Register(mux)
-	return &Engine{agent: clienttest.Serve(t, mux).Client, sandboxes: map[string]*sandbox.Sandbox{}}
+	return &Engine{agent: clienttest.Serve(t, mux).Client, sandboxes: map[string]*sandbox.Sandbox{},
+		snapshots: map[string]*sandbox.Snapshot{}, watchers: map[int]chan Change{}}
+}
+
+// Watch calls fn for every change, in order, until ctx ends.
+func (e *Engine) Watch(ctx context.Context, fn func(Change)) error {
+	ch := make(chan Change, 1024)
+	e.mu.Lock()
+	n := e.nextWatch
+	e.nextWatch++
+	e.watchers[n] = ch
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.watchers, n)
+		e.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case c := <-ch:
+			fn(c)
+		}
+	}
+}
+
+// changedLocked tells the watchers; e.mu is held.
+func (e *Engine) changedLocked(c Change) {
+	for _, ch := range e.watchers {
+		ch <- c
+	}
 }
 
 func (e *Engine) lookup(id string) (*sandbox.Sandbox, error) {
@@ -83,6 +127,7 @@ func (e *Engine) setState(id string, from, to sandbox.State) (*sandbox.Sandbox, 
 		return nil, errdefs.Conflict("sandbox %s is %s; only a %s sandbox can become %s", sb.ID, cur.State, from, to)
 	}
 	cur.State, cur.UpdatedAt = to, time.Now().UTC()
+	e.changedLocked(Change{SandboxID: cur.ID})
 	c := *cur
 	return &c, nil
 }
@@ -99,14 +144,20 @@ func (e *Engine) Create(_ context.Context, spec sandbox.Spec) (*sandbox.Sandbox,
 			return nil, errdefs.Conflict("a sandbox named %q exists already; pick another name or delete that one", spec.Name)
 		}
 	}
+	if spec.FromSnapshot != "" {
+		if _, ok := e.snapshots[spec.FromSnapshot]; !ok {
+			return nil, errdefs.WithRemedy(errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", spec.FromSnapshot), errdefs.OpSnapshotList)
+		}
+	}
 	e.next++
 	now := time.Now().UTC()
 	if spec.Runtime == "" {
 		spec.Runtime = sandbox.DefaultRuntime
 	}
 	sb := &sandbox.Sandbox{ID: fmt.Sprintf("sbx-%d", e.next), Name: spec.Name, Runtime: spec.Runtime, State: sandbox.StateRunning,
-		Spec: spec, Labels: spec.Labels, CreatedAt: now, UpdatedAt: now, LastActiveAt: now}
+		Spec: spec, Labels: spec.Labels, FromSnapshot: spec.FromSnapshot, CreatedAt: now, UpdatedAt: now, LastActiveAt: now}
 	e.sandboxes[sb.ID] = sb
+	e.changedLocked(Change{SandboxID: sb.ID})
 	c := *sb
 	return &c, nil
 }
@@ -159,27 +210,44 @@ func (e *Engine) Delete(_ context.Context, id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.sandboxes, sb.ID)
+	e.changedLocked(Change{SandboxID: sb.ID, Deleted: true})
 	return nil
 }
 
-// Exec runs a command through the agent.
-func (e *Engine) Exec(ctx context.Context, id string, req sandbox.ExecRequest, _ sandbox.OutputFunc) (*sandbox.ExecResult, error) {
+// Exec runs a command through the agent, passing output to out as it
+// comes when out is not nil.
+func (e *Engine) Exec(ctx context.Context, id string, req sandbox.ExecRequest, out sandbox.OutputFunc) (*sandbox.ExecResult, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	if _, err := e.Guest(ctx, id); err != nil {
 		return nil, err
 	}
-	var env []string
+	creq := client.ExecRequest{Argv: req.Cmd, Cwd: req.Cwd, User: req.User, Stdin: req.Stdin,
+		TimeoutMS: req.Timeout.Milliseconds(), MaxOutputBytes: req.MaxOutputBytes}
 	for k, v := range req.Env {
-		env = append(env, k+"="+v)
+		creq.Env = append(creq.Env, k+"="+v)
 	}
-	r, err := e.agent.Exec(ctx, client.ExecRequest{Argv: req.Cmd, Env: env, Cwd: req.Cwd, Stdin: req.Stdin,
-		TimeoutMS: req.Timeout.Milliseconds(), MaxOutputBytes: req.MaxOutputBytes}, nil)
+	var stdout, stderr []byte
+	var onOut func(string, []byte)
+	if out != nil {
+		onOut = func(stream string, data []byte) {
+			if stream == client.StreamStdout {
+				stdout = append(stdout, data...)
+			} else {
+				stderr = append(stderr, data...)
+			}
+			out(stream, data)
+		}
+	}
+	r, err := e.agent.Exec(ctx, creq, onOut)
 	if err != nil {
 		return nil, err
 	}
-	return &sandbox.ExecResult{Stdout: string(r.Stdout), Stderr: string(r.Stderr), ExitCode: r.ExitCode, Signal: r.Signal,
+	if out == nil {
+		stdout, stderr = r.Stdout, r.Stderr
+	}
+	return &sandbox.ExecResult{Stdout: string(stdout), Stderr: string(stderr), ExitCode: r.ExitCode, Signal: r.Signal,
 		TimedOut: r.TimedOut, StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated, DurationMS: r.DurationMS}, nil
 }
 
@@ -209,12 +277,22 @@ func (e *Engine) System(context.Context) (*sandbox.SystemInfo, error) {
 	return &sandbox.SystemInfo{Version: "test", Driver: "fake", Drivers: []string{"fake"}, Accel: "none"}, nil
 }
 
-// Snapshot refuses: the fake has no VMs to save.
+// Snapshot records a snapshot of a running or paused sandbox.
 func (e *Engine) Snapshot(_ context.Context, id string) (*sandbox.Snapshot, error) {
-	if _, err := e.lookup(id); err != nil {
+	sb, err := e.lookup(id)
+	if err != nil {
 		return nil, err
 	}
-	return nil, errdefs.Unavailable("the fake driver cannot snapshot VMs")
+	if sb.State != sandbox.StateRunning && sb.State != sandbox.StatePaused {
+		return nil, errdefs.Conflict("sandbox %s is %s; only a running or paused sandbox can be snapshotted", sb.ID, sb.State)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.next++
+	sn := &sandbox.Snapshot{ID: fmt.Sprintf("snap-%d", e.next), SandboxID: sb.ID, Runtime: sb.Runtime, CreatedAt: time.Now().UTC()}
+	e.snapshots[sn.ID] = sn
+	c := *sn
+	return &c, nil
 }
 
 // Fork validates its count, then clones the sandbox's record.
@@ -239,26 +317,55 @@ func (e *Engine) Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox
 	return out, nil
 }
 
-// ListSnapshots answers none.
+// ListSnapshots returns the snapshots, by id.
 func (e *Engine) ListSnapshots(context.Context) ([]*sandbox.Snapshot, error) {
-	return []*sandbox.Snapshot{}, nil
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := []*sandbox.Snapshot{}
+	for _, sn := range e.snapshots {
+		c := *sn
+		out = append(out, &c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
-// GetSnapshot knows none.
+// GetSnapshot returns one snapshot.
 func (e *Engine) GetSnapshot(_ context.Context, id string) (*sandbox.Snapshot, error) {
-	return nil, errdefs.WithRemedy(errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id), errdefs.OpSnapshotList)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sn, ok := e.snapshots[id]
+	if !ok {
+		return nil, errdefs.WithRemedy(errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id), errdefs.OpSnapshotList)
+	}
+	c := *sn
+	return &c, nil
 }
 
-// DeleteSnapshot knows none.
+// DeleteSnapshot removes a snapshot no sandbox was restored from.
 func (e *Engine) DeleteSnapshot(ctx context.Context, id string) error {
-	_, err := e.GetSnapshot(ctx, id)
-	return err
+	if _, err := e.GetSnapshot(ctx, id); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, sb := range e.sandboxes {
+		if sb.FromSnapshot == id {
+			return errdefs.WithRemedy(errdefs.Conflict("snapshot %s has a sandbox restored from it (%s); delete it first", id, sb.ID), errdefs.OpSandboxDelete, "id", sb.ID)
+		}
+	}
+	delete(e.snapshots, id)
+	return nil
 }
 
-// Action refuses: the fake has no plugins.
-func (e *Engine) Action(_ context.Context, id, plugin, action string, _ json.RawMessage) (json.RawMessage, error) {
-	if _, err := e.lookup(id); err != nil {
+// Action calls e.OnAction on a running sandbox; without it, plugins are
+// unavailable.
+func (e *Engine) Action(ctx context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error) {
+	if _, err := e.Guest(ctx, id); err != nil {
 		return nil, err
 	}
-	return nil, errdefs.Unavailable("plugins are not enabled on this daemon")
+	if e.OnAction == nil {
+		return nil, errdefs.Unavailable("plugins are not enabled on this daemon")
+	}
+	return e.OnAction(ctx, id, plugin, action, input)
 }
