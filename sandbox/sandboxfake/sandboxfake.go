@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -115,7 +116,7 @@ func (e *Engine) lookup(id string) (*sandbox.Sandbox, error) {
 	return &c, nil
 }
 
-func (e *Engine) setState(id string, from, to sandbox.State) (*sandbox.Sandbox, error) {
+func (e *Engine) setState(id string, to sandbox.State, from ...sandbox.State) (*sandbox.Sandbox, error) {
 	sb, err := e.lookup(id)
 	if err != nil {
 		return nil, err
@@ -123,8 +124,8 @@ func (e *Engine) setState(id string, from, to sandbox.State) (*sandbox.Sandbox, 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	cur := e.sandboxes[sb.ID]
-	if cur.State != from && cur.State != to {
-		return nil, errdefs.Conflict("sandbox %s is %s; only a %s sandbox can become %s", sb.ID, cur.State, from, to)
+	if cur.State != to && !slices.Contains(from, cur.State) {
+		return nil, errdefs.Conflict("sandbox %s is %s; it cannot become %s", sb.ID, cur.State, to)
 	}
 	cur.State, cur.UpdatedAt = to, time.Now().UTC()
 	e.changedLocked(Change{SandboxID: cur.ID})
@@ -183,22 +184,22 @@ func (e *Engine) List(_ context.Context, opts sandbox.ListOptions) (*sandbox.Lis
 
 // Start, Stop, Pause and Resume move a sandbox between states.
 func (e *Engine) Start(_ context.Context, id string) (*sandbox.Sandbox, error) {
-	return e.setState(id, sandbox.StateStopped, sandbox.StateRunning)
+	return e.setState(id, sandbox.StateRunning, sandbox.StateStopped)
 }
 
 // Stop stops a running sandbox.
 func (e *Engine) Stop(_ context.Context, id string) (*sandbox.Sandbox, error) {
-	return e.setState(id, sandbox.StateRunning, sandbox.StateStopped)
+	return e.setState(id, sandbox.StateStopped, sandbox.StateRunning, sandbox.StatePaused)
 }
 
 // Pause pauses a running sandbox.
 func (e *Engine) Pause(_ context.Context, id string) (*sandbox.Sandbox, error) {
-	return e.setState(id, sandbox.StateRunning, sandbox.StatePaused)
+	return e.setState(id, sandbox.StatePaused, sandbox.StateRunning)
 }
 
 // Resume resumes a paused sandbox.
 func (e *Engine) Resume(_ context.Context, id string) (*sandbox.Sandbox, error) {
-	return e.setState(id, sandbox.StatePaused, sandbox.StateRunning)
+	return e.setState(id, sandbox.StateRunning, sandbox.StatePaused)
 }
 
 // Delete forgets a sandbox.
