@@ -80,16 +80,13 @@ func (s Spec) Validate(l Limits) error {
 		return errdefs.Invalid("runtime %q: runtimes are 1-64 lowercase letters, digits, '.', '_' and '-'; list the plugins to see them", clip(s.Runtime))
 	}
 	if s.VCPUs < 0 || (l.MaxVCPUs > 0 && s.VCPUs > l.MaxVCPUs) {
-		return errdefs.Invalid("vcpus %d: must be between 1 and %d", s.VCPUs, l.MaxVCPUs)
+		return errdefs.Invalid("vcpus %d: %s", s.VCPUs, between(1, l.MaxVCPUs))
 	}
-	if s.MemoryMiB != 0 && (s.MemoryMiB < 128 || (l.MaxMemoryMiB > 0 && s.MemoryMiB > l.MaxMemoryMiB)) {
-		return errdefs.Invalid("memory_mib %d: must be between 128 and %d", s.MemoryMiB, l.MaxMemoryMiB)
-	}
-	if s.MemoryMiB < 0 {
-		return errdefs.Invalid("memory_mib %d: must be between 128 and %d", s.MemoryMiB, l.MaxMemoryMiB)
+	if s.MemoryMiB < 0 || s.MemoryMiB != 0 && (s.MemoryMiB < 128 || (l.MaxMemoryMiB > 0 && s.MemoryMiB > l.MaxMemoryMiB)) {
+		return errdefs.Invalid("memory_mib %d: %s", s.MemoryMiB, between(128, l.MaxMemoryMiB))
 	}
 	if s.DiskMiB < 0 || (l.MaxDiskMiB > 0 && s.DiskMiB > l.MaxDiskMiB) {
-		return errdefs.Invalid("disk_mib %d: must be between 0 and %d", s.DiskMiB, l.MaxDiskMiB)
+		return errdefs.Invalid("disk_mib %d: %s", s.DiskMiB, between(0, l.MaxDiskMiB))
 	}
 	switch s.Network {
 	case "", NetworkBridge, NetworkUser, NetworkNone:
@@ -137,6 +134,14 @@ func (s Spec) Validate(l Limits) error {
 		return errdefs.Invalid("from_snapshot and cold_boot exclude each other: pass one")
 	}
 	return nil
+}
+
+// between says what a bounded number must be; max 0 means no upper limit.
+func between(lo, max int) string {
+	if max <= 0 {
+		return fmt.Sprintf("must be at least %d", lo)
+	}
+	return fmt.Sprintf("must be between %d and %d", lo, max)
 }
 
 // withDefaults fills unset fields from d.
