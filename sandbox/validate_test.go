@@ -54,7 +54,7 @@ func TestRequestBounds(t *testing.T) {
 		{"inline write too large", WriteFileRequest{Path: "/x", Content: make([]byte, MaxInlineWriteBytes+1)}.Validate(), "write large files in parts"},
 		{"long id", validateRef("sandbox id", long), "1048576 bytes is longer than 128"},
 		{"wait above a minute", ReadProcessRequest{ProcessID: "p1", WaitSeconds: 61}.Validate(), "wait_s 61"},
-		{"exec timeout that would overflow", ExecRequest{Cmd: []string{"true"}, Timeout: Seconds(1<<62)}.Validate(), "timeout_s"},
+		{"exec timeout that would overflow", ExecRequest{Cmd: []string{"true"}, Timeout: Seconds(1 << 62)}.Validate(), "timeout_s"},
 		{"list limit", ListOptions{Limit: 1001}.Validate(), "limit 1001"},
 	}
 	for _, tt := range tests {
