@@ -62,12 +62,7 @@ type errorFrame struct {
 // acceptSandboxWS checks the sandbox of a WebSocket route before upgrading,
 // so that a bad id or unknown sandbox gets a plain problem answer.
 func (s *server) acceptSandboxWS(w http.ResponseWriter, r *http.Request, what string) (*sandbox.Sandbox, *websocket.Conn, bool) {
-	id := r.PathValue("id")
-	if err := validID(id); err != nil {
-		s.writeError(w, r, what, err)
-		return nil, nil, false
-	}
-	sb, err := s.eng.Get(r.Context(), id)
+	sb, err := s.eng.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, what, err)
 		return nil, nil, false

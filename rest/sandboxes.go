@@ -11,11 +11,10 @@ import (
 	"github.com/volant-sh/volant/sandbox"
 )
 
-// Sandbox and snapshot ids (and sandbox names) are short tokens of letters,
-// digits, '.', '_' and '-'.
+// The engine's id rule, for the documents of plain routes.
 const (
-	idPattern = `^[A-Za-z0-9][A-Za-z0-9._-]*$`
-	idMaxLen  = 128
+	idPattern = sandbox.IDPattern
+	idMaxLen  = sandbox.MaxIDLen
 )
 
 // idInput is the {id} of sandbox routes.

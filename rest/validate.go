@@ -1,21 +1,10 @@
 package rest
 
 import (
-	"regexp"
 	"strconv"
 
 	"github.com/volant-sh/volant/errdefs"
 )
-
-var idRE = regexp.MustCompile(idPattern)
-
-// validID checks an id or name from a plain handler's path.
-func validID(id string) error {
-	if len(id) == 0 || len(id) > idMaxLen || !idRE.MatchString(id) {
-		return errdefs.Invalid("id %q: ids and names are 1-%d letters, digits, '.', '_' or '-'", truncate(id, 80), idMaxLen)
-	}
-	return nil
-}
 
 // parseInt parses an optional integer query parameter within [lo, hi].
 func parseInt(name, v string, lo, hi int64) (int64, error) {

@@ -28,8 +28,10 @@ const IDPattern = `^[A-Za-z0-9][A-Za-z0-9._-]*$`
 
 var idRE = regexp.MustCompile(IDPattern)
 
-// validateRef checks an id or name a caller gave for what (e.g.
-// "sandbox_id"), without echoing a long one back.
+// ValidateID checks a sandbox or snapshot id (or a sandbox name) a caller
+// gave for what (e.g. "sandbox id"), without echoing a long one back.
+func ValidateID(what, ref string) error { return validateRef(what, ref) }
+
 func validateRef(what, ref string) error {
 	switch {
 	case ref == "":
