@@ -48,19 +48,18 @@ type FileWriteInput struct {
 	Mkdir     *bool  `json:"mkdir,omitempty" jsonschema:"create missing parent directories; default true"`
 }
 
-// FileListInput is the input of file_list.
+// FileListInput is the input of file_list: the engine's request and the
+// sandbox.
 type FileListInput struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id of a running sandbox"`
-	Path      string `json:"path" jsonschema:"absolute path of the directory to list"`
-	Recursive bool   `json:"recursive,omitempty" jsonschema:"walk the whole tree below path"`
-	Limit     int    `json:"limit,omitempty" jsonschema:"cap on entries; 0 means 10000"`
+	sandbox.ListFilesRequest
 }
 
-// FileRemoveInput is the input of file_remove.
+// FileRemoveInput is the input of file_remove: the engine's request and
+// the sandbox.
 type FileRemoveInput struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id of a running sandbox"`
-	Path      string `json:"path" jsonschema:"absolute path of the file or directory to remove"`
-	Recursive bool   `json:"recursive,omitempty" jsonschema:"remove a non-empty directory and everything in it"`
+	sandbox.RemoveFileRequest
 }
 
 // RemoveOutput is the output of file_remove.
@@ -92,7 +91,7 @@ func (s *Server) addFileTools() {
 			if err != nil {
 				return nil, nil, toolError(err)
 			}
-			l, err := g.ListFiles(ctx, sandbox.ListFilesRequest{Path: in.Path, Recursive: in.Recursive, Limit: in.Limit})
+			l, err := g.ListFiles(ctx, in.ListFilesRequest)
 			return nil, l, toolError(err)
 		})
 	addTool(s, &sdk.Tool{Name: "file_remove", Title: "Remove a file",
@@ -102,7 +101,7 @@ func (s *Server) addFileTools() {
 			if err != nil {
 				return nil, nil, toolError(err)
 			}
-			if err := g.RemoveFile(ctx, sandbox.RemoveFileRequest{Path: in.Path, Recursive: in.Recursive}); err != nil {
+			if err := g.RemoveFile(ctx, in.RemoveFileRequest); err != nil {
 				return nil, nil, toolError(err)
 			}
 			return nil, &RemoveOutput{Removed: in.Path}, nil

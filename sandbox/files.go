@@ -74,10 +74,10 @@ func (r WriteFileRequest) Validate() error {
 
 // ListFilesRequest lists a directory.
 type ListFilesRequest struct {
-	Path      string `json:"path"`
-	Recursive bool   `json:"recursive,omitempty"`
+	Path      string `json:"path" jsonschema:"absolute path of the directory to list"`
+	Recursive bool   `json:"recursive,omitempty" jsonschema:"walk the whole tree below path"`
 	// Limit caps the entries; 0 means 10000.
-	Limit int `json:"limit,omitempty"`
+	Limit int `json:"limit,omitempty" jsonschema:"cap on entries; 0 means 10000"`
 }
 
 // Validate reports what is wrong with r.
@@ -109,8 +109,8 @@ func (r MkdirRequest) Validate() error {
 
 // RemoveFileRequest removes a file or directory.
 type RemoveFileRequest struct {
-	Path      string `json:"path"`
-	Recursive bool   `json:"recursive,omitempty"`
+	Path      string `json:"path" jsonschema:"absolute path of the file or directory to remove"`
+	Recursive bool   `json:"recursive,omitempty" jsonschema:"remove a non-empty directory and everything in it"`
 }
 
 // Validate reports what is wrong with r; the root directory is never
