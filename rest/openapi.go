@@ -67,7 +67,7 @@ func (s *server) document(o huma.Operation, body *huma.RequestBody, ok respDoc, 
 	o.Parameters = append(o.Parameters, extra...)
 	o.RequestBody = body
 	o.Responses = map[string]*huma.Response{strconv.Itoa(ok.status): ok.resp}
-	errSchema := s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[huma.ErrorModel](), true, "")
+	errSchema := s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[problem](), true, "")
 	for _, code := range o.Errors {
 		o.Responses[strconv.Itoa(code)] = &huma.Response{
 			Description: http.StatusText(code),
