@@ -135,6 +135,10 @@ func (e *hostEngine) get(id string) (*sandbox.Sandbox, error) {
 }
 
 func (e *hostEngine) Create(_ context.Context, spec sandbox.Spec) (*sandbox.Sandbox, error) {
+	// The engine's own rules, as the real engine applies them.
+	if err := spec.Validate(sandbox.Limits{}); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	id := "sb" + strconv.Itoa(len(e.sbs)+1)
@@ -227,6 +231,14 @@ func (e *hostEngine) Agent(_ context.Context, id string) (*agentclient.Client, e
 			errdefs.OpSandboxResume, "id", id)
 	}
 	return e.agent, nil
+}
+
+func (e *hostEngine) Guest(ctx context.Context, id string) (*sandbox.Guest, error) {
+	a, err := e.Agent(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return sandbox.NewGuest(id, a, nil, nil), nil
 }
 
 func (e *hostEngine) ConsoleLog(_ context.Context, id string, _ int) ([]byte, string, error) {

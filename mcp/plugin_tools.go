@@ -218,9 +218,6 @@ func (s *Server) callAction(ctx context.Context, plugin, action string, raw json
 			return nil, errdefs.Invalid("sandbox_id: want a string, the id or name of a sandbox (see sandbox_list)")
 		}
 	}
-	if err := ref.validate(); err != nil {
-		return nil, err
-	}
 	delete(args, "sandbox_id")
 	input, err := json.Marshal(args)
 	if err != nil {

@@ -150,7 +150,7 @@ func pluginServer(t *testing.T, reg Plugins, answer string) (cs *sdk.ClientSessi
 	eng := newFakeEngine(t)
 	var mu sync.Mutex
 	var got []actionCall
-	eng.action = func(_ context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error) {
+	eng.OnAction = func(_ context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, actionCall{id, plugin, action, string(input)})
@@ -303,9 +303,9 @@ func TestPluginTools(t *testing.T) {
 			args map[string]any
 			want []string
 		}{
-			{"no sandbox_id", map[string]any{"n": 1}, []string{"sandbox_id: required", "sandbox_create"}},
+			{"no sandbox_id", map[string]any{"n": 1}, []string{"sandbox id is missing", "sandbox_list"}},
 			{"sandbox_id not a string", map[string]any{"sandbox_id": 7}, []string{"sandbox_id: want a string"}},
-			{"unknown sandbox", map[string]any{"sandbox_id": "sbx-nope"}, []string{"sbx-nope not found", "sandbox_list"}},
+			{"unknown sandbox", map[string]any{"sandbox_id": "sbx-nope"}, []string{`"sbx-nope" not found`, "sandbox_list"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				res := call(t, cs, "web_tools_run", tc.args)

@@ -18,7 +18,6 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/volant-sh/volant/auth"
-	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/sandbox"
 )
 
@@ -34,7 +33,7 @@ type Engine interface {
 	Resume(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Delete(ctx context.Context, id string) error
 	Exec(ctx context.Context, id string, req sandbox.ExecRequest, out sandbox.OutputFunc) (*sandbox.ExecResult, error)
-	Agent(ctx context.Context, id string) (*client.Client, error)
+	Guest(ctx context.Context, id string) (*sandbox.Guest, error)
 	ConsoleLog(ctx context.Context, id string, tail int) ([]byte, string, error)
 	Snapshot(ctx context.Context, id string) (*sandbox.Snapshot, error)
 	Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error)

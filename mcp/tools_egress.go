@@ -32,9 +32,6 @@ func (s *Server) addEgressTools() {
 		Description: "Replace where a bridged sandbox may connect: domain names, *.suffix globs and IPv4 CIDRs to allow or deny, and the default for the rest. New connections and DNS queries follow it at once. The operator's ceiling still applies.",
 		Annotations: idempotent},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in SetEgressInput) (*sdk.CallToolResult, *sandbox.EgressInfo, error) {
-			if err := (SandboxRef{in.SandboxID}).validate(); err != nil {
-				return nil, nil, toolError(err)
-			}
 			info, err := eg.SetEgress(ctx, sandbox.SetEgressRequest{Sandbox: in.SandboxID, Policy: in.Egress})
 			return nil, info, toolError(err)
 		})
@@ -42,9 +39,6 @@ func (s *Server) addEgressTools() {
 		Description: "The sandbox's egress policy, the policy in effect, the operator's ceiling and the counts of allowed and denied DNS queries and connections.",
 		Annotations: readOnly},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in SandboxRef) (*sdk.CallToolResult, *sandbox.EgressInfo, error) {
-			if err := in.validate(); err != nil {
-				return nil, nil, toolError(err)
-			}
 			info, err := eg.EgressOf(ctx, in.SandboxID)
 			return nil, info, toolError(err)
 		})

@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/volant-sh/volant/sandbox"
+	"github.com/volant-sh/volant/sandbox/sandboxfake"
 )
 
 // egressFake adds the egress side to the fake engine.
 type egressFake struct {
-	*fakeEngine
+	*sandboxfake.Engine
 	got []sandbox.SetEgressRequest
 }
 
@@ -29,7 +30,7 @@ func (f *egressFake) EgressOf(ctx context.Context, id string) (*sandbox.EgressIn
 }
 
 func TestEgressTools(t *testing.T) {
-	f := &egressFake{fakeEngine: newFakeEngine(t)}
+	f := &egressFake{Engine: newFakeEngine(t)}
 	_, cs := connect(t, f, nil, nil)
 	info := ok[sandbox.EgressInfo](t, cs, "sandbox_set_egress", map[string]any{
 		"sandbox_id": "sbx-1", "egress": map[string]any{"default": "deny", "allow": []string{"pypi.org"}},

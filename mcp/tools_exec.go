@@ -11,20 +11,14 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/sandbox"
 )
 
-// ExecInput is the input of sandbox_exec.
+// ExecInput is the input of sandbox_exec: the engine's exec command and
+// the sandbox to run it in.
 type ExecInput struct {
-	SandboxID      string            `json:"sandbox_id" jsonschema:"id of a running sandbox"`
-	Cmd            []string          `json:"cmd" jsonschema:"the command as an argv array, e.g. [\"sh\", \"-c\", \"ls -l | wc -l\"]; cmd[0] is looked up in PATH"`
-	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables for this command"`
-	Cwd            string            `json:"cwd,omitempty" jsonschema:"absolute working directory; empty means /root"`
-	User           string            `json:"user,omitempty" jsonschema:"run as this user name or uid; empty means root"`
-	Stdin          string            `json:"stdin,omitempty" jsonschema:"text fed to the command's standard input, then closed"`
-	TimeoutS       int               `json:"timeout_s,omitempty" jsonschema:"kill the command's process group after this many seconds; 0 means 60"`
-	MaxOutputBytes int               `json:"max_output_bytes,omitempty" jsonschema:"cap on each of stdout and stderr; 0 means 1 MiB"`
+	SandboxID string `json:"sandbox_id" jsonschema:"id of a running sandbox"`
+	sandbox.ExecCommand
 }
 
 // ExecOutput is the output of sandbox_exec.
@@ -37,24 +31,6 @@ type ExecOutput struct {
 	StdoutTruncated bool   `json:"stdout_truncated" jsonschema:"stdout went past max_output_bytes; the rest was dropped"`
 	StderrTruncated bool   `json:"stderr_truncated" jsonschema:"stderr went past max_output_bytes; the rest was dropped"`
 	DurationMS      int64  `json:"duration_ms"`
-}
-
-func (in ExecInput) request() (sandbox.ExecRequest, error) {
-	if err := (SandboxRef{in.SandboxID}).validate(); err != nil {
-		return sandbox.ExecRequest{}, err
-	}
-	max := int(sandbox.MaxExecTimeout / time.Second)
-	if in.TimeoutS < 0 || in.TimeoutS > max {
-		return sandbox.ExecRequest{}, errdefs.Invalid("timeout_s %d: must be between 0 (default %d) and %d", in.TimeoutS, int(sandbox.DefaultExecTimeout/time.Second), max)
-	}
-	req := sandbox.ExecRequest{
-		Cmd: in.Cmd, Env: in.Env, Cwd: in.Cwd, User: in.User, Stdin: []byte(in.Stdin),
-		Timeout: time.Duration(in.TimeoutS) * time.Second, MaxOutputBytes: in.MaxOutputBytes,
-	}
-	if len(req.Stdin) == 0 {
-		req.Stdin = nil
-	}
-	return req, req.Validate()
 }
 
 // progressInterval bounds how often sandbox_exec sends progress.
@@ -71,10 +47,7 @@ func (s *Server) addExecTools() {
 }
 
 func (s *Server) exec(ctx context.Context, req *sdk.CallToolRequest, in ExecInput) (*sdk.CallToolResult, *ExecOutput, error) {
-	xreq, err := in.request()
-	if err != nil {
-		return nil, nil, toolError(err)
-	}
+	xreq := in.Request()
 	var out sandbox.OutputFunc
 	if tok := req.Params.GetProgressToken(); tok != nil && req.Session != nil {
 		p := newProgress(ctx, req.Session, tok)

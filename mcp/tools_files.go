@@ -1,26 +1,21 @@
 package mcp
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"io"
-	"io/fs"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/sandbox"
 )
 
 // maxFileRead caps one file_read; larger files are read in ranges.
 const maxFileRead = 4 << 20
-
-// maxFileWrite caps one file_write's decoded content.
-const maxFileWrite = 16 << 20
 
 // FileReadInput is the input of file_read.
 type FileReadInput struct {
@@ -53,34 +48,23 @@ type FileWriteInput struct {
 	Mkdir     *bool  `json:"mkdir,omitempty" jsonschema:"create missing parent directories; default true"`
 }
 
-// FileListInput is the input of file_list.
+// FileListInput is the input of file_list: the engine's request and the
+// sandbox.
 type FileListInput struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id of a running sandbox"`
-	Path      string `json:"path" jsonschema:"absolute path of the directory to list"`
-	Recursive bool   `json:"recursive,omitempty" jsonschema:"walk the whole tree below path"`
-	Limit     int    `json:"limit,omitempty" jsonschema:"cap on entries; 0 means 10000"`
+	sandbox.ListFilesRequest
 }
 
-// FileRemoveInput is the input of file_remove.
+// FileRemoveInput is the input of file_remove: the engine's request and
+// the sandbox.
 type FileRemoveInput struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id of a running sandbox"`
-	Path      string `json:"path" jsonschema:"absolute path of the file or directory to remove"`
-	Recursive bool   `json:"recursive,omitempty" jsonschema:"remove a non-empty directory and everything in it"`
+	sandbox.RemoveFileRequest
 }
 
 // RemoveOutput is the output of file_remove.
 type RemoveOutput struct {
 	Removed string `json:"removed"`
-}
-
-func checkPath(sandboxID, path string) error {
-	if err := (SandboxRef{sandboxID}).validate(); err != nil {
-		return err
-	}
-	if !strings.HasPrefix(path, "/") {
-		return errdefs.Invalid("path %q: must be an absolute path such as /root/file.txt", path)
-	}
-	return nil
 }
 
 func checkEncoding(enc string) error {
@@ -103,64 +87,49 @@ func (s *Server) addFileTools() {
 	addTool(s, &sdk.Tool{Name: "file_list", Title: "List a directory",
 		Description: "List a directory in a sandbox (optionally recursively): names, sizes, modes, times.", Annotations: readOnly},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in FileListInput) (*sdk.CallToolResult, *client.FileList, error) {
-			if err := checkPath(in.SandboxID, in.Path); err != nil {
-				return nil, nil, toolError(err)
-			}
-			c, err := s.eng.Agent(ctx, in.SandboxID)
+			g, err := s.eng.Guest(ctx, in.SandboxID)
 			if err != nil {
 				return nil, nil, toolError(err)
 			}
-			l, err := c.List(ctx, in.Path, client.ListOptions{Recursive: in.Recursive, Limit: in.Limit})
-			if err != nil {
-				return nil, nil, agentError(err, "check the parent directory with file_list")
-			}
-			if l.Entries == nil {
-				l.Entries = []client.FileInfo{}
-			}
-			return nil, l, nil
+			l, err := g.ListFiles(ctx, in.ListFilesRequest)
+			return nil, l, toolError(err)
 		})
 	addTool(s, &sdk.Tool{Name: "file_remove", Title: "Remove a file",
 		Description: "Remove a file or empty directory in a sandbox; recursive removes a directory tree.", Annotations: destructive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in FileRemoveInput) (*sdk.CallToolResult, *RemoveOutput, error) {
-			if err := checkPath(in.SandboxID, in.Path); err != nil {
-				return nil, nil, toolError(err)
-			}
-			if in.Path == "/" {
-				return nil, nil, toolError(errdefs.Invalid("path /: refusing to remove the root directory; delete the sandbox with sandbox_delete instead"))
-			}
-			c, err := s.eng.Agent(ctx, in.SandboxID)
+			g, err := s.eng.Guest(ctx, in.SandboxID)
 			if err != nil {
 				return nil, nil, toolError(err)
 			}
-			if err := c.Remove(ctx, in.Path, in.Recursive); err != nil {
-				return nil, nil, agentError(err, "check the path with file_list")
+			if err := g.RemoveFile(ctx, in.RemoveFileRequest); err != nil {
+				return nil, nil, toolError(err)
 			}
 			return nil, &RemoveOutput{Removed: in.Path}, nil
 		})
 }
 
 func (s *Server) fileRead(ctx context.Context, _ *sdk.CallToolRequest, in FileReadInput) (*sdk.CallToolResult, *FileReadOutput, error) {
-	if err := checkPath(in.SandboxID, in.Path); err != nil {
-		return nil, nil, toolError(err)
-	}
 	if err := checkEncoding(in.Encoding); err != nil {
 		return nil, nil, toolError(err)
 	}
-	if in.Offset < 0 || in.Length < 0 {
-		return nil, nil, toolError(errdefs.Invalid("offset and length: must not be negative"))
+	g, err := s.eng.Guest(ctx, in.SandboxID)
+	if err != nil {
+		return nil, nil, toolError(err)
 	}
+	req := sandbox.ReadFileRequest{Path: in.Path, Offset: in.Offset, Length: in.Length}
+	if err := req.Validate(); err != nil {
+		return nil, nil, toolError(err)
+	}
+	// A tool answer is bounded: read at most maxFileRead, and one byte
+	// more, to know whether more follows.
 	n := in.Length
 	if n == 0 || n > maxFileRead {
 		n = maxFileRead
 	}
-	c, err := s.eng.Agent(ctx, in.SandboxID)
+	req.Length = n + 1
+	rc, err := g.ReadFile(ctx, req)
 	if err != nil {
 		return nil, nil, toolError(err)
-	}
-	// Ask for one byte more than we return, to know whether more follows.
-	rc, err := c.ReadFile(ctx, in.Path, in.Offset, n+1)
-	if err != nil {
-		return nil, nil, agentError(err, "check the path with file_list")
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(rc)
@@ -198,9 +167,6 @@ func (s *Server) fileRead(ctx context.Context, _ *sdk.CallToolRequest, in FileRe
 }
 
 func (s *Server) fileWrite(ctx context.Context, _ *sdk.CallToolRequest, in FileWriteInput) (*sdk.CallToolResult, *client.FileInfo, error) {
-	if err := checkPath(in.SandboxID, in.Path); err != nil {
-		return nil, nil, toolError(err)
-	}
 	if err := checkEncoding(in.Encoding); err != nil {
 		return nil, nil, toolError(err)
 	}
@@ -211,37 +177,14 @@ func (s *Server) fileWrite(ctx context.Context, _ *sdk.CallToolRequest, in FileW
 			return nil, nil, toolError(errdefs.Invalid("content: not valid base64 (%v); send text with encoding utf8 instead", err))
 		}
 	}
-	if len(data) > maxFileWrite {
-		return nil, nil, toolError(errdefs.Invalid("content: %d bytes is more than %d; write large files in parts or generate them with sandbox_exec", len(data), maxFileWrite))
-	}
-	opts := client.WriteOptions{MkdirAll: in.Mkdir == nil || *in.Mkdir}
-	if in.Mode != "" {
-		m, err := strconv.ParseUint(in.Mode, 8, 32)
-		if err != nil || m > 0o7777 {
-			return nil, nil, toolError(errdefs.Invalid("mode %q: give octal permission bits such as 0644 or 0755", in.Mode))
-		}
-		opts.Mode = fs.FileMode(m & 0o777)
-		if m&0o4000 != 0 {
-			opts.Mode |= fs.ModeSetuid
-		}
-		if m&0o2000 != 0 {
-			opts.Mode |= fs.ModeSetgid
-		}
-		if m&0o1000 != 0 {
-			opts.Mode |= fs.ModeSticky
-		}
-		if opts.Mode == 0 {
-			// WriteOptions reads zero as "keep"; 0000 is a real request.
-			return nil, nil, toolError(errdefs.Invalid("mode 0000: the file would be unreadable; use at least 0400"))
-		}
-	}
-	c, err := s.eng.Agent(ctx, in.SandboxID)
+	g, err := s.eng.Guest(ctx, in.SandboxID)
 	if err != nil {
 		return nil, nil, toolError(err)
 	}
-	fi, err := c.WriteFile(ctx, in.Path, bytes.NewReader(data), opts)
+	req := sandbox.WriteFileRequest{Path: in.Path, Mode: sandbox.Mode(in.Mode), Mkdir: in.Mkdir == nil || *in.Mkdir, Content: data}
+	fi, err := g.WriteFile(ctx, req, nil)
 	if err != nil {
-		return nil, nil, agentError(err, "set mkdir to true to create missing directories")
+		return nil, nil, toolError(err)
 	}
 	return nil, fi, nil
 }

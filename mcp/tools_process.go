@@ -3,15 +3,13 @@ package mcp
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/sandbox"
 )
 
 // ProcessStartInput is the input of process_start.
@@ -30,16 +28,6 @@ type ProcessStartInput struct {
 type ProcessRef struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id of the sandbox the process runs in"`
 	ProcessID string `json:"process_id" jsonschema:"id returned by process_start"`
-}
-
-func (r ProcessRef) validate() error {
-	if err := (SandboxRef{r.SandboxID}).validate(); err != nil {
-		return err
-	}
-	if strings.TrimSpace(r.ProcessID) == "" {
-		return errdefs.Invalid("process_id: required; it is the id process_start returned")
-	}
-	return nil
 }
 
 // ProcessReadInput is the input of process_read.
@@ -100,14 +88,11 @@ func (s *Server) addProcessTools() {
 		Description: "Write text to a background process's standard input, optionally closing it.",
 		Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(false), OpenWorldHint: ptr(false)}},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ProcessWriteInput) (*sdk.CallToolResult, *OKOutput, error) {
-			if err := (ProcessRef{in.SandboxID, in.ProcessID}).validate(); err != nil {
-				return nil, nil, toolError(err)
-			}
-			c, err := s.eng.Agent(ctx, in.SandboxID)
+			g, err := s.eng.Guest(ctx, in.SandboxID)
 			if err != nil {
 				return nil, nil, toolError(err)
 			}
-			if err := c.WriteProcessStdin(ctx, in.ProcessID, strings.NewReader(in.Data), in.CloseStdin); err != nil {
+			if err := g.WriteProcess(ctx, sandbox.ProcessRequest{ProcessID: in.ProcessID}, strings.NewReader(in.Data), in.CloseStdin); err != nil {
 				return nil, nil, agentError(err, processHint)
 			}
 			return nil, &OKOutput{OK: true}, nil
@@ -115,18 +100,11 @@ func (s *Server) addProcessTools() {
 	addTool(s, &sdk.Tool{Name: "process_signal", Title: "Signal a process",
 		Description: "Send a signal (default TERM) to a background process's process group.", Annotations: destructive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ProcessSignalInput) (*sdk.CallToolResult, *OKOutput, error) {
-			if err := (ProcessRef{in.SandboxID, in.ProcessID}).validate(); err != nil {
-				return nil, nil, toolError(err)
-			}
-			sig := in.Signal
-			if sig == "" {
-				sig = "TERM"
-			}
-			c, err := s.eng.Agent(ctx, in.SandboxID)
+			g, err := s.eng.Guest(ctx, in.SandboxID)
 			if err != nil {
 				return nil, nil, toolError(err)
 			}
-			if err := c.SignalProcess(ctx, in.ProcessID, sig); err != nil {
+			if err := g.SignalProcess(ctx, sandbox.ProcessRequest{ProcessID: in.ProcessID}, in.Signal); err != nil {
 				return nil, nil, agentError(err, processHint)
 			}
 			return nil, &OKOutput{OK: true}, nil
@@ -135,41 +113,26 @@ func (s *Server) addProcessTools() {
 		Description: "Kill a background process if it still runs and free what the sandbox keeps of it (its output). Returns its final status.",
 		Annotations: destructive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ProcessRef) (*sdk.CallToolResult, *client.ProcessInfo, error) {
-			if err := in.validate(); err != nil {
-				return nil, nil, toolError(err)
-			}
-			c, err := s.eng.Agent(ctx, in.SandboxID)
+			g, err := s.eng.Guest(ctx, in.SandboxID)
 			if err != nil {
 				return nil, nil, toolError(err)
 			}
-			info, err := c.DeleteProcess(ctx, in.ProcessID)
+			info, err := g.DeleteProcess(ctx, sandbox.ProcessRequest{ProcessID: in.ProcessID})
 			return nil, info, agentError(err, processHint)
 		})
 }
 
 func (s *Server) processStart(ctx context.Context, _ *sdk.CallToolRequest, in ProcessStartInput) (*sdk.CallToolResult, *client.ProcessInfo, error) {
-	// The engine's exec validation says the same things for processes.
-	x := ExecInput{SandboxID: in.SandboxID, Cmd: in.Cmd, Env: in.Env, Cwd: in.Cwd, User: in.User, TimeoutS: in.TimeoutS, MaxOutputBytes: in.MaxOutputBytes}
-	if _, err := x.request(); err != nil {
-		return nil, nil, toolError(err)
-	}
-	req := client.ExecRequest{Argv: in.Cmd, Cwd: in.Cwd, User: in.User, TimeoutMS: int64(in.TimeoutS) * 1000, MaxOutputBytes: in.MaxOutputBytes}
+	req := sandbox.ExecRequest{Cmd: in.Cmd, Env: in.Env, Cwd: in.Cwd, User: in.User,
+		Timeout: sandbox.Seconds(in.TimeoutS), MaxOutputBytes: in.MaxOutputBytes}
 	if in.Stdin != "" {
 		req.Stdin = []byte(in.Stdin)
 	}
-	keys := make([]string, 0, len(in.Env))
-	for k := range in.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		req.Env = append(req.Env, k+"="+in.Env[k])
-	}
-	c, err := s.eng.Agent(ctx, in.SandboxID)
+	g, err := s.eng.Guest(ctx, in.SandboxID)
 	if err != nil {
 		return nil, nil, toolError(err)
 	}
-	info, err := c.StartProcess(ctx, req)
+	info, err := g.StartProcess(ctx, req)
 	if err != nil {
 		return nil, nil, agentError(err, "check cmd[0] exists in the sandbox (e.g. sandbox_exec [\"which\", cmd0])")
 	}
@@ -177,20 +140,11 @@ func (s *Server) processStart(ctx context.Context, _ *sdk.CallToolRequest, in Pr
 }
 
 func (s *Server) processRead(ctx context.Context, _ *sdk.CallToolRequest, in ProcessReadInput) (*sdk.CallToolResult, *ProcessOutput, error) {
-	if err := (ProcessRef{in.SandboxID, in.ProcessID}).validate(); err != nil {
-		return nil, nil, toolError(err)
-	}
-	if in.Offset < 0 {
-		return nil, nil, toolError(errdefs.Invalid("offset %d: must not be negative", in.Offset))
-	}
-	if in.WaitS < 0 || in.WaitS > 60 {
-		return nil, nil, toolError(errdefs.Invalid("wait_s %d: must be between 0 and 60", in.WaitS))
-	}
-	c, err := s.eng.Agent(ctx, in.SandboxID)
+	g, err := s.eng.Guest(ctx, in.SandboxID)
 	if err != nil {
 		return nil, nil, toolError(err)
 	}
-	po, err := c.ReadProcessOutput(ctx, in.ProcessID, in.Offset, time.Duration(in.WaitS)*time.Second)
+	po, err := g.ReadProcess(ctx, sandbox.ReadProcessRequest{ProcessID: in.ProcessID, Offset: in.Offset, WaitSeconds: in.WaitS})
 	if err != nil {
 		return nil, nil, agentError(err, processHint)
 	}

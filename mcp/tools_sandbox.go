@@ -2,11 +2,9 @@ package mcp
 
 import (
 	"context"
-	"strings"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/sandbox"
 )
 
@@ -15,40 +13,9 @@ type SandboxRef struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id (or name) of the sandbox, as returned by sandbox_create or sandbox_list"`
 }
 
-func (r SandboxRef) validate() error {
-	if strings.TrimSpace(r.SandboxID) == "" {
-		return errdefs.Invalid("sandbox_id: required; get ids from sandbox_list or create a sandbox with sandbox_create")
-	}
-	return nil
-}
-
-// CreateInput is the input of sandbox_create.
-type CreateInput struct {
-	Name           string            `json:"name,omitempty" jsonschema:"optional unique name: 1-63 lowercase letters, digits and '-'"`
-	Runtime        string            `json:"runtime,omitempty" jsonschema:"runtime to run; empty means the built-in default runtime"`
-	VCPUs          int               `json:"vcpus,omitempty" jsonschema:"virtual CPUs; 0 means the configured default"`
-	MemoryMiB      int               `json:"memory_mib,omitempty" jsonschema:"guest memory in MiB (at least 128); 0 means the configured default"`
-	DiskMiB        int               `json:"disk_mib,omitempty" jsonschema:"size of a scratch disk mounted at /data in MiB; 0 means none"`
-	Network        string            `json:"network,omitempty" jsonschema:"network mode: bridge, user (outbound only) or none; empty means the configured default"`
-	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables added to every command"`
-	Labels         map[string]string `json:"labels,omitempty" jsonschema:"free key/value labels to filter sandbox_list on"`
-	TTLSeconds     int               `json:"ttl_s,omitempty" jsonschema:"delete the sandbox this many seconds after creation; 0 means never"`
-	IdleTimeoutSec int               `json:"idle_timeout_s,omitempty" jsonschema:"stop the sandbox after this many seconds without activity; 0 means never"`
-	FromSnapshot   string            `json:"from_snapshot,omitempty" jsonschema:"restore from this snapshot id (see snapshot_list)"`
-	ColdBoot       bool              `json:"cold_boot,omitempty" jsonschema:"boot from scratch even when a template snapshot exists"`
-
-	Egress  *sandbox.EgressPolicy        `json:"egress,omitempty" jsonschema:"where the sandbox may connect (bridge network only): {\"default\": \"deny\" or \"allow\", \"allow\": [...], \"deny\": [...]} of domain names, *.suffix globs and IPv4 CIDRs; omit for the operator's default"`
-	Secrets map[string]sandbox.SecretRef `json:"secrets,omitempty" jsonschema:"secrets by environment variable name, each {\"name\": stored secret} or {\"value\": ...} with {\"hosts\": [...]}: the guest sees only a placeholder, which the host replaces with the value in requests to those hosts"`
-}
-
-func (in CreateInput) spec() sandbox.Spec {
-	return sandbox.Spec{
-		Name: in.Name, Runtime: in.Runtime, VCPUs: in.VCPUs, MemoryMiB: in.MemoryMiB, DiskMiB: in.DiskMiB,
-		Network: sandbox.NetworkMode(in.Network), Env: in.Env, Labels: in.Labels, TTLSeconds: in.TTLSeconds,
-		IdleTimeoutSeconds: in.IdleTimeoutSec, FromSnapshot: in.FromSnapshot, ColdBoot: in.ColdBoot,
-		Egress: in.Egress, Secrets: in.Secrets,
-	}
-}
+// CreateInput is the input of sandbox_create: the engine's create
+// request as it is.
+type CreateInput = sandbox.Spec
 
 // ListInput is the input of sandbox_list.
 type ListInput struct {
@@ -73,7 +40,7 @@ type DeleteOutput struct {
 // ForkInput is the input of sandbox_fork.
 type ForkInput struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id of the sandbox to fork"`
-	Count     int    `json:"count,omitempty" jsonschema:"number of clones, 1 to 16; 0 means 1"`
+	sandbox.ForkRequest
 }
 
 // SandboxesOutput is a list of sandboxes (sandbox_fork).
@@ -113,7 +80,7 @@ func (s *Server) addSandboxTools() {
 		Description: "Create and start a microVM sandbox. Returns the sandbox; use its id as sandbox_id in other tools.",
 		Annotations: additive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in CreateInput) (*sdk.CallToolResult, *sandbox.Sandbox, error) {
-			sb, err := s.eng.Create(ctx, in.spec())
+			sb, err := s.eng.Create(ctx, in)
 			return nil, sb, toolError(err)
 		})
 	addTool(s, &sdk.Tool{Name: "sandbox_list", Title: "List sandboxes",
@@ -121,13 +88,7 @@ func (s *Server) addSandboxTools() {
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ListInput) (*sdk.CallToolResult, *ListOutput, error) {
 			opts := sandbox.ListOptions{Runtime: in.Runtime, Labels: in.Labels, Limit: in.Limit, Cursor: in.Cursor}
 			if in.State != "" {
-				if !sandbox.ValidState(in.State) {
-					return nil, nil, toolError(errdefs.Invalid("state %q: use creating, running, paused, stopped, failed or deleting", in.State))
-				}
 				opts.States = []sandbox.State{sandbox.State(in.State)}
-			}
-			if in.Limit < 0 || in.Limit > 1000 {
-				return nil, nil, toolError(errdefs.Invalid("limit %d: must be between 0 (default 100) and 1000", in.Limit))
 			}
 			page, err := s.eng.List(ctx, opts)
 			if err != nil {
@@ -145,9 +106,6 @@ func (s *Server) addSandboxTools() {
 	addTool(s, &sdk.Tool{Name: "sandbox_delete", Title: "Delete a sandbox",
 		Description: "Stop a sandbox and remove it with everything in it. This cannot be undone.", Annotations: destructive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in SandboxRef) (*sdk.CallToolResult, *DeleteOutput, error) {
-			if err := in.validate(); err != nil {
-				return nil, nil, toolError(err)
-			}
 			if err := s.eng.Delete(ctx, in.SandboxID); err != nil {
 				return nil, nil, toolError(err)
 			}
@@ -168,9 +126,6 @@ func (s *Server) addSandboxTools() {
 		Description: "Save a running or paused sandbox (memory, devices, disks); it keeps running. Create new sandboxes from it with sandbox_create from_snapshot.",
 		Annotations: additive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in SandboxRef) (*sdk.CallToolResult, *sandbox.Snapshot, error) {
-			if err := in.validate(); err != nil {
-				return nil, nil, toolError(err)
-			}
 			snap, err := s.eng.Snapshot(ctx, in.SandboxID)
 			return nil, snap, toolError(err)
 		})
@@ -178,17 +133,7 @@ func (s *Server) addSandboxTools() {
 		Description: "Snapshot a sandbox and start count clones of it, each with its own identity (address, hostname). Returns the clones.",
 		Annotations: additive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ForkInput) (*sdk.CallToolResult, *SandboxesOutput, error) {
-			if err := (SandboxRef{in.SandboxID}).validate(); err != nil {
-				return nil, nil, toolError(err)
-			}
-			n := in.Count
-			if n == 0 {
-				n = 1
-			}
-			if n < 1 || n > 16 {
-				return nil, nil, toolError(errdefs.Invalid("count %d: must be between 1 and 16", in.Count))
-			}
-			sbs, err := s.eng.Fork(ctx, in.SandboxID, n)
+			sbs, err := s.eng.Fork(ctx, in.SandboxID, in.Count)
 			if err != nil {
 				return nil, nil, toolError(err)
 			}
@@ -209,9 +154,6 @@ func (s *Server) addSandboxTools() {
 	addTool(s, &sdk.Tool{Name: "snapshot_delete", Title: "Delete a snapshot",
 		Description: "Delete a snapshot that no sandbox or other snapshot depends on.", Annotations: destructive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in SnapshotRef) (*sdk.CallToolResult, *DeleteOutput, error) {
-			if strings.TrimSpace(in.SnapshotID) == "" {
-				return nil, nil, toolError(errdefs.Invalid("snapshot_id: required; get ids from snapshot_list"))
-			}
 			if err := s.eng.DeleteSnapshot(ctx, in.SnapshotID); err != nil {
 				return nil, nil, toolError(err)
 			}
@@ -222,9 +164,6 @@ func (s *Server) addSandboxTools() {
 // onSandbox adapts an engine call on one sandbox to a tool handler.
 func (s *Server) onSandbox(call func(context.Context, string) (*sandbox.Sandbox, error)) sdk.ToolHandlerFor[SandboxRef, *sandbox.Sandbox] {
 	return func(ctx context.Context, _ *sdk.CallToolRequest, in SandboxRef) (*sdk.CallToolResult, *sandbox.Sandbox, error) {
-		if err := in.validate(); err != nil {
-			return nil, nil, toolError(err)
-		}
 		sb, err := call(ctx, in.SandboxID)
 		return nil, sb, toolError(err)
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/volant-sh/volant/errdefs"
 )
 
 // call calls a tool and returns its result; a protocol error fails the test.
@@ -134,6 +136,8 @@ func TestToolErrors(t *testing.T) {
 	id := sb["id"].(string)
 	paused := ok[map[string]any](t, cs, "sandbox_create", map[string]any{})["id"].(string)
 	ok[map[string]any](t, cs, "sandbox_pause", map[string]any{"sandbox_id": paused})
+	snap := ok[map[string]any](t, cs, "sandbox_snapshot", map[string]any{"sandbox_id": id})["id"].(string)
+	ok[map[string]any](t, cs, "sandbox_create", map[string]any{"from_snapshot": snap})
 
 	tests := []struct {
 		name string
@@ -142,11 +146,11 @@ func TestToolErrors(t *testing.T) {
 		want []string // substrings of the error message
 		not  string   // must not appear
 	}{
-		{"unknown sandbox", "sandbox_get", map[string]any{"sandbox_id": "sbx-nope"}, []string{"sbx-nope not found", "sandbox_list"}, ""},
+		{"unknown sandbox", "sandbox_get", map[string]any{"sandbox_id": "sbx-nope"}, []string{`"sbx-nope" not found`, "sandbox_list"}, ""},
 		{"delete unknown", "sandbox_delete", map[string]any{"sandbox_id": "sbx-nope"}, []string{"not found"}, ""},
 		{"exec unknown sandbox", "sandbox_exec", map[string]any{"sandbox_id": "sbx-nope", "cmd": []string{"true"}}, []string{"not found"}, ""},
 		{"missing sandbox_id", "sandbox_get", map[string]any{}, []string{"sandbox_id"}, ""},
-		{"empty sandbox_id", "sandbox_get", map[string]any{"sandbox_id": " "}, []string{"sandbox_id: required", "sandbox_list"}, ""},
+		{"empty sandbox_id", "sandbox_get", map[string]any{"sandbox_id": " "}, []string{"sandbox id", "sandbox_list"}, ""},
 		{"unknown argument", "sandbox_get", map[string]any{"sandbox_id": id, "sandbox": "x"}, []string{"sandbox"}, ""},
 		{"wrong type", "sandbox_exec", map[string]any{"sandbox_id": id, "cmd": "ls -l"}, []string{"cmd"}, ""},
 		{"empty cmd", "sandbox_exec", map[string]any{"sandbox_id": id, "cmd": []string{}}, []string{"invalid arguments", "argv"}, ""},
@@ -155,16 +159,16 @@ func TestToolErrors(t *testing.T) {
 		{"bad env name", "sandbox_exec", map[string]any{"sandbox_id": id, "cmd": []string{"ls"}, "env": map[string]string{"1X": "y"}}, []string{"env"}, ""},
 		{"paused", "sandbox_exec", map[string]any{"sandbox_id": paused, "cmd": []string{"true"}}, []string{"is paused", "sandbox_resume"}, "/v1/"},
 		{"paused files", "file_read", map[string]any{"sandbox_id": paused, "path": "/etc/hostname"}, []string{"sandbox_resume"}, "POST"},
-		{"relative path", "file_read", map[string]any{"sandbox_id": id, "path": "etc/hostname"}, []string{"absolute path"}, ""},
+		{"relative path", "file_read", map[string]any{"sandbox_id": id, "path": "etc/hostname"}, []string{"must be absolute"}, ""},
 		{"bad encoding", "file_read", map[string]any{"sandbox_id": id, "path": "/x", "encoding": "hex"}, []string{"utf8 or base64"}, ""},
 		{"bad base64", "file_write", map[string]any{"sandbox_id": id, "path": "/tmp/x", "content": "@@", "encoding": "base64"}, []string{"base64"}, ""},
 		{"bad mode", "file_write", map[string]any{"sandbox_id": id, "path": "/tmp/x", "content": "", "mode": "rwx"}, []string{"octal"}, ""},
 		{"missing file", "file_read", map[string]any{"sandbox_id": id, "path": "/nonexistent/file"}, []string{"file_list"}, ""},
 		{"remove root", "file_remove", map[string]any{"sandbox_id": id, "path": "/"}, []string{"sandbox_delete"}, ""},
 		{"bad state filter", "sandbox_list", map[string]any{"state": "sleeping"}, []string{"running"}, ""},
-		{"bad fork count", "sandbox_fork", map[string]any{"sandbox_id": id, "count": 99}, []string{"between 1 and 16"}, ""},
+		{"bad fork count", "sandbox_fork", map[string]any{"sandbox_id": id, "count": 99}, []string{"between 1 and 64"}, ""},
 		{"bad name", "sandbox_create", map[string]any{"name": "Bad_Name"}, []string{"invalid arguments", "lowercase"}, ""},
-		{"snapshot in use", "snapshot_delete", map[string]any{"snapshot_id": "snap-1"}, []string{"sandbox_delete"}, "DELETE"},
+		{"snapshot in use", "snapshot_delete", map[string]any{"snapshot_id": snap}, []string{"sandbox_delete"}, "DELETE"},
 		{"missing process", "process_read", map[string]any{"sandbox_id": id, "process_id": "p-nope"}, []string{"process_start"}, ""},
 		{"process without id", "process_signal", map[string]any{"sandbox_id": id, "process_id": ""}, []string{"process_id"}, ""},
 	}
@@ -187,17 +191,26 @@ func TestToolErrors(t *testing.T) {
 	}
 }
 
-func TestRestToTools(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"sandbox sbx-1 is paused; resume it first (sandbox_resume or POST /v1/sandboxes/sbx-1/resume)", "sandbox sbx-1 is paused; resume it first (sandbox_resume)"},
-		{"sandbox sbx-1 is stopped; start it first (POST /v1/sandboxes/sbx-1/start)", "sandbox sbx-1 is stopped; start it first (sandbox_start)"},
-		{"delete it first (DELETE /v1/sandboxes/sbx-9)", "delete it first (sandbox_delete)"},
-		{"see GET /v1/snapshots", "see snapshot_list"},
-		{"nothing to rewrite", "nothing to rewrite"},
+func TestRemedyTools(t *testing.T) {
+	for _, op := range errdefs.Ops {
+		if _, ok := remedyTools[op]; !ok {
+			t.Errorf("no tool renders remedy %s", op)
+		}
+	}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{errdefs.WithRemedy(errdefs.Conflict("sandbox sbx-1 is paused; resume it first"), errdefs.OpSandboxResume, "id", "sbx-1"),
+			"sandbox sbx-1 is paused; resume it first (sandbox_resume)"},
+		{errdefs.WithRemedy(errdefs.NotFound("sandbox \"x\" not found"), errdefs.OpSandboxList), `sandbox "x" not found (sandbox_list)`},
+		{errdefs.WithRemedy(errdefs.WithRemedy(errdefs.Unavailable("plugin p is broken"), errdefs.OpPluginRemove, "name", "p"), errdefs.OpPluginInstall),
+			"plugin p is broken (ask the operator to remove the plugin; ask the operator to install the plugin)"},
+		{errdefs.Conflict("nothing to render"), "nothing to render"},
 	}
 	for _, tt := range tests {
-		if got := restToTools(tt.in); got != tt.want {
-			t.Errorf("restToTools(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := toolError(tt.err).Error(); got != tt.want {
+			t.Errorf("toolError(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
 }

@@ -18,7 +18,7 @@ func TestResources(t *testing.T) {
 	eng := newFakeEngine(t)
 	listChanged := make(chan struct{}, 16)
 	updated := make(chan string, 16)
-	_, cs := connect(t, eng, eng.feed, &sdk.ClientOptions{
+	_, cs := connect(t, eng, feedOf(eng), &sdk.ClientOptions{
 		ResourceListChangedHandler: func(context.Context, *sdk.ResourceListChangedRequest) { listChanged <- struct{}{} },
 		ResourceUpdatedHandler: func(_ context.Context, req *sdk.ResourceUpdatedNotificationRequest) {
 			updated <- req.Params.URI
@@ -155,7 +155,7 @@ func TestStreamableHTTP(t *testing.T) {
 
 func TestBridgeStdio(t *testing.T) {
 	eng := newFakeEngine(t)
-	s := New(Options{Manager: eng, Events: eng.feed})
+	s := New(Options{Manager: eng, Events: feedOf(eng)})
 	defer s.Close()
 	hc := serveUnix(t, s.Handler(), "secret")
 

@@ -3,7 +3,6 @@ package mcp
 import (
 	"bytes"
 	"context"
-	"github.com/volant-sh/volant/internal/testguest"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/volant-sh/volant/internal/testguest"
 )
 
 // tsClient prepares the TypeScript client test (test/mcp-ts) next to its
@@ -74,7 +75,7 @@ func TestTypeScriptClientHTTP(t *testing.T) {
 	}
 	script := tsClient(t)
 	eng := newFakeEngine(t)
-	s := New(Options{Manager: eng, Events: eng.feed})
+	s := New(Options{Manager: eng, Events: feedOf(eng)})
 	defer s.Close()
 	const token = "ts-secret"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

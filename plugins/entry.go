@@ -36,7 +36,7 @@ type blobInfo struct {
 // blobs its artifacts name.
 func newEntry(b blobs, rec store.Plugin, info map[string]blobInfo) *entry {
 	e := &entry{rec: rec}
-	reinstall := fmt.Sprintf("reinstall the plugin: DELETE /v1/plugins/%s, then POST /v1/plugins with its manifest", rec.Name)
+	const reinstall = "remove the plugin and install it again with its manifest"
 	if err := json.Unmarshal(rec.Manifest, &e.manifest); err != nil {
 		e.manifest = Manifest{Name: rec.Name, Version: rec.Version}
 		e.unreadable = true

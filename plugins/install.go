@@ -34,8 +34,8 @@ func (r *Registry) install(ctx context.Context, m *Manifest) (_ *entry, err erro
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
 	if old, ok := r.lookup(m.Name); ok {
-		return nil, errdefs.Conflict("plugin %q is already installed (version %s); remove it first (DELETE /v1/plugins/%s) or install this one under another name",
-			m.Name, old.rec.Version, m.Name)
+		return nil, errdefs.WithRemedy(errdefs.Conflict("plugin %q is already installed (version %s); remove it first or install this one under another name",
+			m.Name, old.rec.Version), errdefs.OpPluginRemove, "name", m.Name)
 	}
 
 	stored := *m
@@ -66,7 +66,7 @@ func (r *Registry) install(ctx context.Context, m *Manifest) (_ *entry, err erro
 	}
 	rec, err := r.cfg.Store.CreatePlugin(ctx, store.Plugin{Name: m.Name, Version: m.Version, Enabled: true, Manifest: manifest})
 	if errors.Is(err, errdefs.ErrAlreadyExists) {
-		return nil, errdefs.Conflict("plugin %q is already installed; remove it first (DELETE /v1/plugins/%s) or install this one under another name", m.Name, m.Name)
+		return nil, errdefs.WithRemedy(errdefs.Conflict("plugin %q is already installed; remove it first or install this one under another name", m.Name), errdefs.OpPluginRemove, "name", m.Name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("recording plugin %s: %w", m.Name, err)

@@ -142,9 +142,9 @@ func (r *Registry) checkUnused(ctx context.Context, name, verb string) error {
 	}
 	switch {
 	case n == 1:
-		return errdefs.Conflict("plugin %s is the runtime of 1 sandbox; delete it first (GET /v1/sandboxes?runtime=%s lists it), then %s the plugin", name, name, verb)
+		return errdefs.WithRemedy(errdefs.Conflict("plugin %s is the runtime of 1 sandbox; delete it first, then %s the plugin", name, verb), errdefs.OpSandboxList, "runtime", name)
 	case n > 1:
-		return errdefs.Conflict("plugin %s is the runtime of %d sandboxes; delete them first (GET /v1/sandboxes?runtime=%s lists them), then %s the plugin", name, n, name, verb)
+		return errdefs.WithRemedy(errdefs.Conflict("plugin %s is the runtime of %d sandboxes; delete them first, then %s the plugin", name, n, verb), errdefs.OpSandboxList, "runtime", name)
 	}
 	return nil
 }

@@ -13,8 +13,8 @@ import (
 // SchemaVersion is the manifest format this code reads.
 const SchemaVersion = 1
 
-// Manifest declares a runtime plugin. It is what `POST /v1/plugins`
-// takes and what the store keeps.
+// Manifest declares a runtime plugin. It is what a plugin install takes
+// and what the store keeps.
 type Manifest struct {
 	// SchemaVersion is the manifest format; 1.
 	SchemaVersion int `json:"schema_version"`

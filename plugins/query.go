@@ -22,7 +22,7 @@ func (r *Registry) lookup(name string) (*entry, bool) {
 func (r *Registry) get(name string) (*entry, error) {
 	e, ok := r.lookup(name)
 	if !ok {
-		return nil, errdefs.NotFound("plugin %q is not installed; see GET /v1/plugins", name)
+		return nil, errdefs.WithRemedy(errdefs.NotFound("plugin %q is not installed; list the installed plugins", name), errdefs.OpPluginList)
 	}
 	return e, nil
 }
@@ -55,7 +55,7 @@ func (r *Registry) usable(name string) (*entry, error) {
 		return nil, err
 	}
 	if !e.rec.Enabled {
-		return nil, errdefs.Conflict("plugin %s is disabled; enable it with POST /v1/plugins/%s/enable", name, name)
+		return nil, errdefs.WithRemedy(errdefs.Conflict("plugin %s is disabled; enable it first", name), errdefs.OpPluginEnable, "name", name)
 	}
 	return e, nil
 }
@@ -73,16 +73,16 @@ func (r *Registry) Runtime(ctx context.Context, name string) (*Runtime, error) {
 	closing := r.closing[name]
 	r.mu.RUnlock()
 	if closing {
-		return nil, errdefs.Conflict("plugin %s is being disabled or removed; try again, or enable it with POST /v1/plugins/%s/enable", name, name)
+		return nil, errdefs.WithRemedy(errdefs.Conflict("plugin %s is being disabled or removed; try again, or enable it", name), errdefs.OpPluginEnable, "name", name)
 	}
 	if e.problem != "" {
-		return nil, errdefs.Unavailable("plugin %s is broken: %s", name, e.problem)
+		return nil, reinstall(errdefs.Unavailable("plugin %s is broken: %s", name, e.problem), name)
 	}
 	for _, f := range e.files {
 		st, err := os.Stat(f.HostPath)
 		if err != nil || st.Size() != f.Size {
-			return nil, errdefs.Unavailable("plugin %s is broken: the file of artifact %s (%s) is missing or changed; reinstall the plugin: DELETE /v1/plugins/%s, then POST /v1/plugins with its manifest",
-				name, f.GuestPath, f.HostPath, name)
+			return nil, reinstall(errdefs.Unavailable("plugin %s is broken: the file of artifact %s (%s) is missing or changed; reinstall the plugin with its manifest",
+				name, f.GuestPath, f.HostPath), name)
 		}
 	}
 	rt := &Runtime{
@@ -130,4 +130,10 @@ func (r *Registry) Action(ctx context.Context, plugin, action string) (*Action, 
 		return nil, errdefs.NotFound("plugin %s has no actions; its manifest lists none", plugin)
 	}
 	return nil, errdefs.NotFound("plugin %s has no action %q; its actions are: %s", plugin, action, strings.Join(names, ", "))
+}
+
+// reinstall adds the remedy of a broken plugin to err: remove the plugin,
+// then install it again.
+func reinstall(err error, name string) error {
+	return errdefs.WithRemedy(errdefs.WithRemedy(err, errdefs.OpPluginRemove, "name", name), errdefs.OpPluginInstall)
 }

@@ -262,7 +262,7 @@ func TestNotInstalled(t *testing.T) {
 		"Disable": second(e.reg.Disable(ctx, "nope")),
 		"Remove":  e.reg.Remove(ctx, "nope"),
 	} {
-		if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), `plugin "nope" is not installed; see GET /v1/plugins`) {
+		if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), `plugin "nope" is not installed; list the installed plugins`) {
 			t.Errorf("%s error = %v", name, err)
 		}
 	}
@@ -293,7 +293,7 @@ func TestEnableDisableRemove(t *testing.T) {
 		t.Fatalf("second Disable = %+v, %v", p, err)
 	}
 	_, err = e.reg.Runtime(ctx, "echo")
-	if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "plugin echo is disabled; enable it with POST /v1/plugins/echo/enable") {
+	if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "plugin echo is disabled; enable it first") {
 		t.Errorf("Runtime of a disabled plugin: %v", err)
 	}
 	if _, err = e.reg.Action(ctx, "echo", "run"); !errors.Is(err, errdefs.ErrConflict) {
@@ -437,11 +437,11 @@ func TestBrokenAfterOpen(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Get: %v", err)
 			}
-			if !strings.Contains(p.Problem, "artifact /usr/local/bin/server") || !strings.Contains(p.Problem, tt.want) || !strings.Contains(p.Problem, "reinstall") {
+			if !strings.Contains(p.Problem, "artifact /usr/local/bin/server") || !strings.Contains(p.Problem, tt.want) || !strings.Contains(p.Problem, "install it again") {
 				t.Errorf("problem = %q", p.Problem)
 			}
 			_, err = e.reg.Runtime(ctx, "echo")
-			if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "reinstall") {
+			if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "install it again") || len(errdefs.Remedies(err)) != 2 {
 				t.Errorf("Runtime of a broken plugin: %v", err)
 			}
 			if p, err := e.reg.Get(ctx, "other"); err != nil || p.Problem != "" {

@@ -23,7 +23,7 @@ func BenchmarkListSandboxes(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng := &fakeEngine{sbs: map[string]*sandbox.Sandbox{}, snaps: map[string]*sandbox.Snapshot{}}
+	eng := newFakeEngine(b)
 	for i := 0; i < 100; i++ {
 		if _, err := eng.Create(context.Background(), sandbox.Spec{Labels: map[string]string{"team": "a"}}); err != nil {
 			b.Fatal(err)

@@ -136,12 +136,8 @@ func (s *server) consoleRoutes() {
 func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	id := r.PathValue("id")
-	err := validID(id)
-	var tail int64
+	tail, err := parseInt("tail", q.Get("tail"), 0, maxTailLines)
 	var followOn bool
-	if err == nil {
-		tail, err = parseInt("tail", q.Get("tail"), 0, maxTailLines)
-	}
 	if err == nil {
 		followOn, err = parseBool("follow", q.Get("follow"))
 	}

@@ -16,9 +16,9 @@ import (
 // itself is logged.
 const internalDetail = "internal error; the server log has the details (search for the request path), and retrying may help"
 
-// classify maps err to an HTTP status and the detail a client may see.
-// Only errors of a known class, or answered by the guest agent, show their
-// message.
+// classify maps err to an HTTP status and the message a client may see
+// (without remedies). Only errors of a known class, or answered by the
+// guest agent, show their message.
 func classify(err error) (int, string) {
 	var ae *client.Error
 	if errors.As(err, &ae) && ae.Status == http.StatusRequestEntityTooLarge {
@@ -53,11 +53,26 @@ func classify(err error) (int, string) {
 	return http.StatusInternalServerError, internalDetail
 }
 
+// problemOf is the problem document of err: its detail is the engine's
+// message followed by the remedies as routes; message and remedies carry
+// the same unrendered, for programs.
+func problemOf(err error) *problem {
+	status, msg := classify(err)
+	p := &problem{ErrorModel: huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: msg}}
+	if status == http.StatusInternalServerError {
+		return p
+	}
+	p.Message = msg
+	p.Remedies = errdefs.Remedies(err)
+	p.Detail = withRemedies(msg, p.Remedies)
+	return p
+}
+
 // fail turns an engine error into a Huma error, logging unexpected ones.
 func (s *server) fail(ctx context.Context, what string, err error) error {
-	status, detail := classify(err)
-	s.logFailure(ctx, what, status, err)
-	return huma.NewError(status, detail)
+	p := problemOf(err)
+	s.logFailure(ctx, what, p.Status, err)
+	return p
 }
 
 func (s *server) logFailure(ctx context.Context, what string, status int, err error) {
@@ -69,26 +84,51 @@ func (s *server) logFailure(ctx context.Context, what string, status int, err er
 	}
 }
 
-// problem is the RFC 9457 shape plain handlers write; it matches Huma's.
+// problem is the RFC 9457 document of every error answer: Huma's (title,
+// status, detail, errors) with two extension members, message (the
+// engine's message, with no rendering) and remedies (the operations that
+// get past the error, as errdefs.Remedy). detail is message followed by
+// the remedies as routes.
 type problem struct {
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
+	huma.ErrorModel
+	Message  string           `json:"message,omitempty" doc:"The engine's message, without the remedies rendered into detail."`
+	Remedies []errdefs.Remedy `json:"remedies,omitempty" doc:"Operations that get past the error, with their arguments."`
+}
+
+// humaNewError is Huma's own error constructor.
+var humaNewError = huma.NewError
+
+// Huma's own errors (bad parameters, bodies that do not match their
+// schema) and the documented error responses have the problem shape too.
+func init() { huma.NewError = newProblem }
+
+func newProblem(status int, msg string, errs ...error) huma.StatusError {
+	he, _ := humaNewError(status, msg, errs...).(*huma.ErrorModel)
+	if he == nil {
+		he = &huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: msg}
+	}
+	return &problem{ErrorModel: *he}
 }
 
 // writeProblem writes a problem document.
 func writeProblem(w http.ResponseWriter, status int, detail string) {
+	writeProblemDoc(w, &problem{ErrorModel: huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail}})
+}
+
+func writeProblemDoc(w http.ResponseWriter, p *problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Del("Content-Length")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(problem{Title: http.StatusText(status), Status: status, Detail: detail})
+	w.WriteHeader(p.Status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(p)
 }
 
 // writeError writes err as a problem document, logging unexpected errors.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, what string, err error) {
-	status, detail := classify(err)
-	s.logFailure(r.Context(), what, status, err)
-	writeProblem(w, status, detail)
+	p := problemOf(err)
+	s.logFailure(r.Context(), what, p.Status, err)
+	writeProblemDoc(w, p)
 }
 
 func formatBytes(n int64) string {

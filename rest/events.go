@@ -13,6 +13,7 @@ import (
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/events"
+	"github.com/volant-sh/volant/sandbox"
 )
 
 // EventSource is the event log GET /v1/events streams. *events.Bus
@@ -82,7 +83,7 @@ func (s *server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id := q.Get("sandbox"); id != "" {
-		if err := validID(id); err != nil {
+		if err := sandbox.ValidateID("sandbox", id); err != nil {
 			s.writeError(w, r, "events", err)
 			return
 		}

@@ -3,35 +3,14 @@ package rest
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/volant-sh/volant/sandbox"
 )
 
-// execBody is the exec request of the API.
-type execBody struct {
-	Cmd            []string          `json:"cmd" minItems:"1" maxItems:"4096" doc:"The argv; cmd[0] is looked up in PATH. For a shell line use [\"sh\", \"-c\", \"...\"]."`
-	Env            map[string]string `json:"env,omitempty" doc:"Added to the sandbox's environment for this command."`
-	Cwd            string            `json:"cwd,omitempty" maxLength:"4096" doc:"Absolute working directory; empty means /root."`
-	User           string            `json:"user,omitempty" maxLength:"256" doc:"User name or uid; empty means root."`
-	Stdin          string            `json:"stdin,omitempty" maxLength:"16777216" doc:"Fed to the command, then closed."`
-	TimeoutS       int               `json:"timeout_s,omitempty" minimum:"0" maximum:"86400" doc:"Kill the command's process group after this many seconds; 0 means 60."`
-	MaxOutputBytes int               `json:"max_output_bytes,omitempty" minimum:"0" maximum:"67108864" doc:"Cap on each buffered stream; 0 means 1 MiB. The result says when output was truncated."`
-}
-
-func (b *execBody) request() sandbox.ExecRequest {
-	req := sandbox.ExecRequest{
-		Cmd: b.Cmd, Env: b.Env, Cwd: b.Cwd, User: b.User,
-		Timeout:        time.Duration(b.TimeoutS) * time.Second,
-		MaxOutputBytes: b.MaxOutputBytes,
-	}
-	if b.Stdin != "" {
-		req.Stdin = []byte(b.Stdin)
-	}
-	return req
-}
+// execBody is the exec request of the API: the engine's.
+type execBody = sandbox.ExecCommand
 
 type execInput struct {
 	ID   string `path:"id" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"Sandbox id or name."`
@@ -50,12 +29,9 @@ func (s *server) execRoutes() {
 			"For long or interactive commands use the WebSocket route /v1/sandboxes/{id}/exec/stream.",
 		http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable)
 	ex.MaxBodyBytes = 17 << 20
+	ex = engineChecked(ex)
 	huma.Register(s.api, ex, func(ctx context.Context, in *execInput) (*execOutput, error) {
-		req := in.Body.request()
-		if err := req.Validate(); err != nil {
-			return nil, s.fail(ctx, "exec", err)
-		}
-		res, err := s.eng.Exec(ctx, in.ID, req, nil)
+		res, err := s.eng.Exec(ctx, in.ID, in.Body.Request(), nil)
 		if err != nil {
 			return nil, s.fail(ctx, "exec", err)
 		}

@@ -21,13 +21,9 @@ import (
 // session relayed to the client. Terminal bytes travel as binary messages
 // both ways; the client's text messages resize the terminal or signal its
 // foreground process group; the last message is the exit frame.
-func (s *server) ptySession(ctx context.Context, c *websocket.Conn, agent *client.Client, sb *sandbox.Sandbox, req *streamRequest) {
-	areq := agentRequest(sb, &req.execBody)
+func (s *server) ptySession(ctx context.Context, c *websocket.Conn, agent *sandbox.Guest, sb *sandbox.Sandbox, req *streamRequest) {
 	start := time.Now()
-	sess, err := agent.PTY(ctx, client.PTYRequest{
-		Argv: areq.Argv, Env: areq.Env, Cwd: areq.Cwd, User: areq.User,
-		Rows: req.Rows, Cols: req.Cols,
-	})
+	sess, err := agent.PTY(ctx, sandbox.PTYRequest{ExecRequest: req.execBody.Request(), Rows: int(req.Rows), Cols: int(req.Cols)})
 	if err != nil {
 		s.wsFail(ctx, c, "exec stream pty", err)
 		return

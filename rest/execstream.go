@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/volant-sh/volant/errdefs"
-	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/sandbox"
 )
 
@@ -64,12 +62,7 @@ type errorFrame struct {
 // acceptSandboxWS checks the sandbox of a WebSocket route before upgrading,
 // so that a bad id or unknown sandbox gets a plain problem answer.
 func (s *server) acceptSandboxWS(w http.ResponseWriter, r *http.Request, what string) (*sandbox.Sandbox, *websocket.Conn, bool) {
-	id := r.PathValue("id")
-	if err := validID(id); err != nil {
-		s.writeError(w, r, what, err)
-		return nil, nil, false
-	}
-	sb, err := s.eng.Get(r.Context(), id)
+	sb, err := s.eng.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, what, err)
 		return nil, nil, false
@@ -138,7 +131,7 @@ func (s *server) execStream(w http.ResponseWriter, r *http.Request) {
 		s.wsFail(ctx, c, "exec stream", err)
 		return
 	}
-	agent, err := s.eng.Agent(ctx, sb.ID)
+	agent, err := s.eng.Guest(ctx, sb.ID)
 	if err != nil {
 		s.wsFail(ctx, c, "exec stream", err)
 		return
@@ -154,51 +147,16 @@ func (r *streamRequest) validate() error {
 	if r.Stdin != "" {
 		return errdefs.Invalid("stdin: send it as stdin messages on the WebSocket, not in the request")
 	}
-	// Streams have no default timeout: they end with the WebSocket.
-	req := r.request()
-	req.Timeout = 0
-	if r.TimeoutS < 0 || r.TimeoutS > int(sandbox.MaxExecTimeout/time.Second) {
-		return errdefs.Invalid("timeout_s %d: must be between 0 (none) and %d", r.TimeoutS, int(sandbox.MaxExecTimeout/time.Second))
-	}
-	if len(r.Cmd) > 4096 {
-		return errdefs.Invalid("cmd: at most 4096 arguments")
-	}
-	return req.Validate()
-}
-
-// agentRequest converts the API request for the agent, adding the
-// sandbox's own environment under the request's.
-func agentRequest(sb *sandbox.Sandbox, b *execBody) client.ExecRequest {
-	env := map[string]string{}
-	for k, v := range sb.Spec.Env {
-		env[k] = v
-	}
-	for k, v := range b.Env {
-		env[k] = v
-	}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	req := client.ExecRequest{
-		Argv:           b.Cmd,
-		Cwd:            b.Cwd,
-		User:           b.User,
-		TimeoutMS:      int64(b.TimeoutS) * 1000,
-		MaxOutputBytes: b.MaxOutputBytes,
-	}
-	for _, k := range keys {
-		req.Env = append(req.Env, k+"="+env[k])
-	}
-	return req
+	// Streams have no default timeout (0 means none): they end with the
+	// WebSocket.
+	return r.execBody.Request().Validate()
 }
 
 // processSession runs a command as an agent process: output is polled
 // from the agent's ring and sent as JSON frames; client frames become stdin
 // writes and signals.
-func (s *server) processSession(ctx context.Context, c *websocket.Conn, agent *client.Client, sb *sandbox.Sandbox, req *streamRequest) {
-	info, err := agent.StartProcess(ctx, agentRequest(sb, &req.execBody))
+func (s *server) processSession(ctx context.Context, c *websocket.Conn, agent *sandbox.Guest, sb *sandbox.Sandbox, req *streamRequest) {
+	info, err := agent.StartProcess(ctx, req.execBody.Request())
 	if err != nil {
 		s.wsFail(ctx, c, "exec stream", err)
 		return
@@ -207,7 +165,7 @@ func (s *server) processSession(ctx context.Context, c *websocket.Conn, agent *c
 		// Kill it if it still runs and let the agent forget it.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if _, err := agent.DeleteProcess(dctx, info.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		if _, err := agent.DeleteProcess(dctx, sandbox.ProcessRequest{ProcessID: info.ID}); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 			s.log.Warn("removing exec stream process", "sandbox", sb.ID, "process", info.ID, "err", err)
 		}
 	}()
@@ -225,7 +183,7 @@ func (s *server) processSession(ctx context.Context, c *websocket.Conn, agent *c
 
 	var offset int64
 	for {
-		out, err := agent.ReadProcessOutput(ctx, info.ID, offset, 10*time.Second)
+		out, err := agent.ReadProcess(ctx, sandbox.ReadProcessRequest{ProcessID: info.ID, Offset: offset, WaitSeconds: 10})
 		if err != nil {
 			if ctx.Err() == nil {
 				s.wsFail(ctx, c, "exec stream", err)
@@ -255,14 +213,14 @@ func (s *server) processSession(ctx context.Context, c *websocket.Conn, agent *c
 
 // pumpInput forwards the client's frames to the process until the client
 // closes or ctx ends.
-func (s *server) pumpInput(ctx context.Context, c *websocket.Conn, agent *client.Client, pid string) {
+func (s *server) pumpInput(ctx context.Context, c *websocket.Conn, agent *sandbox.Guest, pid string) {
 	for {
 		typ, data, err := c.Read(ctx)
 		if err != nil {
 			return
 		}
 		if typ == websocket.MessageBinary {
-			if err := agent.WriteProcessStdin(ctx, pid, bytes.NewReader(data), false); err != nil {
+			if err := agent.WriteProcess(ctx, sandbox.ProcessRequest{ProcessID: pid}, bytes.NewReader(data), false); err != nil {
 				if errors.Is(err, errdefs.ErrConflict) {
 					continue // the command has ended; its exit frame follows
 				}
@@ -278,14 +236,14 @@ func (s *server) pumpInput(ctx context.Context, c *websocket.Conn, agent *client
 		}
 		switch f.Type {
 		case "stdin":
-			err = agent.WriteProcessStdin(ctx, pid, bytes.NewReader(f.Data), false)
+			err = agent.WriteProcess(ctx, sandbox.ProcessRequest{ProcessID: pid}, bytes.NewReader(f.Data), false)
 		case "stdin_close":
-			err = agent.WriteProcessStdin(ctx, pid, nil, true)
+			err = agent.WriteProcess(ctx, sandbox.ProcessRequest{ProcessID: pid}, nil, true)
 		case "signal":
 			if strings.TrimSpace(f.Signal) == "" {
 				err = errdefs.Invalid("signal message without a signal: add \"signal\":\"INT\"")
 			} else {
-				err = agent.SignalProcess(ctx, pid, f.Signal)
+				err = agent.SignalProcess(ctx, sandbox.ProcessRequest{ProcessID: pid}, f.Signal)
 			}
 		case "resize":
 			// Meaningless without a terminal; ignore.

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"net/http"
-	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/sandbox"
 )
 
 // pathInput is a sandbox route with a required guest ?path=.
@@ -47,51 +45,22 @@ type fileListOutput struct {
 	Body *client.FileList
 }
 
-// agentOf validates a plain file route's id and returns the agent.
-func (s *server) agentOf(w http.ResponseWriter, r *http.Request, what string) (*client.Client, bool) {
-	id := r.PathValue("id")
-	if err := validID(id); err != nil {
-		s.writeError(w, r, what, err)
-		return nil, false
-	}
-	a, err := s.eng.Agent(r.Context(), id)
+// guestOf returns the guest of a plain route's sandbox, or writes the error.
+func (s *server) guestOf(w http.ResponseWriter, r *http.Request, what string) (*sandbox.Guest, bool) {
+	g, err := s.eng.Guest(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, what, err)
 		return nil, false
 	}
-	return a, true
+	return g, true
 }
 
-func (s *server) agentAt(ctx context.Context, id, path, what string) (*client.Client, error) {
-	if err := validGuestPath(path); err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	a, err := s.eng.Agent(ctx, id)
+func (s *server) guest(ctx context.Context, id, what string) (*sandbox.Guest, error) {
+	g, err := s.eng.Guest(ctx, id)
 	if err != nil {
 		return nil, s.fail(ctx, what, err)
 	}
-	return a, nil
-}
-
-func parseMode(v string) (fs.FileMode, error) {
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseUint(v, 8, 32)
-	if err != nil || n > 0o7777 {
-		return 0, errdefs.Invalid("mode %q: use octal permission bits such as 0644", truncate(v, 20))
-	}
-	m := fs.FileMode(n & 0o777)
-	if n&0o4000 != 0 {
-		m |= fs.ModeSetuid
-	}
-	if n&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if n&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
-	return m, nil
+	return g, nil
 }
 
 func (s *server) fileRoutes() {
@@ -118,60 +87,56 @@ func (s *server) fileRoutes() {
 		queryParam("mode", "string", "Octal permission bits, e.g. 0644; default keeps the old file's mode, or 0644."),
 		queryParam("mkdir", "boolean", "Create missing parent directories."))
 
-	del := op(http.MethodDelete, filesPath, "remove-file", "files",
-		"Delete a file or directory", "A directory must be empty unless recursive is set.", fileErrs...)
+	del := engineChecked(op(http.MethodDelete, filesPath, "remove-file", "files",
+		"Delete a file or directory", "A directory must be empty unless recursive is set.", fileErrs...))
 	del.DefaultStatus = http.StatusNoContent
 	huma.Register(s.api, del, func(ctx context.Context, in *removeInput) (*struct{}, error) {
-		a, err := s.agentAt(ctx, in.ID, in.Path, "remove file")
+		g, err := s.guest(ctx, in.ID, "remove file")
 		if err != nil {
 			return nil, err
 		}
-		if err := a.Remove(ctx, in.Path, in.Recursive); err != nil {
+		if err := g.RemoveFile(ctx, sandbox.RemoveFileRequest{Path: in.Path, Recursive: in.Recursive}); err != nil {
 			return nil, s.fail(ctx, "remove file", err)
 		}
 		return nil, nil
 	})
 
-	huma.Register(s.api, op(http.MethodGet, filesPath+"/list", "list-files", "files",
-		"List a directory", "Entries sorted by name; a recursive listing walks depth first.", fileErrs...),
+	huma.Register(s.api, engineChecked(op(http.MethodGet, filesPath+"/list", "list-files", "files",
+		"List a directory", "Entries sorted by name; a recursive listing walks depth first.", fileErrs...)),
 		func(ctx context.Context, in *listFilesInput) (*fileListOutput, error) {
-			a, err := s.agentAt(ctx, in.ID, in.Path, "list files")
+			g, err := s.guest(ctx, in.ID, "list files")
 			if err != nil {
 				return nil, err
 			}
-			l, err := a.List(ctx, in.Path, client.ListOptions{Recursive: in.Recursive, Limit: in.Limit})
+			l, err := g.ListFiles(ctx, sandbox.ListFilesRequest{Path: in.Path, Recursive: in.Recursive, Limit: in.Limit})
 			if err != nil {
 				return nil, s.fail(ctx, "list files", err)
 			}
 			return &fileListOutput{Body: l}, nil
 		})
 
-	huma.Register(s.api, op(http.MethodGet, filesPath+"/stat", "stat-file", "files",
-		"Describe a file", "Does not follow a final symlink.", fileErrs...),
+	huma.Register(s.api, engineChecked(op(http.MethodGet, filesPath+"/stat", "stat-file", "files",
+		"Describe a file", "Does not follow a final symlink.", fileErrs...)),
 		func(ctx context.Context, in *pathInput) (*fileInfoOutput, error) {
-			a, err := s.agentAt(ctx, in.ID, in.Path, "stat file")
+			g, err := s.guest(ctx, in.ID, "stat file")
 			if err != nil {
 				return nil, err
 			}
-			fi, err := a.Stat(ctx, in.Path)
+			fi, err := g.StatFile(ctx, sandbox.FileRequest{Path: in.Path})
 			if err != nil {
 				return nil, s.fail(ctx, "stat file", err)
 			}
 			return &fileInfoOutput{Body: fi}, nil
 		})
 
-	huma.Register(s.api, op(http.MethodPost, filesPath+"/mkdir", "make-directory", "files",
-		"Create a directory", "Creates the directory and its parents (mkdir -p); an existing directory is fine.", fileErrs...),
+	huma.Register(s.api, engineChecked(op(http.MethodPost, filesPath+"/mkdir", "make-directory", "files",
+		"Create a directory", "Creates the directory and its parents (mkdir -p); an existing directory is fine.", fileErrs...)),
 		func(ctx context.Context, in *mkdirInput) (*fileInfoOutput, error) {
-			mode, err := parseMode(in.Mode)
-			if err != nil {
-				return nil, s.fail(ctx, "mkdir", err)
-			}
-			a, err := s.agentAt(ctx, in.ID, in.Path, "mkdir")
+			g, err := s.guest(ctx, in.ID, "mkdir")
 			if err != nil {
 				return nil, err
 			}
-			fi, err := a.Mkdir(ctx, in.Path, mode)
+			fi, err := g.Mkdir(ctx, sandbox.MkdirRequest{Path: in.Path, Mode: sandbox.Mode(in.Mode)})
 			if err != nil {
 				return nil, s.fail(ctx, "mkdir", err)
 			}
@@ -198,11 +163,7 @@ func (s *server) fileRoutes() {
 
 func (s *server) readFile(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	path := q.Get("path")
 	offset, err := parseInt("offset", q.Get("offset"), 0, 1<<62)
-	if err == nil {
-		err = validGuestPath(path)
-	}
 	var length int64
 	if err == nil {
 		length, err = parseInt("length", q.Get("length"), 0, 1<<62)
@@ -211,11 +172,11 @@ func (s *server) readFile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "read file", err)
 		return
 	}
-	a, ok := s.agentOf(w, r, "read file")
+	g, ok := s.guestOf(w, r, "read file")
 	if !ok {
 		return
 	}
-	rc, err := a.ReadFile(r.Context(), path, offset, length)
+	rc, err := g.ReadFile(r.Context(), sandbox.ReadFileRequest{Path: q.Get("path"), Offset: offset, Length: length})
 	if err != nil {
 		s.writeError(w, r, "read file", err)
 		return
@@ -240,16 +201,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, rc io.Reader, wh
 
 func (s *server) writeFile(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	path := q.Get("path")
-	err := validGuestPath(path)
-	var mode fs.FileMode
-	var mkdir bool
-	if err == nil {
-		mode, err = parseMode(q.Get("mode"))
-	}
-	if err == nil {
-		mkdir, err = parseBool("mkdir", q.Get("mkdir"))
-	}
+	mkdir, err := parseBool("mkdir", q.Get("mkdir"))
 	if err == nil && r.ContentLength > s.maxUpload {
 		err = &http.MaxBytesError{Limit: s.maxUpload}
 	}
@@ -257,12 +209,13 @@ func (s *server) writeFile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "write file", err)
 		return
 	}
-	a, ok := s.agentOf(w, r, "write file")
+	g, ok := s.guestOf(w, r, "write file")
 	if !ok {
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, s.maxUpload)
-	fi, err := a.WriteFile(r.Context(), path, body, client.WriteOptions{Mode: mode, MkdirAll: mkdir})
+	req := sandbox.WriteFileRequest{Path: q.Get("path"), Mode: sandbox.Mode(q.Get("mode")), Mkdir: mkdir}
+	fi, err := g.WriteFile(r.Context(), req, body)
 	if err != nil {
 		s.writeError(w, r, "write file", uploadError(err, body))
 		return
@@ -271,16 +224,11 @@ func (s *server) writeFile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) downloadTar(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Query().Get("path")
-	if err := validGuestPath(path); err != nil {
-		s.writeError(w, r, "download tar", err)
-		return
-	}
-	a, ok := s.agentOf(w, r, "download tar")
+	g, ok := s.guestOf(w, r, "download tar")
 	if !ok {
 		return
 	}
-	rc, err := a.DownloadTar(r.Context(), path)
+	rc, err := g.DownloadTar(r.Context(), sandbox.FileRequest{Path: r.URL.Query().Get("path")})
 	if err != nil {
 		s.writeError(w, r, "download tar", err)
 		return
@@ -291,21 +239,16 @@ func (s *server) downloadTar(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) uploadTar(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Query().Get("path")
-	err := validGuestPath(path)
-	if err == nil && r.ContentLength > s.maxUpload {
-		err = &http.MaxBytesError{Limit: s.maxUpload}
-	}
-	if err != nil {
-		s.writeError(w, r, "upload tar", err)
+	if r.ContentLength > s.maxUpload {
+		s.writeError(w, r, "upload tar", &http.MaxBytesError{Limit: s.maxUpload})
 		return
 	}
-	a, ok := s.agentOf(w, r, "upload tar")
+	g, ok := s.guestOf(w, r, "upload tar")
 	if !ok {
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, s.maxUpload)
-	res, err := a.UploadTar(r.Context(), path, body)
+	res, err := g.UploadTar(r.Context(), sandbox.FileRequest{Path: r.URL.Query().Get("path")}, body)
 	if err != nil {
 		s.writeError(w, r, "upload tar", uploadError(err, body))
 		return

@@ -3,45 +3,34 @@ package rest_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/volant-sh/volant/auth"
 	"github.com/volant-sh/volant/auth/authtest"
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/events"
-	"github.com/volant-sh/volant/kestrel/client"
-	"github.com/volant-sh/volant/kestrel/client/clienttest"
-	"github.com/volant-sh/volant/kestrel/files"
-	"github.com/volant-sh/volant/kestrel/ports"
-	"github.com/volant-sh/volant/kestrel/proc"
-	"github.com/volant-sh/volant/kestrel/reaper"
-	"github.com/volant-sh/volant/kestrel/term"
 	"github.com/volant-sh/volant/rest"
 	"github.com/volant-sh/volant/sandbox"
+	"github.com/volant-sh/volant/sandbox/sandboxfake"
 )
 
-// fakeEngine is an in-memory rest.Engine. Its sandboxes' agent is the real
-// kestrel handler set, served in-process on loopback: file routes
-// touch the test's temporary directories and exec runs host commands.
+// fakeEngine is the shared fake engine (sandboxfake: the engine's rules
+// and errors over the real kestrel handlers, served in-process, so file
+// routes touch the test's temporary directories and exec runs host
+// commands) with what these tests add: runtimes that fail on purpose, the
+// last list options, a console file, and echoing plugin actions.
 type fakeEngine struct {
-	t       *testing.T
-	agent   *client.Client
+	*sandboxfake.Engine
 	console string // console log path of every sandbox
 
 	mu    sync.Mutex
-	sbs   map[string]*sandbox.Sandbox
-	snaps map[string]*sandbox.Snapshot
-	n     int
 	lastL sandbox.ListOptions
 	// action answers Action for a running sandbox; nil echoes the call.
 	action func(plugin, action string, input json.RawMessage) (json.RawMessage, error)
@@ -49,243 +38,51 @@ type fakeEngine struct {
 
 var _ rest.Engine = (*fakeEngine)(nil)
 
-func newFakeEngine(t *testing.T) *fakeEngine {
+func newFakeEngine(t testing.TB) *fakeEngine {
 	t.Helper()
-	e := &fakeEngine{t: t, sbs: map[string]*sandbox.Sandbox{}, snaps: map[string]*sandbox.Snapshot{},
-		console: filepath.Join(t.TempDir(), "console.log")}
+	e := &fakeEngine{Engine: sandboxfake.New(t), console: filepath.Join(t.TempDir(), "console.log")}
 	if err := os.WriteFile(e.console, []byte("boot line 1\nboot line 2\nlogin:\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.agent = serveAgent(t)
+	e.OnAction = func(_ context.Context, _, plugin, action string, input json.RawMessage) (json.RawMessage, error) {
+		e.mu.Lock()
+		fn := e.action
+		e.mu.Unlock()
+		if fn != nil {
+			return fn(plugin, action, input)
+		}
+		return json.Marshal(map[string]any{"plugin": plugin, "action": action, "input": input})
+	}
 	return e
 }
 
-// serveAgent serves kestrel's real routes (processes, files, ports and
-// terminals) in-process.
-func serveAgent(t *testing.T) *client.Client {
-	t.Helper()
-	r := reaper.New(false)
-	svc := proc.New(proc.Config{Reaper: r})
-	t.Cleanup(func() { svc.Close(); r.Close() })
-	mux := http.NewServeMux()
-	svc.Register(mux)
-	files.Register(mux)
-	ports.Register(mux)
-	term.New(r, nil).Register(mux)
-	return clienttest.Serve(t, mux).Client
-}
-
-func (e *fakeEngine) get(id string) (*sandbox.Sandbox, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	sb, ok := e.sbs[id]
-	if !ok {
-		for _, s := range e.sbs {
-			if s.Name == id && id != "" {
-				return s, nil
-			}
-		}
-		return nil, errdefs.NotFound("sandbox %s not found: list sandboxes with GET /v1/sandboxes", id)
-	}
-	return sb, nil
-}
-
+// Create fails as runtime "exhausted" (out of budget) or "broken" (an
+// unclassified error) asks.
 func (e *fakeEngine) Create(ctx context.Context, spec sandbox.Spec) (*sandbox.Sandbox, error) {
-	if err := spec.Validate(sandbox.Limits{MaxVCPUs: 8, MaxMemoryMiB: 8192}); err != nil {
-		return nil, err
-	}
-	if spec.Runtime == "exhausted" {
+	switch spec.Runtime {
+	case "exhausted":
 		return nil, errdefs.Exhausted("not enough memory left: delete a sandbox or ask for less")
+	case "broken":
+		return nil, io.ErrUnexpectedEOF
 	}
-	if spec.Runtime == "broken" {
-		return nil, io.ErrUnexpectedEOF // an unclassified error
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, s := range e.sbs {
-		if spec.Name != "" && s.Name == spec.Name {
-			return nil, errdefs.Conflict("name %s is taken", spec.Name)
-		}
-	}
-	e.n++
-	now := time.Unix(1700000000+int64(e.n), 0).UTC()
-	rt := spec.Runtime
-	if rt == "" {
-		rt = sandbox.DefaultRuntime
-	}
-	sb := &sandbox.Sandbox{ID: fmt.Sprintf("sb%d", e.n), Name: spec.Name, Runtime: rt, State: sandbox.StateRunning,
-		Spec: spec, Labels: spec.Labels, CreatedAt: now, UpdatedAt: now, LastActiveAt: now}
-	e.sbs[sb.ID] = sb
-	return sb, nil
+	return e.Engine.Create(ctx, spec)
 }
 
-func (e *fakeEngine) Get(ctx context.Context, id string) (*sandbox.Sandbox, error) { return e.get(id) }
-
+// List keeps the options it was given.
 func (e *fakeEngine) List(ctx context.Context, opts sandbox.ListOptions) (*sandbox.ListPage, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.lastL = opts
-	page := &sandbox.ListPage{}
-	for _, s := range e.sbs {
-		page.Items = append(page.Items, s)
-	}
-	sort.Slice(page.Items, func(i, j int) bool { return page.Items[i].ID < page.Items[j].ID })
-	return page, nil
+	e.mu.Unlock()
+	return e.Engine.List(ctx, opts)
 }
 
-func (e *fakeEngine) setState(id string, from []sandbox.State, to sandbox.State) (*sandbox.Sandbox, error) {
-	sb, err := e.get(id)
-	if err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, f := range from {
-		if sb.State == f {
-			sb.State = to
-			return sb, nil
-		}
-	}
-	return nil, errdefs.Conflict("sandbox %s is %s", sb.ID, sb.State)
-}
-
-func (e *fakeEngine) Start(ctx context.Context, id string) (*sandbox.Sandbox, error) {
-	return e.setState(id, []sandbox.State{sandbox.StateStopped}, sandbox.StateRunning)
-}
-func (e *fakeEngine) Stop(ctx context.Context, id string) (*sandbox.Sandbox, error) {
-	return e.setState(id, []sandbox.State{sandbox.StateRunning, sandbox.StatePaused}, sandbox.StateStopped)
-}
-func (e *fakeEngine) Pause(ctx context.Context, id string) (*sandbox.Sandbox, error) {
-	return e.setState(id, []sandbox.State{sandbox.StateRunning}, sandbox.StatePaused)
-}
-func (e *fakeEngine) Resume(ctx context.Context, id string) (*sandbox.Sandbox, error) {
-	return e.setState(id, []sandbox.State{sandbox.StatePaused}, sandbox.StateRunning)
-}
-
-func (e *fakeEngine) Delete(ctx context.Context, id string) error {
-	sb, err := e.get(id)
-	if err != nil {
-		return err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.sbs, sb.ID)
-	return nil
-}
-
-func (e *fakeEngine) Exec(ctx context.Context, id string, req sandbox.ExecRequest, out sandbox.OutputFunc) (*sandbox.ExecResult, error) {
-	if err := req.Validate(); err != nil {
-		return nil, err
-	}
-	a, err := e.Agent(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	var env []string
-	for k, v := range req.Env {
-		env = append(env, k+"="+v)
-	}
-	r, err := a.Exec(ctx, client.ExecRequest{Argv: req.Cmd, Env: env, Cwd: req.Cwd, User: req.User, Stdin: req.Stdin,
-		TimeoutMS: req.Timeout.Milliseconds(), MaxOutputBytes: req.MaxOutputBytes}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &sandbox.ExecResult{Stdout: string(r.Stdout), Stderr: string(r.Stderr), ExitCode: r.ExitCode, Signal: r.Signal,
-		TimedOut: r.TimedOut, StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated, DurationMS: r.DurationMS}, nil
-}
-
-func (e *fakeEngine) Agent(ctx context.Context, id string) (*client.Client, error) {
-	sb, err := e.get(id)
-	if err != nil {
-		return nil, err
-	}
-	if sb.State != sandbox.StateRunning {
-		return nil, errdefs.Conflict("sandbox %s is %s; resume it first", sb.ID, sb.State)
-	}
-	return e.agent, nil
-}
-
+// ConsoleLog answers the console file.
 func (e *fakeEngine) ConsoleLog(ctx context.Context, id string, tail int) ([]byte, string, error) {
-	if _, err := e.get(id); err != nil {
+	if _, err := e.Get(ctx, id); err != nil {
 		return nil, "", err
 	}
 	b, err := os.ReadFile(e.console)
 	return b, e.console, err
-}
-
-func (e *fakeEngine) System(ctx context.Context) (*sandbox.SystemInfo, error) {
-	return &sandbox.SystemInfo{Version: "test", Driver: "qemu", Drivers: []string{"qemu"}, Accel: "tcg"}, nil
-}
-
-func (e *fakeEngine) Snapshot(ctx context.Context, id string) (*sandbox.Snapshot, error) {
-	sb, err := e.get(id)
-	if err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	sn := &sandbox.Snapshot{ID: "snap-" + sb.ID, SandboxID: sb.ID, Runtime: sb.Runtime}
-	e.snaps[sn.ID] = sn
-	return sn, nil
-}
-
-func (e *fakeEngine) Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error) {
-	sb, err := e.get(id)
-	if err != nil {
-		return nil, err
-	}
-	var out []*sandbox.Sandbox
-	for range n {
-		c, err := e.Create(ctx, sandbox.Spec{Runtime: sb.Runtime})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
-func (e *fakeEngine) ListSnapshots(ctx context.Context) ([]*sandbox.Snapshot, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []*sandbox.Snapshot
-	for _, s := range e.snaps {
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-func (e *fakeEngine) GetSnapshot(ctx context.Context, id string) (*sandbox.Snapshot, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s, ok := e.snaps[id]
-	if !ok {
-		return nil, errdefs.NotFound("snapshot %s not found", id)
-	}
-	return s, nil
-}
-
-func (e *fakeEngine) DeleteSnapshot(ctx context.Context, id string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, ok := e.snaps[id]; !ok {
-		return errdefs.NotFound("snapshot %s not found", id)
-	}
-	delete(e.snaps, id)
-	return nil
-}
-
-func (e *fakeEngine) Action(ctx context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error) {
-	if _, err := e.Agent(ctx, id); err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	fn := e.action
-	e.mu.Unlock()
-	if fn != nil {
-		return fn(plugin, action, input)
-	}
-	return json.Marshal(map[string]any{"plugin": plugin, "action": action, "input": input})
 }
 
 // fakeEvents is an EventSource replaying a fixed list, then waiting.

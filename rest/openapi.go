@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/volant-sh/volant/sandbox"
 )
 
 // respDoc is one documented answer of a plain handler.
@@ -66,7 +67,7 @@ func (s *server) document(o huma.Operation, body *huma.RequestBody, ok respDoc, 
 	o.Parameters = append(o.Parameters, extra...)
 	o.RequestBody = body
 	o.Responses = map[string]*huma.Response{strconv.Itoa(ok.status): ok.resp}
-	errSchema := s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[huma.ErrorModel](), true, "")
+	errSchema := s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[problem](), true, "")
 	for _, code := range o.Errors {
 		o.Responses[strconv.Itoa(code)] = &huma.Response{
 			Description: http.StatusText(code),
@@ -97,7 +98,7 @@ func queryParam(name, typ, desc string) *huma.Param {
 // guestPathParam documents the required ?path= of file routes.
 func guestPathParam(desc string) *huma.Param {
 	return &huma.Param{Name: "path", In: "query", Required: true, Description: desc,
-		Schema: &huma.Schema{Type: "string", MinLength: ptr(1), MaxLength: ptr(maxPathLen), Pattern: "^/"}}
+		Schema: &huma.Schema{Type: "string", MinLength: ptr(1), MaxLength: ptr(sandbox.MaxPathLen), Pattern: "^/"}}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -52,7 +52,7 @@ func (s *server) proxyPort(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "proxy", errdefs.Invalid("port %q: use a TCP port number from 1 to 65535", truncate(r.PathValue("port"), 20)))
 		return
 	}
-	a, ok := s.agentOf(w, r, "proxy")
+	g, ok := s.guestOf(w, r, "proxy")
 	if !ok {
 		return
 	}
@@ -80,7 +80,7 @@ func (s *server) proxyPort(w http.ResponseWriter, r *http.Request) {
 		},
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return a.DialPort(ctx, port)
+				return g.DialPort(ctx, port)
 			},
 			// One tunnel per request: tunnels are cheap and the agent
 			// client of a sandbox may change across restarts.

@@ -7,6 +7,7 @@
 package rest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -16,7 +17,6 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/volant-sh/volant/auth"
-	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/sandbox"
 )
 
@@ -32,7 +32,7 @@ type Engine interface {
 	Resume(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Delete(ctx context.Context, id string) error
 	Exec(ctx context.Context, id string, req sandbox.ExecRequest, out sandbox.OutputFunc) (*sandbox.ExecResult, error)
-	Agent(ctx context.Context, id string) (*client.Client, error)
+	Guest(ctx context.Context, id string) (*sandbox.Guest, error)
 	ConsoleLog(ctx context.Context, id string, tail int) ([]byte, string, error)
 	System(ctx context.Context) (*sandbox.SystemInfo, error)
 	Snapshot(ctx context.Context, id string) (*sandbox.Snapshot, error)
@@ -141,6 +141,7 @@ func New(opts Options) http.Handler {
 
 func (s *server) config() huma.Config {
 	cfg := huma.DefaultConfig("Volant API", s.version)
+	cfg.Formats = map[string]huma.Format{"application/json": strictJSON, "json": strictJSON}
 	// No $schema fields or Link headers in answers, no /schemas route:
 	// answers are exactly the documented objects.
 	cfg.CreateHooks = nil
@@ -201,6 +202,27 @@ func op(method, path, id, tag, summary, desc string, errs ...int) huma.Operation
 		Security:    []map[string][]string{{securityScheme: {}}},
 		Errors:      append([]int{http.StatusUnauthorized, http.StatusInternalServerError}, errs...),
 	}
+}
+
+// engineChecked marks an operation whose parameters and body are engine
+// requests: the engine's Validate is their only check, so a request gets
+// the same answer here as on every other surface. The schema tags still
+// document them; unknown body fields are still refused (strictJSON).
+func engineChecked(o huma.Operation) huma.Operation {
+	o.SkipValidateParams = true
+	o.SkipValidateBody = true
+	return o
+}
+
+// strictJSON decodes request bodies refusing unknown fields, as the schema
+// does where it is checked.
+var strictJSON = huma.Format{
+	Marshal: huma.DefaultJSONFormat.Marshal,
+	Unmarshal: func(data []byte, v any) error {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		return dec.Decode(v)
+	},
 }
 
 func (s *server) routes() {

@@ -54,7 +54,7 @@ func TestHealthAndSystem(t *testing.T) {
 	}
 	var info sandbox.SystemInfo
 	want(t, e.do("GET", "/v1/system", nil), 200, &info)
-	if info.Driver != "qemu" {
+	if info.Driver != "fake" {
 		t.Errorf("system = %+v", info)
 	}
 }
@@ -89,7 +89,8 @@ func TestSandboxLifecycle(t *testing.T) {
 	if got.State != sandbox.StatePaused {
 		t.Errorf("after pause: %s", got.State)
 	}
-	wantProblem(t, e.do("POST", "/v1/sandboxes/"+sb.ID+"/pause", nil), http.StatusConflict, "paused")
+	want(t, e.do("POST", "/v1/sandboxes/"+sb.ID+"/pause", nil), 200, &got) // as the engine: pausing twice is fine
+	wantProblem(t, e.do("POST", "/v1/sandboxes/"+sb.ID+"/exec", map[string]any{"cmd": []string{"true"}}), http.StatusConflict, "paused", "resume")
 	want(t, e.do("POST", "/v1/sandboxes/"+sb.ID+"/resume", nil), 200, &got)
 	want(t, e.do("POST", "/v1/sandboxes/"+sb.ID+"/stop", nil), 200, &got)
 	want(t, e.do("POST", "/v1/sandboxes/"+sb.ID+"/start", nil), 200, &got)
@@ -133,13 +134,14 @@ func TestSandboxErrors(t *testing.T) {
 		{"unknown sandbox delete", "DELETE", "/v1/sandboxes/nope", nil, 404, nil},
 		{"bad id", "GET", "/v1/sandboxes/-bad", nil, 422, []string{"path.id"}},
 		{"long id", "GET", "/v1/sandboxes/" + strings.Repeat("a", 200), nil, 422, []string{"path.id"}},
-		{"bad network enum", "POST", "/v1/sandboxes", map[string]any{"network": "wifi"}, 422, []string{"body.network", "bridge"}},
-		{"bad name", "POST", "/v1/sandboxes", map[string]any{"name": "Not A Label"}, 422, []string{"body.name"}},
-		{"negative vcpus", "POST", "/v1/sandboxes", map[string]any{"vcpus": -1}, 422, []string{"body.vcpus"}},
+		{"bad network enum", "POST", "/v1/sandboxes", map[string]any{"network": "wifi"}, 400, []string{"network", "bridge"}},
+		{"bad name", "POST", "/v1/sandboxes", map[string]any{"name": "Not A Label"}, 400, []string{"name", "lowercase"}},
+		{"negative vcpus", "POST", "/v1/sandboxes", map[string]any{"vcpus": -1}, 400, []string{"vcpus -1"}},
 		{"unknown field", "POST", "/v1/sandboxes", map[string]any{"cpus": 2}, 422, []string{"cpus"}},
-		{"wrong type", "POST", "/v1/sandboxes", map[string]any{"vcpus": "two"}, 422, []string{"body.vcpus"}},
-		{"malformed json", "POST", "/v1/sandboxes", rawJSON("{"), 400, nil},
+		{"wrong type", "POST", "/v1/sandboxes", map[string]any{"vcpus": "two"}, 422, []string{"vcpus"}},
+		{"malformed json", "POST", "/v1/sandboxes", rawJSON("{"), 422, nil},
 		{"small memory", "POST", "/v1/sandboxes", map[string]any{"memory_mib": 64}, 400, []string{"memory_mib", "128"}},
+		{"idle timeout that would overflow", "POST", "/v1/sandboxes", rawJSON(`{"idle_timeout_s": 9223372036854775807}`), 400, []string{"idle_timeout_s 9223372036854775807: must be between 0"}},
 		{"bad env name", "POST", "/v1/sandboxes", map[string]any{"env": map[string]string{"1X": "y"}}, 400, []string{"env"}},
 		{"snapshot and cold boot", "POST", "/v1/sandboxes", map[string]any{"from_snapshot": "s1", "cold_boot": true}, 400, []string{"cold_boot"}},
 		{"name taken", "POST", "/v1/sandboxes", map[string]any{"name": "taken"}, 409, []string{"taken"}},
@@ -150,7 +152,7 @@ func TestSandboxErrors(t *testing.T) {
 		{"bad label filter", "GET", "/v1/sandboxes?label=novalue", nil, 400, []string{"key=value"}},
 		{"limit too big", "GET", "/v1/sandboxes?limit=5000", nil, 422, []string{"limit"}},
 		{"limit not a number", "GET", "/v1/sandboxes?limit=ten", nil, 422, []string{"limit"}},
-		{"fork count too big", "POST", "/v1/sandboxes/" + sb.ID + "/fork", map[string]int{"count": 1000}, 422, []string{"count"}},
+		{"fork count too big", "POST", "/v1/sandboxes/" + sb.ID + "/fork", map[string]int{"count": 1000}, 400, []string{"count 1000", "between 1 and 64"}},
 		{"unknown snapshot", "DELETE", "/v1/snapshots/nope", nil, 404, nil},
 		{"bad snapshot id", "GET", "/v1/snapshots/a%00b", nil, 422, nil},
 	}

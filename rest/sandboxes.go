@@ -11,11 +11,10 @@ import (
 	"github.com/volant-sh/volant/sandbox"
 )
 
-// Sandbox and snapshot ids (and sandbox names) are short tokens of letters,
-// digits, '.', '_' and '-'.
+// The engine's id rule, for the documents of plain routes.
 const (
-	idPattern = `^[A-Za-z0-9][A-Za-z0-9._-]*$`
-	idMaxLen  = 128
+	idPattern = sandbox.IDPattern
+	idMaxLen  = sandbox.MaxIDLen
 )
 
 // idInput is the {id} of sandbox routes.
@@ -28,36 +27,7 @@ type sandboxOutput struct {
 }
 
 type createInput struct {
-	Body createBody
-}
-
-// createBody is sandbox.Spec with the API's validation rules.
-type createBody struct {
-	Name               string            `json:"name,omitempty" maxLength:"63" pattern:"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" doc:"Optional unique name (DNS label)."`
-	Runtime            string            `json:"runtime,omitempty" maxLength:"64" pattern:"^[a-z0-9][a-z0-9._-]*$" doc:"Runtime to run; empty means \"default\"."`
-	VCPUs              int               `json:"vcpus,omitempty" minimum:"0" maximum:"256" doc:"Virtual CPUs; 0 means the configured default."`
-	MemoryMiB          int               `json:"memory_mib,omitempty" minimum:"0" maximum:"1048576" doc:"Guest memory in MiB (at least 128); 0 means the configured default."`
-	DiskMiB            int               `json:"disk_mib,omitempty" minimum:"0" maximum:"16777216" doc:"Size of a scratch disk mounted at /data; 0 means none."`
-	Network            string            `json:"network,omitempty" enum:"bridge,user,none" doc:"Network mode; empty means the configured default."`
-	Env                map[string]string `json:"env,omitempty" doc:"Environment added to every command."`
-	Labels             map[string]string `json:"labels,omitempty" doc:"Free key/value pairs to filter on."`
-	TTLSeconds         int               `json:"ttl_s,omitempty" minimum:"0" doc:"Delete the sandbox this many seconds after creation; 0 means never."`
-	IdleTimeoutSeconds int               `json:"idle_timeout_s,omitempty" minimum:"0" doc:"Stop the sandbox after this many seconds without API activity; 0 means never."`
-	FromSnapshot       string            `json:"from_snapshot,omitempty" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"Restore from this snapshot id."`
-	ColdBoot           bool              `json:"cold_boot,omitempty" doc:"Boot cold even when the runtime has a template snapshot."`
-
-	Egress  *sandbox.EgressPolicy        `json:"egress,omitempty" doc:"Where the sandbox may connect (bridge networking); absent means the operator's default."`
-	Secrets map[string]sandbox.SecretRef `json:"secrets,omitempty" doc:"Secrets by environment variable: the guest gets a placeholder, the egress proxy sends the value to the secret's hosts only."`
-}
-
-func (b createBody) spec() sandbox.Spec {
-	return sandbox.Spec{
-		Name: b.Name, Runtime: b.Runtime, VCPUs: b.VCPUs, MemoryMiB: b.MemoryMiB, DiskMiB: b.DiskMiB,
-		Network: sandbox.NetworkMode(b.Network), Env: b.Env, Labels: b.Labels,
-		TTLSeconds: b.TTLSeconds, IdleTimeoutSeconds: b.IdleTimeoutSeconds,
-		FromSnapshot: b.FromSnapshot, ColdBoot: b.ColdBoot,
-		Egress: b.Egress, Secrets: b.Secrets,
-	}
+	Body sandbox.Spec
 }
 
 type listInput struct {
@@ -75,7 +45,7 @@ type listOutput struct {
 type forkInput struct {
 	ID   string `path:"id" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"Sandbox id or name."`
 	Body struct {
-		Count int `json:"count,omitempty" minimum:"0" maximum:"64" doc:"How many clones; 0 means 1."`
+		sandbox.ForkRequest
 	}
 }
 
@@ -96,12 +66,9 @@ func (s *server) sandboxRoutes() {
 		http.StatusBadRequest, http.StatusConflict, http.StatusTooManyRequests, http.StatusServiceUnavailable)
 	create.DefaultStatus = http.StatusCreated
 	create.MaxBodyBytes = 256 << 10
+	create = engineChecked(create)
 	huma.Register(s.api, create, func(ctx context.Context, in *createInput) (*sandboxOutput, error) {
-		spec := in.Body.spec()
-		if err := spec.Validate(sandbox.Limits{}); err != nil {
-			return nil, s.fail(ctx, "create", err)
-		}
-		sb, err := s.eng.Create(ctx, spec)
+		sb, err := s.eng.Create(ctx, in.Body)
 		if err != nil {
 			return nil, s.fail(ctx, "create", err)
 		}
@@ -200,9 +167,9 @@ func (s *server) sandboxRoutes() {
 		"Snapshots the sandbox and restores count clones of it, each with its own identity (address, MAC, hostname).",
 		http.StatusNotFound, http.StatusConflict, http.StatusTooManyRequests, http.StatusServiceUnavailable)
 	fork.DefaultStatus = http.StatusCreated
+	fork = engineChecked(fork)
 	huma.Register(s.api, fork, func(ctx context.Context, in *forkInput) (*sandboxesOutput, error) {
-		n := max(in.Body.Count, 1)
-		clones, err := s.eng.Fork(ctx, in.ID, n)
+		clones, err := s.eng.Fork(ctx, in.ID, in.Body.Count)
 		if err != nil {
 			return nil, s.fail(ctx, "fork", err)
 		}

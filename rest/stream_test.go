@@ -41,9 +41,9 @@ func TestExec(t *testing.T) {
 	if res.Stdout != "hello" || res.Stderr != "err\n" || res.ExitCode != 3 {
 		t.Errorf("exec = %+v", res)
 	}
-	wantProblem(t, e.do("POST", "/v1/sandboxes/"+id+"/exec", map[string]any{"cmd": []string{}}), 422, "body.cmd")
+	wantProblem(t, e.do("POST", "/v1/sandboxes/"+id+"/exec", map[string]any{"cmd": []string{}}), 400, "cmd: give the command")
 	wantProblem(t, e.do("POST", "/v1/sandboxes/"+id+"/exec", map[string]any{"cmd": []string{"true"}, "cwd": "tmp"}), 400, "absolute")
-	wantProblem(t, e.do("POST", "/v1/sandboxes/"+id+"/exec", map[string]any{"cmd": []string{"true"}, "timeout_s": -1}), 422, "timeout_s")
+	wantProblem(t, e.do("POST", "/v1/sandboxes/"+id+"/exec", map[string]any{"cmd": []string{"true"}, "timeout_s": -1}), 400, "timeout_s")
 	wantProblem(t, e.do("POST", "/v1/sandboxes/nope/exec", map[string]any{"cmd": []string{"true"}}), 404)
 	want(t, e.do("POST", "/v1/sandboxes/"+id+"/pause", nil), 200, nil)
 	wantProblem(t, e.do("POST", "/v1/sandboxes/"+id+"/exec", map[string]any{"cmd": []string{"true"}}), 409, "resume")
@@ -235,10 +235,10 @@ func TestFiles(t *testing.T) {
 		{"missing path", "GET", base, nil, 400},
 		{"NUL read", "GET", base + "?path=/etc%00x", nil, 400},
 		{"bad offset", "GET", base + "?offset=-1&path=/etc/hostname", nil, 400},
-		{"relative stat", "GET", base + "/stat?path=x", nil, 422},
+		{"relative stat", "GET", base + "/stat?path=x", nil, 400},
 		{"NUL stat", "GET", base + "/stat?path=/x%00", nil, 400},
-		{"missing list path", "GET", base + "/list", nil, 422},
-		{"bad mode", "POST", base + "/mkdir?mode=999&path=/tmp/x", nil, 422},
+		{"missing list path", "GET", base + "/list", nil, 400},
+		{"bad mode", "POST", base + "/mkdir?mode=999&path=/tmp/x", nil, 400},
 		{"relative write", "PUT", base + "?path=x", "data", 400},
 		{"bad write mode", "PUT", base + "?mode=rw&path=" + dir + "/m", "data", 400},
 		{"oversized upload", "PUT", base + "?path=" + dir + "/big", strings.Repeat("x", 2<<20), 413},

@@ -1,40 +1,10 @@
 package rest
 
 import (
-	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/volant-sh/volant/errdefs"
 )
-
-var idRE = regexp.MustCompile(idPattern)
-
-// maxPathLen bounds guest paths (Linux's PATH_MAX).
-const maxPathLen = 4096
-
-// validID checks an id or name from a plain handler's path.
-func validID(id string) error {
-	if len(id) == 0 || len(id) > idMaxLen || !idRE.MatchString(id) {
-		return errdefs.Invalid("id %q: ids and names are 1-%d letters, digits, '.', '_' or '-'", truncate(id, 80), idMaxLen)
-	}
-	return nil
-}
-
-// validGuestPath checks a guest path: absolute, NUL-free, bounded.
-func validGuestPath(p string) error {
-	switch {
-	case p == "":
-		return errdefs.Invalid("path is missing: pass ?path=/absolute/path")
-	case len(p) > maxPathLen:
-		return errdefs.Invalid("path is longer than %d bytes", maxPathLen)
-	case !strings.HasPrefix(p, "/"):
-		return errdefs.Invalid("path %q: must be absolute (start with /)", truncate(p, 200))
-	case strings.ContainsRune(p, 0):
-		return errdefs.Invalid("path contains a NUL byte")
-	}
-	return nil
-}
 
 // parseInt parses an optional integer query parameter within [lo, hi].
 func parseInt(name, v string, lo, hi int64) (int64, error) {

@@ -1,6 +1,10 @@
 package sandbox
 
-import "time"
+import (
+	"time"
+
+	"github.com/volant-sh/volant/errdefs"
+)
 
 // ListOptions filters and pages List.
 type ListOptions struct {
@@ -11,6 +15,22 @@ type ListOptions struct {
 	Limit int
 	// Cursor continues after the page that returned it as Next.
 	Cursor string
+}
+
+// Validate reports what is wrong with o.
+func (o ListOptions) Validate() error {
+	if o.Limit < 0 || o.Limit > 1000 {
+		return errdefs.Invalid("limit %d: must be between 0 (default 100) and 1000", o.Limit)
+	}
+	for _, s := range o.States {
+		if !ValidState(string(s)) {
+			return errdefs.Invalid("state %q: use one of creating, running, paused, stopped, failed, deleting", clip(string(s)))
+		}
+	}
+	if len(o.Cursor) > 512 {
+		return errdefs.Invalid("cursor: %d bytes is longer than 512; pass the next of the previous page", len(o.Cursor))
+	}
+	return nil
 }
 
 // ListPage is one page of sandboxes.

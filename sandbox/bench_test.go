@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/plugins"
 	"github.com/volant-sh/volant/sandbox"
 	"github.com/volant-sh/volant/sandbox/sandboxtest"
@@ -173,7 +173,7 @@ func BenchmarkFileWriteRead10MiB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	agent, err := env.Manager.Agent(ctx, sb.ID)
+	g, err := env.Manager.Guest(ctx, sb.ID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -182,10 +182,15 @@ func BenchmarkFileWriteRead10MiB(b *testing.B) {
 	var samples []time.Duration
 	for b.Loop() {
 		start := time.Now()
-		if _, err := agent.WriteFile(ctx, "/tmp/big", bytes.NewReader(data), client.WriteOptions{}); err != nil {
+		if _, err := g.WriteFile(ctx, sandbox.WriteFileRequest{Path: "/tmp/big"}, bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
 		}
-		got, err := agent.ReadFileAll(ctx, "/tmp/big", 11<<20)
+		rc, err := g.ReadFile(ctx, sandbox.ReadFileRequest{Path: "/tmp/big", Length: 11 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
 		if err != nil || len(got) != len(data) {
 			b.Fatalf("read back %d bytes, %v", len(got), err)
 		}

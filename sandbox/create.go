@@ -30,52 +30,17 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if err := spec.Validate(m.cfg.Limits); err != nil {
 		return nil, err
 	}
-	var from *snapshotRef
-	if spec.FromSnapshot != "" {
-		ref, err := m.snapshotFor(ctx, spec.FromSnapshot, &spec)
-		if err != nil {
-			return nil, err
-		}
-		from = ref
-	}
 	if spec.Runtime == "" {
 		spec.Runtime = DefaultRuntime
 	}
 	// The create is a use of its runtime from before it resolves it, so
 	// a plugin cannot be disabled or removed under it (RuntimeInUse).
 	defer m.creating(spec.Runtime)()
-	rt, err := m.runtime(ctx, spec.Runtime)
+	spec, rt, from, err := m.resolve(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
-	if rt.Plugin != nil && rt.Plugin.Resources != nil {
-		applyRuntimeDefaults(&spec, rt)
-		if err := spec.Validate(m.cfg.Limits); err != nil {
-			return nil, fmt.Errorf("runtime %s's default size: %w", spec.Runtime, err)
-		}
-	}
-	spec = spec.withDefaults(m.cfg.Defaults)
-	if spec.Network == NetworkBridge && m.cfg.Network == nil {
-		return nil, errdefs.Invalid("network bridge is not available on this daemon (it needs root and bridge_network); use network \"user\" or \"none\"")
-	}
-	if err := m.checkUserNet(spec.Network); err != nil {
-		return nil, err
-	}
-	if err := m.checkEgress(spec); err != nil {
-		return nil, err
-	}
-	if spec.DiskMiB > 0 && spec.FromSnapshot == "" && !spec.ColdBoot {
-		spec.ColdBoot = true // templates have no data disk
-	}
-	// images: resolve spec.Image (images.go) before the template lookup,
-	// since templates are keyed by the image's digest.
-	if err := m.resolveImage(ctx, &spec, from); err != nil {
-		return nil, err
-	}
 	defer m.creatingImage(spec)()
-	if from == nil && !spec.ColdBoot {
-		from = m.template(spec, rt)
-	}
 
 	id := newID("sbx-")
 	if err := m.admit(id, spec); err != nil {
@@ -83,7 +48,69 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	}
 	unlock := m.locks.lock(id)
 	defer unlock()
+	if spec, err = m.insertRecord(ctx, id, spec, from); err != nil {
+		m.unadmit(id)
+		return nil, err
+	}
+	if err := m.bootNew(ctx, id, spec, rt, from); err != nil {
+		m.discard(ctx, id, err)
+		return nil, err
+	}
+	if from == nil && !spec.ColdBoot {
+		m.ensureTemplate(spec, rt)
+	}
+	return m.Get(ctx, id)
+}
 
+// resolve completes a valid spec: the snapshot it restores from (which
+// fixes its size), its runtime and that runtime's defaults, the daemon's
+// defaults, and the template it may restore from instead of booting.
+func (m *Manager) resolve(ctx context.Context, spec Spec) (Spec, Runtime, *snapshotRef, error) {
+	var from *snapshotRef
+	if spec.FromSnapshot != "" {
+		ref, err := m.snapshotFor(ctx, spec.FromSnapshot, &spec)
+		if err != nil {
+			return spec, Runtime{}, nil, err
+		}
+		from = ref
+	}
+	rt, err := m.runtime(ctx, spec.Runtime)
+	if err != nil {
+		return spec, rt, nil, err
+	}
+	if rt.Plugin != nil && rt.Plugin.Resources != nil {
+		applyRuntimeDefaults(&spec, rt)
+		if err := spec.Validate(m.cfg.Limits); err != nil {
+			return spec, rt, nil, fmt.Errorf("runtime %s's default size: %w", spec.Runtime, err)
+		}
+	}
+	spec = spec.withDefaults(m.cfg.Defaults)
+	if spec.Network == NetworkBridge && m.cfg.Network == nil {
+		return spec, rt, nil, errdefs.Invalid("network bridge is not available on this daemon (it needs root and bridge_network); use network \"user\" or \"none\"")
+	}
+	if err := m.checkUserNet(spec.Network); err != nil {
+		return spec, rt, nil, err
+	}
+	if err := m.checkEgress(spec); err != nil {
+		return spec, rt, nil, err
+	}
+	if spec.DiskMiB > 0 && spec.FromSnapshot == "" && !spec.ColdBoot {
+		spec.ColdBoot = true // templates have no data disk
+	}
+	// images: resolve spec.Image (images.go) before the template lookup,
+	// since templates are keyed by the image's digest.
+	if err := m.resolveImage(ctx, &spec, from); err != nil {
+		return spec, rt, nil, err
+	}
+	if from == nil && !spec.ColdBoot {
+		from = m.template(spec, rt)
+	}
+	return spec, rt, from, nil
+}
+
+// insertRecord records a new sandbox as creating. The spec it returns
+// holds the placeholders of its secrets in place of their values.
+func (m *Manager) insertRecord(ctx context.Context, id string, spec Spec, from *snapshotRef) (Spec, error) {
 	now := time.Now().UTC()
 	rec := store.Sandbox{
 		ID: id, Name: spec.Name, Runtime: spec.Runtime, State: string(StateCreating),
@@ -94,55 +121,69 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 		rec.FromSnapshot = from.id
 	}
 	if spec.TTLSeconds > 0 {
-		rec.ExpiresAt = now.Add(time.Duration(spec.TTLSeconds) * time.Second)
+		rec.ExpiresAt = now.Add(seconds(spec.TTLSeconds))
 	}
-	if spec, err = m.prepareSecrets(id, m.egressEnv(spec)); err != nil {
-		m.unadmit(id)
+	spec, err := m.prepareSecrets(id, m.egressEnv(spec))
+	if err != nil {
 		m.dropSecrets(id)
-		return nil, err
+		return spec, err
 	}
 	setSpec(&rec, recordSpec{Spec: spec})
 	recordImage(&rec, spec) // images.go
 	if _, err := m.cfg.Store.CreateSandbox(ctx, rec); err != nil {
-		m.unadmit(id)
 		m.dropSecrets(id)
 		if errors.Is(err, errdefs.ErrAlreadyExists) {
-			return nil, errdefs.Conflict("a sandbox named %q exists already; pick another name or delete that one", spec.Name)
+			return spec, errdefs.Conflict("a sandbox named %q exists already; pick another name or delete that one", spec.Name)
 		}
-		return nil, err
+		return spec, err
 	}
 	m.publish(ctx, events.SandboxCreated, id, map[string]any{"runtime": spec.Runtime, "name": spec.Name})
+	return spec, nil
+}
 
+// bootNew boots a new sandbox's first VM: from a warm guest of its
+// template when there is one, else restored from the template or snapshot
+// from, else cold. A warm guest that fails is replaced by a fresh restore,
+// and a template that fails to restore is dropped for a cold boot.
+func (m *Manager) bootNew(ctx context.Context, id string, spec Spec, rt Runtime, from *snapshotRef) error {
+	fromTemplate := from != nil && spec.FromSnapshot == ""
 	var warm *warmVM
-	if from != nil && spec.FromSnapshot == "" {
+	if fromTemplate {
 		warm = m.takeWarm(m.templateKey(spec, rt), from, spec)
 	}
-	err = m.boot(ctx, id, spec, rt, from, warm)
+	err := m.boot(ctx, id, spec, rt, from, warm)
 	if err != nil && warm != nil && ctx.Err() == nil {
 		m.log.Warn("warm guest failed; restoring afresh", "sandbox", id, "err", err)
 		err = m.boot(ctx, id, spec, rt, from, nil)
 	}
-	if err != nil && from != nil && spec.FromSnapshot == "" && ctx.Err() == nil {
+	if err != nil && fromTemplate && ctx.Err() == nil {
 		// A template that no longer restores is dropped; cold boot instead.
 		// (Not when the caller gave up: that says nothing of the template.)
 		m.log.Warn("template restore failed; cold booting", "sandbox", id, "template", from.id, "err", err)
 		m.templateFailed(context.WithoutCancel(ctx), from.id)
 		err = m.boot(ctx, id, spec, rt, nil, nil)
 	}
-	if err != nil {
-		// Nothing of a failed create stays: the record goes too.
-		m.unadmit(id)
-		m.removeDisk(id)
-		m.dropSecrets(id)
-		_ = m.cfg.Store.DeleteSandbox(context.WithoutCancel(ctx), id)
-		m.publish(ctx, events.SandboxFailed, id, map[string]string{"reason": err.Error()})
-		m.publish(ctx, events.SandboxDeleted, id, nil)
-		return nil, err
-	}
-	if from == nil && !spec.ColdBoot {
-		m.ensureTemplate(spec, rt)
-	}
-	return m.Get(ctx, id)
+	return err
+}
+
+// discard removes what is left of a create that failed: nothing of it
+// stays, the record included.
+func (m *Manager) discard(ctx context.Context, id string, err error) {
+	ctx = context.WithoutCancel(ctx)
+	m.unadmit(id)
+	m.removeDisk(id)
+	m.dropSecrets(id)
+	_ = m.cfg.Store.DeleteSandbox(ctx, id)
+	m.publish(ctx, events.SandboxFailed, id, map[string]string{"reason": err.Error()})
+	m.publish(ctx, events.SandboxDeleted, id, nil)
+}
+
+// guestNet is a VM's network as the guest and the host see it.
+type guestNet struct {
+	ip, gw, mac, tap string
+	dev              hypervisor.Net
+	// cmdline holds the kernel arguments that tell the guest its address.
+	cmdline []string
 }
 
 // boot attaches the network, boots the VM (or restores it from a
@@ -158,44 +199,17 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 			rev.fail()
 		}
 	}()
-	life := context.WithoutCancel(ctx)
-
+	gn, err := m.attachNetwork(ctx, id, spec.Network, warm, &rev)
+	if err != nil {
+		return err
+	}
 	cfg := m.vmConfig(id, spec, rt)
+	cfg.Net = gn.dev
 	cmdline := []string{"volant.hostname=" + id}
 	if rt.Cmdline != "" {
 		cmdline = append(cmdline, rt.Cmdline)
 	}
-	var ip, gw, mac, tap string
-	switch spec.Network {
-	case NetworkBridge:
-		addr, lerr := m.lease(ctx, id)
-		if lerr != nil {
-			return lerr
-		}
-		rev.add(func() { _, _ = m.cfg.Addresses.ReleaseOwner(life, id) })
-		mac = ipam.MAC(addr).String()
-		if warm != nil {
-			tap = warm.tap
-		} else {
-			tap = network.TapName(id)
-			if err := m.cfg.Network.CreateTap(ctx, tap); err != nil {
-				return fmt.Errorf("creating tap for %s: %w", id, err)
-			}
-			rev.add(func() { _ = m.cfg.Network.DeleteTap(life, tap) })
-		}
-		ip = netip.PrefixFrom(addr, m.cfg.Addresses.Prefix().Bits()).String()
-		gw = m.cfg.Addresses.Gateway().String()
-		cfg.Net = hypervisor.Net{Mode: hypervisor.NetTap, Tap: tap, MAC: mac}
-		cmdline = append(cmdline, "volant.ip="+ip, "volant.gw="+gw)
-		if dns := m.guestDNS(spec.Network, gw); dns != "" {
-			cmdline = append(cmdline, "volant.dns="+dns)
-		}
-	case NetworkUser:
-		un := m.cfg.Driver.Capabilities().UserNetAddr
-		ip, gw = un.IP, un.Gateway
-		cfg.Net = hypervisor.Net{Mode: hypervisor.NetUser, MAC: userMAC(id)}
-		cmdline = append(cmdline, userNetCmdline(un)...)
-	}
+	cmdline = append(cmdline, gn.cmdline...)
 	if spec.DiskMiB > 0 && from == nil {
 		disk, derr := m.ensureDisk(ctx, id, spec.DiskMiB)
 		if derr != nil {
@@ -217,16 +231,74 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	cfg.Cmdline = strings.Join(cmdline, " ")
 	rev.add(func() { _ = os.Remove(cfg.MemoryFile) })
 
-	var vm hypervisor.VM
-	bootKind := "cold"
 	t0 := time.Now()
+	vm, bootKind, err := m.startVM(ctx, cfg, from, warm, &rev)
+	if err != nil {
+		return err
+	}
+	t1 := time.Now()
+	agent, err := m.connectAgent(ctx, id, vm, spec, rt, gn, from, warm)
+	if err != nil {
+		return err
+	}
+	m.log.Debug("vm started", "sandbox", id, "boot", bootKind, "vmm", t1.Sub(t0), "agent", time.Since(t1))
+	return m.markRunning(ctx, id, vm, agent, gn, bootKind, from)
+}
+
+// attachNetwork gives a sandbox its network: in bridge mode a lease and a
+// tap (a warm guest brings its own tap), in user mode the VMM's fixed
+// addresses. rev undoes it.
+func (m *Manager) attachNetwork(ctx context.Context, id string, mode NetworkMode, warm *warmVM, rev *reverter) (guestNet, error) {
+	life := context.WithoutCancel(ctx)
+	gn := guestNet{dev: hypervisor.Net{Mode: hypervisor.NetNone}}
+	switch mode {
+	case NetworkBridge:
+		addr, err := m.lease(ctx, id)
+		if err != nil {
+			return gn, err
+		}
+		rev.add(func() { _, _ = m.cfg.Addresses.ReleaseOwner(life, id) })
+		gn.mac = ipam.MAC(addr).String()
+		if warm != nil {
+			gn.tap = warm.tap
+		} else {
+			tap := network.TapName(id)
+			if err := m.cfg.Network.CreateTap(ctx, tap); err != nil {
+				return gn, fmt.Errorf("creating tap for %s: %w", id, err)
+			}
+			rev.add(func() { _ = m.cfg.Network.DeleteTap(life, tap) })
+			gn.tap = tap
+		}
+		gn.ip = netip.PrefixFrom(addr, m.cfg.Addresses.Prefix().Bits()).String()
+		gn.gw = m.cfg.Addresses.Gateway().String()
+		gn.dev = hypervisor.Net{Mode: hypervisor.NetTap, Tap: gn.tap, MAC: gn.mac}
+		gn.cmdline = []string{"volant.ip=" + gn.ip, "volant.gw=" + gn.gw}
+		if dns := m.guestDNS(mode, gn.gw); dns != "" {
+			gn.cmdline = append(gn.cmdline, "volant.dns="+dns)
+		}
+	case NetworkUser:
+		un := m.cfg.Driver.Capabilities().UserNetAddr
+		gn.ip, gn.gw = un.IP, un.Gateway
+		gn.dev = hypervisor.Net{Mode: hypervisor.NetUser, MAC: userMAC(id)}
+		gn.cmdline = userNetCmdline(un)
+	}
+	return gn, nil
+}
+
+// startVM boots cfg, restores it from a snapshot, or takes the warm guest,
+// and says which ("cold" or "restore"). rev stops it.
+func (m *Manager) startVM(ctx context.Context, cfg hypervisor.Config, from *snapshotRef, warm *warmVM, rev *reverter) (hypervisor.VM, string, error) {
 	if warm != nil {
-		bootKind = "restore"
-		vm = warm.vm
-	} else if from != nil {
+		rev.add(func() { warm.kill(m) })
+		return warm.vm, "restore", nil
+	}
+	var vm hypervisor.VM
+	var err error
+	bootKind := "cold"
+	if from != nil {
 		restorer, ok := m.cfg.Driver.(hypervisor.Restorer)
 		if !ok {
-			return errdefs.Unavailable("the %s driver cannot restore snapshots", m.cfg.Driver.Name())
+			return nil, "", errdefs.Unavailable("the %s driver cannot restore snapshots", m.cfg.Driver.Name())
 		}
 		bootKind = "restore"
 		cfg.MemoryFile = "" // a restore backs memory its own way (hypervisor.Restorer)
@@ -236,15 +308,17 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	}
 	if err != nil {
 		_ = os.RemoveAll(cfg.Dir)
-		return fmt.Errorf("starting the VM of %s: %w", id, err)
+		return nil, "", fmt.Errorf("starting the VM of %s: %w", cfg.ID, err)
 	}
-	if warm != nil {
-		rev.add(func() { warm.kill(m) })
-	} else {
-		rev.add(func() { _ = vm.Kill(); _ = os.RemoveAll(cfg.Dir) })
-	}
+	rev.add(func() { _ = vm.Kill(); _ = os.RemoveAll(cfg.Dir) })
+	return vm, bootKind, nil
+}
 
-	t1 := time.Now()
+// connectAgent waits for a new VM's agent. A restored guest's first
+// request gives it its identity, and its answer also says the agent is
+// ready (one round trip, not two); a cold-booted one then gets its
+// runtime plugin set up.
+func (m *Manager) connectAgent(ctx context.Context, id string, vm hypervisor.VM, spec Spec, rt Runtime, gn guestNet, from *snapshotRef, warm *warmVM) (*client.Client, error) {
 	agent := client.New(vm.DialAgent)
 	if warm != nil {
 		agent = warm.agent
@@ -254,39 +328,45 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 		return err
 	}
 	if from != nil {
-		// A restored guest's first request gives it its identity; its
-		// answer also says the agent is ready (one round trip, not two).
-		ready = func(ctx context.Context) error { return m.reconfigure(ctx, agent, id, ip, gw, mac, spec.Network) }
+		ready = func(ctx context.Context) error {
+			return m.reconfigure(ctx, agent, id, gn.ip, gn.gw, gn.mac, spec.Network)
+		}
 	}
 	if err := m.waitAgent(ctx, vm, ready); err != nil {
-		return err
+		return nil, err
 	}
-	if from == nil && ip != "" {
+	if from == nil && gn.ip != "" {
 		// A cold-booted guest got its identity from the command line;
 		// once its agent answers, check that the guest applied it.
-		if err := m.waitAgent(ctx, vm, func(ctx context.Context) error { return checkNet(ctx, agent, id, ip, gw, mac, spec.Network) }); err != nil {
-			return err
+		if err := m.waitAgent(ctx, vm, func(ctx context.Context) error {
+			return checkNet(ctx, agent, id, gn.ip, gn.gw, gn.mac, spec.Network)
+		}); err != nil {
+			return nil, err
 		}
 	}
 	if from == nil {
 		if err := m.setupImage(ctx, agent, spec.image); err != nil { // images.go
-			return err
+			return nil, err
 		}
 		if err := m.setupPlugin(ctx, agent, rt); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := m.installCA(ctx, agent, spec); err != nil {
-		return err
+		return nil, err
 	}
-	m.log.Debug("vm started", "sandbox", id, "boot", bootKind, "vmm", t1.Sub(t0), "agent", time.Since(t1))
+	return agent, nil
+}
 
+// markRunning records a sandbox whose agent answered as running, adopts
+// its VM and announces it.
+func (m *Manager) markRunning(ctx context.Context, id string, vm hypervisor.VM, agent *client.Client, gn guestNet, bootKind string, from *snapshotRef) error {
 	rec, err := m.update(ctx, id, func(r *store.Sandbox) error {
 		r.State = string(StateRunning)
 		r.Reason = ""
-		r.IP, r.MAC, r.Tap, r.VMDir = ip, mac, tap, vm.Dir()
+		r.IP, r.MAC, r.Tap, r.VMDir = gn.ip, gn.mac, gn.tap, vm.Dir()
 		meta := specOf(*r)
-		meta.Gateway, meta.Boot = gw, bootKind
+		meta.Gateway, meta.Boot = gn.gw, bootKind
 		if from != nil {
 			meta.Restored = from.id
 		}
@@ -298,7 +378,7 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	}
 	m.attachEgress(rec)
 	m.adopt(id, vm, agent)
-	m.publish(ctx, events.SandboxRunning, id, map[string]string{"boot": bootKind, "ip": ip})
+	m.publish(ctx, events.SandboxRunning, id, map[string]string{"boot": bootKind, "ip": gn.ip})
 	return nil
 }
 

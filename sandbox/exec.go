@@ -32,11 +32,36 @@ type ExecRequest struct {
 	MaxOutputBytes int `json:"max_output_bytes,omitempty"`
 }
 
+// ExecCommand is an exec request as callers send it, with its timeout in
+// seconds: REST and MCP bind it, and Request makes the engine's request.
+type ExecCommand struct {
+	Cmd            []string          `json:"cmd" minItems:"1" maxItems:"4096" doc:"The argv; cmd[0] is looked up in PATH. For a shell line use [\"sh\", \"-c\", \"...\"]." jsonschema:"the command as an argv array, e.g. [\"sh\", \"-c\", \"ls -l | wc -l\"]; cmd[0] is looked up in PATH"`
+	Env            map[string]string `json:"env,omitempty" doc:"Added to the sandbox's environment for this command." jsonschema:"environment variables for this command"`
+	Cwd            string            `json:"cwd,omitempty" maxLength:"4096" doc:"Absolute working directory; empty means /root." jsonschema:"absolute working directory; empty means /root"`
+	User           string            `json:"user,omitempty" maxLength:"256" doc:"User name or uid; empty means root." jsonschema:"run as this user name or uid; empty means root"`
+	Stdin          string            `json:"stdin,omitempty" maxLength:"16777216" doc:"Fed to the command, then closed." jsonschema:"text fed to the command's standard input, then closed"`
+	TimeoutS       int               `json:"timeout_s,omitempty" minimum:"0" maximum:"86400" doc:"Kill the command's process group after this many seconds; 0 means 60." jsonschema:"kill the command's process group after this many seconds; 0 means 60"`
+	MaxOutputBytes int               `json:"max_output_bytes,omitempty" minimum:"0" maximum:"67108864" doc:"Cap on each buffered stream; 0 means 1 MiB. The result says when output was truncated." jsonschema:"cap on each of stdout and stderr; 0 means 1 MiB"`
+}
+
+// Request is c as the engine's request (Validate checks it).
+func (c ExecCommand) Request() ExecRequest {
+	req := ExecRequest{
+		Cmd: c.Cmd, Env: c.Env, Cwd: c.Cwd, User: c.User,
+		Timeout: Seconds(c.TimeoutS), MaxOutputBytes: c.MaxOutputBytes,
+	}
+	if c.Stdin != "" {
+		req.Stdin = []byte(c.Stdin)
+	}
+	return req
+}
+
 // DefaultExecTimeout and MaxExecTimeout bound ExecRequest.Timeout.
 const (
 	DefaultExecTimeout = 60 * time.Second
 	MaxExecTimeout     = 24 * time.Hour
 	maxStdin           = 16 << 20
+	maxArgs            = 4096
 )
 
 // Validate reports what is wrong with r.
@@ -44,16 +69,22 @@ func (r ExecRequest) Validate() error {
 	if len(r.Cmd) == 0 || r.Cmd[0] == "" {
 		return errdefs.Invalid("cmd: give the command as a non-empty argv array, e.g. [\"sh\", \"-c\", \"echo hi\"]")
 	}
+	if len(r.Cmd) > maxArgs {
+		return errdefs.Invalid("cmd: %d arguments is more than %d", len(r.Cmd), maxArgs)
+	}
 	for i, a := range r.Cmd {
 		if strings.ContainsRune(a, 0) {
 			return errdefs.Invalid("cmd[%d]: contains a NUL byte", i)
 		}
 	}
-	if r.Cwd != "" && !strings.HasPrefix(r.Cwd, "/") {
-		return errdefs.Invalid("cwd %q: must be an absolute path", r.Cwd)
+	if r.Cwd != "" && (!strings.HasPrefix(r.Cwd, "/") || len(r.Cwd) > MaxPathLen) {
+		return errdefs.Invalid("cwd %q: must be an absolute path", clip(r.Cwd))
+	}
+	if len(r.User) > 256 {
+		return errdefs.Invalid("user: %d bytes is longer than 256; give a user name or uid", len(r.User))
 	}
 	if r.Timeout < 0 || r.Timeout > MaxExecTimeout {
-		return errdefs.Invalid("timeout: must be between 0 (default %s) and %s", DefaultExecTimeout, MaxExecTimeout)
+		return errdefs.Invalid("timeout_s: must be between 0 (default %d) and %d seconds", int(DefaultExecTimeout/time.Second), int(MaxExecTimeout/time.Second))
 	}
 	if len(r.Stdin) > maxStdin {
 		return errdefs.Invalid("stdin: at most %d bytes; upload larger input as a file", maxStdin)
@@ -146,16 +177,6 @@ func (m *Manager) Exec(ctx context.Context, idOrName string, req ExecRequest, ou
 	}
 	m.publish(ctx, events.ExecFinished, rec.ID, map[string]any{"cmd": req.Cmd, "exit_code": r.ExitCode, "duration_ms": r.DurationMS})
 	return r, nil
-}
-
-// Agent returns the agent client of a running sandbox, for file,
-// process, PTY and port calls, and marks the sandbox active.
-func (m *Manager) Agent(ctx context.Context, idOrName string) (*client.Client, error) {
-	_, in, err := m.running(ctx, idOrName)
-	if err != nil {
-		return nil, err
-	}
-	return in.agent, nil
 }
 
 // running returns the record and live VM of a running sandbox, or an

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/volant-sh/volant/errdefs"
-	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/sandbox"
 	"github.com/volant-sh/volant/sandbox/sandboxtest"
 )
@@ -224,11 +223,11 @@ func TestImageSandboxes(t *testing.T) {
 	})
 
 	t.Run("pty", func(t *testing.T) {
-		agent, err := m.Agent(ctx, sb1.ID)
+		g, err := m.Guest(ctx, sb1.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sess, err := agent.PTY(ctx, client.PTYRequest{Argv: []string{"sh", "-c", "tty; echo mark=$IMG_MARK; echo DONE; exit 3"}})
+		sess, err := g.PTY(ctx, sandbox.PTYRequest{ExecRequest: sandbox.ExecRequest{Cmd: []string{"sh", "-c", "tty; echo mark=$IMG_MARK; echo DONE; exit 3"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,22 +251,30 @@ func TestImageSandboxes(t *testing.T) {
 	})
 
 	t.Run("files api sees the root", func(t *testing.T) {
-		agent, err := m.Agent(ctx, sb1.ID)
+		g, err := m.Guest(ctx, sb1.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := agent.ReadFileAll(ctx, "/srv/work/hello", 1<<20)
+		readAll := func(p string) ([]byte, error) {
+			rc, err := g.ReadFile(ctx, sandbox.ReadFileRequest{Path: p})
+			if err != nil {
+				return nil, err
+			}
+			defer rc.Close()
+			return io.ReadAll(rc)
+		}
+		b, err := readAll("/srv/work/hello")
 		if err != nil || string(b) != "hello from the image\n" {
 			t.Errorf("reading /srv/work/hello: %q, %v", b, err)
 		}
 		// A symlink out of the root ends at the root's own /.
 		sh(t, m, sb1.ID, "ln -s ../../../../.. /tmp/up")
-		b, err = agent.ReadFileAll(ctx, "/tmp/up/etc/os-release", 1<<20)
+		b, err = readAll("/tmp/up/etc/os-release")
 		if err != nil || !strings.Contains(string(b), "volanttest") {
 			t.Errorf("reading through a symlink up and out: %q, %v; want the image's file", b, err)
 		}
 		// kestrel itself is /init in the initramfs, not in the root.
-		if _, err := agent.Stat(ctx, "/init"); !errors.Is(err, errdefs.ErrNotFound) {
+		if _, err := g.StatFile(ctx, sandbox.FileRequest{Path: "/init"}); !errors.Is(err, errdefs.ErrNotFound) {
 			t.Errorf("stat /init = %v, want not found (the initramfs is not visible)", err)
 		}
 	})
@@ -481,11 +488,11 @@ func TestImageWithoutShell(t *testing.T) {
 	if res.ExitCode != 0 || !strings.Contains(res.Stdout, "volanttest") || !strings.Contains(res.Stdout, " /data ext") {
 		t.Errorf("busybox cat in the image: exit %d, stdout %q, stderr %q; want the image's os-release and /data mounted", res.ExitCode, res.Stdout, res.Stderr)
 	}
-	agent, err := m.Agent(ctx, sb.ID)
+	g, err := m.Guest(ctx, sb.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := agent.WriteFile(ctx, "/data/kept", strings.NewReader("data\n"), client.WriteOptions{}); err != nil {
+	if _, err := g.WriteFile(ctx, sandbox.WriteFileRequest{Path: "/data/kept"}, strings.NewReader("data\n")); err != nil {
 		t.Fatalf("writing /data/kept: %v", err)
 	}
 	if _, err := m.Stop(ctx, sb.ID); err != nil {

@@ -287,32 +287,29 @@ func (m *Manager) view(rec store.Sandbox) *Sandbox {
 
 // record reads a sandbox's record by id or name.
 func (m *Manager) record(ctx context.Context, idOrName string) (store.Sandbox, error) {
-	if idOrName == "" {
-		return store.Sandbox{}, errdefs.Invalid("sandbox id: give the id (sbx-...) or name of a sandbox")
+	if err := validateRef("sandbox id", idOrName); err != nil {
+		return store.Sandbox{}, errdefs.WithRemedy(err, errdefs.OpSandboxList)
 	}
 	rec, err := m.cfg.Store.GetSandbox(ctx, idOrName)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		rec, err = m.cfg.Store.GetSandboxByName(ctx, idOrName)
 	}
 	if errors.Is(err, errdefs.ErrNotFound) {
-		return store.Sandbox{}, errdefs.NotFound("sandbox %q not found; list sandboxes to see the ids", idOrName)
+		return store.Sandbox{}, sandboxNotFound(idOrName)
 	}
 	return rec, err
 }
 
 // List returns one page of sandboxes, oldest first.
 func (m *Manager) List(ctx context.Context, opts ListOptions) (*ListPage, error) {
-	if opts.Limit < 0 || opts.Limit > 1000 {
-		return nil, errdefs.Invalid("limit %d: must be between 1 and 1000", opts.Limit)
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Limit == 0 {
 		opts.Limit = 100
 	}
 	f := store.SandboxFilter{Runtime: opts.Runtime, Labels: opts.Labels, Limit: opts.Limit, After: opts.Cursor}
 	for _, s := range opts.States {
-		if !ValidState(string(s)) {
-			return nil, errdefs.Invalid("state %q: use one of creating, running, paused, stopped, failed, deleting", s)
-		}
 		f.States = append(f.States, string(s))
 	}
 	recs, next, err := m.cfg.Store.ListSandboxes(ctx, f)
@@ -378,4 +375,19 @@ func (m *Manager) dirOf(rec store.Sandbox) string {
 		return rec.VMDir
 	}
 	return m.vmDir(rec.ID)
+}
+
+// LookupError is the error of looking up a sandbox by idOrName when none
+// has it (or the id is malformed), as the engine answers it. Fake engines
+// use it to answer as the engine does.
+func LookupError(idOrName string) error {
+	if err := validateRef("sandbox id", idOrName); err != nil {
+		return errdefs.WithRemedy(err, errdefs.OpSandboxList)
+	}
+	return sandboxNotFound(idOrName)
+}
+
+// sandboxNotFound is the error of an unknown sandbox id or name.
+func sandboxNotFound(idOrName string) error {
+	return errdefs.WithRemedy(errdefs.NotFound("sandbox %q not found; list sandboxes to see the ids", clip(idOrName)), errdefs.OpSandboxList)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/events"
 	"github.com/volant-sh/volant/internal/testguest"
-	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/sandbox"
 	"github.com/volant-sh/volant/sandbox/sandboxtest"
 )
@@ -44,14 +44,19 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("exec by name with env = %+v, %v; want \"hi there\"", res, err)
 	}
 
-	agent, err := m.Agent(ctx, sb.ID)
+	g, err := m.Guest(ctx, sb.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := agent.WriteFile(ctx, "/root/note.txt", strings.NewReader("hello"), client.WriteOptions{Mode: 0o600}); err != nil {
+	if _, err := g.WriteFile(ctx, sandbox.WriteFileRequest{Path: "/root/note.txt", Mode: "0600"}, strings.NewReader("hello")); err != nil {
 		t.Fatal(err)
 	}
-	data, err := agent.ReadFileAll(ctx, "/root/note.txt", 1<<20)
+	rc, err := g.ReadFile(ctx, sandbox.ReadFileRequest{Path: "/root/note.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
 	if err != nil || string(data) != "hello" {
 		t.Fatalf("read back %q, %v", data, err)
 	}

@@ -63,5 +63,7 @@ func (m *Manager) reap(ctx context.Context) {
 
 func idle(rec store.Sandbox, now time.Time) bool {
 	t := specOf(rec).Spec.IdleTimeoutSeconds
-	return t > 0 && now.Sub(rec.LastActiveAt) > time.Duration(t)*time.Second
+	// Validate bounds t; a record from before that bound is never idle
+	// rather than overflowing.
+	return t > 0 && t <= MaxDurationSeconds && now.Sub(rec.LastActiveAt) > seconds(t)
 }

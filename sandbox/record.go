@@ -107,8 +107,12 @@ func (m *Manager) setState(ctx context.Context, id string, to State, reason stri
 }
 
 // touch records API activity on a sandbox, at most every few seconds.
+// touchEvery is how stale a sandbox's last activity may be before an
+// operation records it again.
+const touchEvery = 5 * time.Second
+
 func (m *Manager) touch(ctx context.Context, r store.Sandbox) {
-	if time.Since(r.LastActiveAt) < 5*time.Second {
+	if time.Since(r.LastActiveAt) < touchEvery {
 		return
 	}
 	_, _ = m.update(context.WithoutCancel(ctx), r.ID, func(r *store.Sandbox) error {

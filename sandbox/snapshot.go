@@ -144,12 +144,30 @@ func (m *Manager) snapshotVM(ctx context.Context, snapper hypervisor.Snapshotter
 	return sn, man, nil
 }
 
-// Fork snapshots a sandbox and restores n clones of it, each with its own
-// identity (id, address, MAC, hostname, entropy, clock).
-func (m *Manager) Fork(ctx context.Context, idOrName string, n int) ([]*Sandbox, error) {
-	if n < 1 || n > 64 {
-		return nil, errdefs.Invalid("count %d: fork between 1 and 64 clones", n)
+// MaxForkCount bounds the clones of one fork.
+const MaxForkCount = 64
+
+// ForkRequest is the body of a fork.
+type ForkRequest struct {
+	// Count is how many clones; 0 means 1.
+	Count int `json:"count,omitempty" minimum:"0" maximum:"64" doc:"How many clones, 1 to 64; 0 means 1." jsonschema:"number of clones, 1 to 64; 0 means 1"`
+}
+
+// Validate reports what is wrong with r.
+func (r ForkRequest) Validate() error {
+	if r.Count < 0 || r.Count > MaxForkCount {
+		return errdefs.Invalid("count %d: fork between 1 and %d clones (0 means 1)", r.Count, MaxForkCount)
 	}
+	return nil
+}
+
+// Fork snapshots a sandbox and restores n clones of it (0 means 1), each
+// with its own identity (id, address, MAC, hostname, entropy, clock).
+func (m *Manager) Fork(ctx context.Context, idOrName string, n int) ([]*Sandbox, error) {
+	if err := (ForkRequest{Count: n}).Validate(); err != nil {
+		return nil, err
+	}
+	n = max(n, 1)
 	src, err := m.Get(ctx, idOrName)
 	if err != nil {
 		return nil, err
@@ -191,7 +209,7 @@ func (m *Manager) Fork(ctx context.Context, idOrName string, n int) ([]*Sandbox,
 func (m *Manager) snapshotFor(ctx context.Context, id string, spec *Spec) (*snapshotRef, error) {
 	sn, err := m.cfg.Store.GetSnapshot(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil, errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id)
+		return nil, snapshotNotFound(id)
 	}
 	if err != nil {
 		return nil, err
@@ -253,9 +271,12 @@ func (m *Manager) ListSnapshots(ctx context.Context) ([]*Snapshot, error) {
 
 // GetSnapshot returns one snapshot.
 func (m *Manager) GetSnapshot(ctx context.Context, id string) (*Snapshot, error) {
+	if err := validateSnapshotID(id); err != nil {
+		return nil, err
+	}
 	r, err := m.cfg.Store.GetSnapshot(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil, errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id)
+		return nil, snapshotNotFound(id)
 	}
 	if err != nil {
 		return nil, err
@@ -272,9 +293,12 @@ func (m *Manager) GetSnapshot(ctx context.Context, id string) (*Snapshot, error)
 // DeleteSnapshot removes a snapshot nothing depends on: no child snapshot
 // and no sandbox restored from it.
 func (m *Manager) DeleteSnapshot(ctx context.Context, id string) error {
+	if err := validateSnapshotID(id); err != nil {
+		return err
+	}
 	r, err := m.cfg.Store.GetSnapshot(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
-		return errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", id)
+		return snapshotNotFound(id)
 	}
 	if err != nil {
 		return err
@@ -325,4 +349,17 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// validateSnapshotID checks a snapshot id a caller gave.
+func validateSnapshotID(id string) error {
+	if err := validateRef("snapshot id", id); err != nil {
+		return errdefs.WithRemedy(err, errdefs.OpSnapshotList)
+	}
+	return nil
+}
+
+// snapshotNotFound is the error of an unknown snapshot id.
+func snapshotNotFound(id string) error {
+	return errdefs.WithRemedy(errdefs.NotFound("snapshot %q not found; list snapshots to see the ids", clip(id)), errdefs.OpSnapshotList)
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/volant-sh/volant/errdefs"
-	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/sandbox"
 	"github.com/volant-sh/volant/sandbox/sandboxtest"
 )
@@ -63,14 +62,14 @@ func TestSnapshotForkAndChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agent, err := m.Agent(ctx, src.ID)
+	g, err := m.Guest(ctx, src.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := agent.WriteFile(ctx, "/root/before.txt", strings.NewReader("kept"), client.WriteOptions{}); err != nil {
+	if _, err := g.WriteFile(ctx, sandbox.WriteFileRequest{Path: "/root/before.txt"}, strings.NewReader("kept")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := agent.StartProcess(ctx, client.ExecRequest{Argv: []string{"sh", "-c", "while true; do date +%s%N > /tmp/tick; sleep 0.2; done"}}); err != nil {
+	if _, err := g.StartProcess(ctx, sandbox.ExecRequest{Cmd: []string{"sh", "-c", "while true; do date +%s%N > /tmp/tick; sleep 0.2; done"}}); err != nil {
 		t.Fatal(err)
 	}
 

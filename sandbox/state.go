@@ -77,18 +77,21 @@ type Sandbox struct {
 	LastActiveAt time.Time  `json:"last_active_at"`
 }
 
-// needRunning returns an error that tells the caller what to do when sb is
-// not running.
+// NeedRunning returns nil for a running sandbox, else the error that tells
+// the caller what to do (resume it, start it, ...). Fake engines use it to
+// answer as the engine does.
+func NeedRunning(sb *Sandbox) error { return needRunning(sb) }
+
 func needRunning(sb *Sandbox) error {
 	switch sb.State {
 	case StateRunning:
 		return nil
 	case StatePaused:
-		return errdefs.Conflict("sandbox %s is paused; resume it first (sandbox_resume or POST /v1/sandboxes/%s/resume)", sb.ID, sb.ID)
+		return errdefs.WithRemedy(errdefs.Conflict("sandbox %s is paused; resume it first", sb.ID), errdefs.OpSandboxResume, "id", sb.ID)
 	case StateStopped:
-		return errdefs.Conflict("sandbox %s is stopped; start it first (POST /v1/sandboxes/%s/start)", sb.ID, sb.ID)
+		return errdefs.WithRemedy(errdefs.Conflict("sandbox %s is stopped; start it first", sb.ID), errdefs.OpSandboxStart, "id", sb.ID)
 	case StateFailed:
-		return errdefs.Conflict("sandbox %s failed (%s); delete it and create a new one", sb.ID, sb.Reason)
+		return errdefs.WithRemedy(errdefs.Conflict("sandbox %s failed (%s); delete it and create a new one", sb.ID, sb.Reason), errdefs.OpSandboxDelete, "id", sb.ID)
 	default:
 		return errdefs.Conflict("sandbox %s is %s; wait until it is running", sb.ID, sb.State)
 	}

@@ -149,7 +149,7 @@ func TestPluginCommands(t *testing.T) {
 		t.Errorf("enable: exit %d, stdout %q", code, stdout)
 	}
 	code, _, stderr = v("", "plugin", "get", "nope")
-	if code != 1 || stderr != "volar: plugin nope is not installed: list plugins with GET /v1/plugins\n" {
+	if code != 1 || stderr != "volar: plugin nope is not installed; list the installed plugins (volar plugin ls)\n" {
 		t.Errorf("get nope: exit %d, stderr %q", code, stderr)
 	}
 	code, _, stderr = v("", "plugin", "enable", "No_Such")

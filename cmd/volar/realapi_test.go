@@ -134,6 +134,13 @@ func (e *hostEngine) Agent(_ context.Context, id string) (*agentclient.Client, e
 	}
 	return e.agent, nil
 }
+func (e *hostEngine) Guest(ctx context.Context, id string) (*sandbox.Guest, error) {
+	a, err := e.Agent(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return sandbox.NewGuest(id, a, nil, nil), nil
+}
 func (e *hostEngine) ConsoleLog(_ context.Context, id string, _ int) ([]byte, string, error) {
 	if _, err := e.get(id); err != nil {
 		return nil, "", err

@@ -91,8 +91,11 @@ type TarResult struct {
 // WriteOptions tune WriteFile.
 type WriteOptions struct {
 	// Mode is the new file's permission bits; zero keeps the mode of the
-	// file being replaced, or 0644 for a new file.
+	// file being replaced, or 0644 for a new file, unless SetMode is true.
 	Mode fs.FileMode
+	// SetMode sends Mode even when it is zero: mode 0000 is a real mode,
+	// not "keep".
+	SetMode bool
 	// MkdirAll creates missing parent directories (0755).
 	MkdirAll bool
 	// UID and GID, when set, own the new file; otherwise the owner of the
@@ -153,7 +156,7 @@ func (c *Client) ReadFileAll(ctx context.Context, path string, limit int64) ([]b
 // file's stat.
 func (c *Client) WriteFile(ctx context.Context, path string, r io.Reader, opts WriteOptions) (*FileInfo, error) {
 	q := url.Values{"path": {path}}
-	if opts.Mode != 0 {
+	if opts.Mode != 0 || opts.SetMode {
 		q.Set("mode", modeString(opts.Mode))
 	}
 	if opts.MkdirAll {
@@ -196,11 +199,11 @@ func (c *Client) List(ctx context.Context, path string, opts ListOptions) (*File
 }
 
 // Mkdir creates the guest directory at path and its parents (mkdir -p);
-// mode zero means 0755. An existing directory is fine.
-func (c *Client) Mkdir(ctx context.Context, path string, mode fs.FileMode) (*FileInfo, error) {
+// a nil mode means 0755. An existing directory is fine.
+func (c *Client) Mkdir(ctx context.Context, path string, mode *fs.FileMode) (*FileInfo, error) {
 	q := url.Values{"path": {path}}
-	if mode != 0 {
-		q.Set("mode", modeString(mode))
+	if mode != nil {
+		q.Set("mode", modeString(*mode))
 	}
 	var fi FileInfo
 	if err := c.DoJSON(ctx, http.MethodPost, "/v1/files/mkdir", q, nil, &fi); err != nil {

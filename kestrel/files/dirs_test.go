@@ -2,6 +2,7 @@ package files_test
 
 import (
 	"context"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -99,24 +100,25 @@ func TestList(t *testing.T) {
 }
 
 func TestMkdir(t *testing.T) {
+	mode0700 := fs.FileMode(0o700)
 	c := newClient(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "x/y/z")
-	fi, err := c.Mkdir(ctx, p, 0o700)
+	fi, err := c.Mkdir(ctx, p, &mode0700)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !fi.IsDir || fi.Mode != "0700" {
 		t.Errorf("Mkdir answered dir %v mode %s, want a dir with 0700", fi.IsDir, fi.Mode)
 	}
-	if _, err := c.Mkdir(ctx, p, 0); err != nil {
+	if _, err := c.Mkdir(ctx, p, nil); err != nil {
 		t.Errorf("Mkdir of an existing directory: %v", err)
 	}
 	writeFile(t, filepath.Join(dir, "file"), "", 0o644)
-	_, err = c.Mkdir(ctx, filepath.Join(dir, "file"), 0)
+	_, err = c.Mkdir(ctx, filepath.Join(dir, "file"), nil)
 	wantAgentError(t, err, http.StatusConflict, "not a directory")
-	_, err = c.Mkdir(ctx, filepath.Join(dir, "file/sub"), 0)
+	_, err = c.Mkdir(ctx, filepath.Join(dir, "file/sub"), nil)
 	wantAgentError(t, err, http.StatusConflict, "not a directory")
 }
 

@@ -137,14 +137,14 @@ func (r *Registry) setEnabled(name string, on bool) (*plugins.Plugin, error) {
 func (r *Registry) getLocked(name string) (*plugins.Plugin, error) {
 	p, ok := r.list[name]
 	if !ok {
-		return nil, errdefs.NotFound("plugin %s is not installed: list plugins with GET /v1/plugins", name)
+		return nil, errdefs.WithRemedy(errdefs.NotFound("plugin %s is not installed; list the installed plugins", name), errdefs.OpPluginList)
 	}
 	return p, nil
 }
 
 func (r *Registry) checkUnused(name, verb string) error {
 	if r.InUse != nil && r.InUse(name) {
-		return errdefs.Conflict("plugin %s is the runtime of 1 sandbox; delete it first (GET /v1/sandboxes?runtime=%s lists it), then %s the plugin", name, name, verb)
+		return errdefs.WithRemedy(errdefs.Conflict("plugin %s is the runtime of 1 sandbox; delete it first, then %s the plugin", name, verb), errdefs.OpSandboxList, "runtime", name)
 	}
 	return nil
 }
