@@ -208,5 +208,6 @@ func (s *server) routes() {
 	s.pluginRoutes()
 	s.tokenRoutes()
 	s.eventRoutes()
+	s.workloadRoutes()
 	s.docsRoutes()
 }

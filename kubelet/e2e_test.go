@@ -1,0 +1,346 @@
+package kubelet
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
+
+	"github.com/volant-sh/volant/apiclient"
+	"github.com/volant-sh/volant/auth"
+	"github.com/volant-sh/volant/auth/authtest"
+	"github.com/volant-sh/volant/internal/logging"
+	"github.com/volant-sh/volant/rest"
+	"github.com/volant-sh/volant/sandbox"
+	"github.com/volant-sh/volant/sandbox/sandboxtest"
+	"github.com/volant-sh/volant/test/k8s/k8stest"
+)
+
+const testNode = "volant-test"
+
+// world is a real API server, a real engine with real guests behind its
+// REST API, and the client of each.
+type world struct {
+	t       *testing.T
+	cluster *k8stest.Cluster
+	env     *sandboxtest.Env
+	vol     *apiclient.Client
+	// down makes the REST API drop every connection, as a volantd that
+	// went away.
+	down *atomic.Bool
+}
+
+func newWorld(t *testing.T, mod func(*sandbox.Config)) *world {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots guests and a Kubernetes control plane")
+	}
+	cluster := k8stest.Start(t)
+	env := sandboxtest.New(t, mod)
+	a := auth.New(authtest.NewStore(), nil)
+	tok, _, err := a.Create(context.Background(), "kubelet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := rest.New(rest.Options{Manager: env.Manager, Auth: a, Events: env.Bus})
+	down := &atomic.Bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			if hj, ok := w.(http.Hijacker); ok {
+				if c, _, err := hj.Hijack(); err == nil {
+					c.Close()
+					return
+				}
+			}
+		}
+		api.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	vol, err := apiclient.New(apiclient.Options{BaseURL: srv.URL, Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No controller manager runs, so the default service account that
+	// Pods need is made here.
+	ctx := context.Background()
+	_, err = cluster.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	return &world{t: t, cluster: cluster, env: env, vol: vol, down: down}
+}
+
+// startKubelet starts a provider for the node, closed in t.Cleanup if
+// the test did not close it.
+func (w *world) startKubelet() *Kubelet {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lvl, err := logging.ParseLevel(os.Getenv("VOLANT_TEST_LOG"))
+	if os.Getenv("VOLANT_TEST_LOG") == "" || err != nil {
+		lvl = slog.LevelWarn
+	}
+	k, err := Start(ctx, Config{
+		NodeName: testNode, Hostname: "test-host", Volant: w.vol, Kube: w.cluster.Client,
+		ListenAddr: "127.0.0.1:0", NodeIP: "127.0.0.1", ClientCAFile: w.cluster.KubeletClientCA,
+		StatusInterval: time.Second, Logger: logging.New(os.Stderr, lvl),
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { _ = k.Close() })
+	return k
+}
+
+// testPodSpec is a Pod for the node: it tolerates the taint and selects
+// the node (and names it, as no scheduler runs).
+func testPodSpec(name, image string, command ...string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: corev1.PodSpec{
+			NodeName:     testNode,
+			NodeSelector: map[string]string{"type": "virtual-kubelet"},
+			Tolerations:  []corev1.Toleration{{Key: TaintKey, Operator: corev1.TolerationOpEqual, Value: TaintValue, Effect: corev1.TaintEffectNoSchedule}},
+			Containers:   []corev1.Container{{Name: "main", Image: image, Command: command}},
+		},
+	}
+}
+
+// waitPod waits until the Pod satisfies cond.
+func (w *world) waitPod(name string, what string, cond func(*corev1.Pod) bool) *corev1.Pod {
+	w.t.Helper()
+	var last *corev1.Pod
+	k8stest.WaitFor(w.t, context.Background(), "pod "+name+" "+what, 10*time.Minute, func() (bool, string) {
+		p, err := w.cluster.Client.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		last = p
+		return cond(p), fmt.Sprintf("phase %s %s %+v", p.Status.Phase, p.Status.Message, p.Status.ContainerStatuses)
+	})
+	return last
+}
+
+func (w *world) podSandboxes() []*sandbox.Sandbox {
+	w.t.Helper()
+	page, err := w.vol.ListSandboxes(context.Background(), sandbox.ListOptions{Labels: map[string]string{LabelNode: testNode}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return page.Items
+}
+
+func TestNodeAndPodLifecycle(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := context.Background()
+	k := w.startKubelet()
+	kube := w.cluster.Client
+
+	// The node is registered with its labels, taint and the engine's
+	// budget.
+	node, err := kube.CoreV1().Nodes().Get(ctx, testNode, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"type": "virtual-kubelet", "kubernetes.io/role": "agent", LabelHost: "test-host"} {
+		if node.Labels[k] != v {
+			t.Errorf("node label %s = %q, want %q", k, node.Labels[k], v)
+		}
+	}
+	if len(node.Spec.Taints) != 1 || node.Spec.Taints[0].Key != TaintKey || node.Spec.Taints[0].Value != TaintValue || node.Spec.Taints[0].Effect != corev1.TaintEffectNoSchedule {
+		t.Errorf("node taints = %+v", node.Spec.Taints)
+	}
+	budget := w.env.Config.Budget
+	if got := node.Status.Capacity.Cpu().Value(); got != int64(budget.VCPUs) {
+		t.Errorf("node cpu capacity %d, want %d", got, budget.VCPUs)
+	}
+	if got := node.Status.Allocatable.Memory().Value(); got != int64(budget.MemoryMiB)<<20 {
+		t.Errorf("node allocatable memory %d, want %d MiB", got, budget.MemoryMiB)
+	}
+
+	// A Pod becomes a sandbox and turns Running with the sandbox's IP.
+	t0 := time.Now()
+	if _, err := kube.CoreV1().Pods("default").Create(ctx, testPodSpec("hello", "volant.sh/runtime/default",
+		"sh", "-c", "echo hello-from-volant; while true; do sleep 3600; done"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := w.waitPod("hello", "running", func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil
+	})
+	t.Logf("FIGURE pod create -> Running (cold boot, TCG): %s", time.Since(t0).Round(time.Millisecond))
+	sbs := w.podSandboxes()
+	if len(sbs) != 1 {
+		t.Fatalf("%d sandboxes for one pod: %+v", len(sbs), sbs)
+	}
+	sb := sbs[0]
+	if want := podIP(sb); pod.Status.PodIP != want || want == "" {
+		t.Errorf("pod IP %q, want the sandbox's %q", pod.Status.PodIP, want)
+	}
+	if sb.Labels[LabelUID] != string(pod.UID) {
+		t.Errorf("sandbox labels %v do not name the pod's UID %s", sb.Labels, pod.UID)
+	}
+
+	// exec through the API server's exec subresource runs in the guest.
+	res, err := w.vol.Exec(ctx, sb.ID, sandbox.ExecRequest{Cmd: []string{"uname", "-r"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSpace(string(res.Stdout))
+	stdout, stderr, err := w.kubectlExec("hello", false, "uname", "-r")
+	if err != nil {
+		t.Fatalf("exec: %v (stderr %q)", err, stderr)
+	}
+	if got := strings.TrimSpace(stdout); got != want || want == "" {
+		t.Errorf("kubectl exec uname -r = %q, want the guest's %q", got, want)
+	}
+	stdout, _, err = w.kubectlExec("hello", true, "tty")
+	if err != nil || !strings.Contains(stdout, "/dev/pts/") {
+		t.Errorf("exec with a TTY: %q, %v; want a /dev/pts terminal", stdout, err)
+	}
+	_, _, err = w.kubectlExec("hello", false, "sh", "-c", "exit 3")
+	var ce interface{ ExitStatus() int }
+	if !errors.As(err, &ce) || ce.ExitStatus() != 3 {
+		t.Errorf("exec of exit 3: %v; want exit status 3", err)
+	}
+
+	// Logs stream: the workload's output, and what it writes later.
+	lctx, lcancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer lcancel()
+	rc, err := kube.CoreV1().Pods("default").GetLogs("hello", &corev1.PodLogOptions{Follow: true}).Stream(lctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(rc)
+	if !sc.Scan() || sc.Text() != "hello-from-volant" {
+		t.Errorf("first log line %q (%v), want hello-from-volant", sc.Text(), sc.Err())
+	}
+	// A line the workload writes later (through its own stdout, the
+	// pipe to the agent's log ring) arrives on the followed stream.
+	wl, err := w.vol.Workload(ctx, sb.ID, workloadName, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.vol.Exec(ctx, sb.ID, sandbox.ExecRequest{Cmd: []string{"sh", "-c", fmt.Sprintf("echo later-line > /proc/%d/fd/1", wl.PID)}}); err != nil {
+		t.Fatal(err)
+	}
+	if !sc.Scan() || sc.Text() != "later-line" {
+		t.Errorf("followed log line %q (%v), want later-line", sc.Text(), sc.Err())
+	}
+	rc.Close()
+
+	// A provider restart keeps the Pod Running on the same sandbox.
+	if err := k.Close(); err != nil {
+		t.Fatal(err)
+	}
+	k = w.startKubelet()
+	k8stest.WaitFor(t, ctx, "restarted provider has the pod", 5*time.Minute, func() (bool, string) {
+		p, err := k.p.GetPod(ctx, "default", "hello")
+		if err != nil {
+			return false, err.Error()
+		}
+		return p.Spec.Containers[0].Image != "", "the provider still holds a stub of the pod"
+	})
+	pod = w.waitPod("hello", "running after the restart", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	if sbs := w.podSandboxes(); len(sbs) != 1 || sbs[0].ID != sb.ID {
+		t.Errorf("after a provider restart the sandboxes are %+v, want only %s", sbs, sb.ID)
+	}
+	if pod.Status.PodIP != podIP(sb) {
+		t.Errorf("after a restart pod IP %q, want %q", pod.Status.PodIP, podIP(sb))
+	}
+
+	// An image that is not a Volant runtime is ErrImagePull, not a hang.
+	if _, err := kube.CoreV1().Pods("default").Create(ctx, testPodSpec("oci", "docker.io/library/debian:12"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.waitPod("oci", "ErrImagePull", func(p *corev1.Pod) bool {
+		cs := p.Status.ContainerStatuses
+		return len(cs) == 1 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == ReasonErrImagePull && cs[0].State.Waiting.Message != ""
+	})
+	// Two containers fail with a reason.
+	two := testPodSpec("two", "volant.sh/runtime/default")
+	two.Spec.Containers = append(two.Spec.Containers, corev1.Container{Name: "side", Image: "volant.sh/runtime/default"})
+	if _, err := kube.CoreV1().Pods("default").Create(ctx, two, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.waitPod("two", "Failed", func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodFailed && p.Status.Reason == ReasonUnsupported
+	})
+
+	// API objects per sandbox: the Pod and its events.
+	evs, err := kube.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=hello"})
+	if err == nil {
+		t.Logf("FIGURE API server objects for one sandbox: 1 Pod + %d Events (+ the node's Node and Lease, shared)", len(evs.Items))
+	}
+
+	// volantd going away makes the node NotReady; back, Ready.
+	w.down.Store(true)
+	w.waitNodeReady(corev1.ConditionFalse)
+	w.down.Store(false)
+	w.waitNodeReady(corev1.ConditionTrue)
+
+	// Deleting the Pod deletes the sandbox, and the Pod object goes.
+	for _, name := range []string{"hello", "oci", "two"} {
+		if err := kube.CoreV1().Pods("default").Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k8stest.WaitFor(t, ctx, "pods and sandboxes gone", 5*time.Minute, func() (bool, string) {
+		pods, err := kube.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		n := len(w.podSandboxes())
+		return len(pods.Items) == 0 && n == 0, fmt.Sprintf("%d pods, %d sandboxes", len(pods.Items), n)
+	})
+}
+
+func (w *world) waitNodeReady(want corev1.ConditionStatus) {
+	w.t.Helper()
+	k8stest.WaitFor(w.t, context.Background(), "node Ready="+string(want), 2*time.Minute, func() (bool, string) {
+		n, err := w.cluster.Client.CoreV1().Nodes().Get(context.Background(), testNode, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return c.Status == want, fmt.Sprintf("%s %s %s", c.Status, c.Reason, c.Message)
+			}
+		}
+		return false, "no Ready condition"
+	})
+}
+
+// kubectlExec runs cmd in the Pod through the API server's exec
+// subresource, as kubectl exec does.
+func (w *world) kubectlExec(pod string, tty bool, cmd ...string) (string, string, error) {
+	req := w.cluster.Client.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: "main", Command: cmd, Stdout: true, Stderr: !tty, TTY: tty}, scheme.ParameterCodec)
+	exec, err := remotecommand.NewSPDYExecutor(w.cluster.Config, http.MethodPost, req.URL())
+	if err != nil {
+		return "", "", err
+	}
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	opts := remotecommand.StreamOptions{Stdout: &stdout, Tty: tty}
+	if !tty {
+		opts.Stderr = &stderr
+	}
+	err = exec.StreamWithContext(ctx, opts)
+	return stdout.String(), stderr.String(), err
+}
