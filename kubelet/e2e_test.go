@@ -51,6 +51,22 @@ func newWorld(t *testing.T, mod func(*sandbox.Config)) *world {
 		t.Skip("boots guests and a Kubernetes control plane")
 	}
 	cluster := k8stest.Start(t)
+	env, vol, down := newEngine(t, mod)
+	// No controller manager runs, so the default service account that
+	// Pods need is made here.
+	ctx := context.Background()
+	_, err := cluster.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	return &world{t: t, cluster: cluster, env: env, vol: vol, down: down}
+}
+
+// newEngine is a real engine with real guests behind the real REST
+// handler, and a client of it. down makes the API drop every connection,
+// as a volantd that went away.
+func newEngine(t *testing.T, mod func(*sandbox.Config)) (*sandboxtest.Env, *apiclient.Client, *atomic.Bool) {
+	t.Helper()
 	env := sandboxtest.New(t, mod)
 	a := auth.New(authtest.NewStore(), nil)
 	tok, _, err := a.Create(context.Background(), "kubelet")
@@ -75,14 +91,7 @@ func newWorld(t *testing.T, mod func(*sandbox.Config)) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// No controller manager runs, so the default service account that
-	// Pods need is made here.
-	ctx := context.Background()
-	_, err = cluster.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	return &world{t: t, cluster: cluster, env: env, vol: vol, down: down}
+	return env, vol, down
 }
 
 // startKubelet starts a provider for the node, closed in t.Cleanup if
@@ -343,4 +352,77 @@ func (w *world) kubectlExec(pod string, tty bool, cmd ...string) (string, string
 	}
 	err = exec.StreamWithContext(ctx, opts)
 	return stdout.String(), stderr.String(), err
+}
+
+// TestPodFigures measures Pod create -> Running, cold and from the warm
+// pool, and 20 Pods at once. It boots many guests, so it runs only when
+// asked: VOLANT_K8S_FIGURES=1.
+func TestPodFigures(t *testing.T) {
+	if os.Getenv("VOLANT_K8S_FIGURES") == "" {
+		t.Skip("set VOLANT_K8S_FIGURES=1 to measure Pod start times (boots 20+ guests)")
+	}
+	w := newWorld(t, func(c *sandbox.Config) { c.Templates, c.WarmPool = true, 2 })
+	w.startKubelet()
+	ctx := context.Background()
+	pods := w.cluster.Client.CoreV1().Pods("default")
+	run := func(name string) (time.Duration, string) {
+		t0 := time.Now()
+		if _, err := pods.Create(ctx, testPodSpec(name, "volant.sh/runtime/default"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		w.waitPod(name, "running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+		d := time.Since(t0)
+		sb, err := w.vol.GetSandbox(ctx, SandboxName(string(w.podUID(name))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, sb.Boot
+	}
+	// The first create boots cold and makes the template; later ones
+	// restore from the warm pool once it is filled.
+	for i := range 5 {
+		name := fmt.Sprintf("seq-%d", i)
+		d, boot := run(name)
+		t.Logf("FIGURE pod %s create -> Running: %s (%s boot)", name, d.Round(time.Millisecond), boot)
+		if err := pods.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if boot == "restore" && i > 0 {
+			break
+		}
+	}
+	t0 := time.Now()
+	const n = 20
+	for i := range n {
+		if _, err := pods.Create(ctx, testPodSpec(fmt.Sprintf("many-%d", i), "volant.sh/runtime/default"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k8stest.WaitFor(t, ctx, "20 pods running", 60*time.Minute, func() (bool, string) {
+		list, err := pods.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		running := 0
+		for _, p := range list.Items {
+			if strings.HasPrefix(p.Name, "many-") && p.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		return running == n, fmt.Sprintf("%d of %d running", running, n)
+	})
+	boots := map[string]int{}
+	for _, sb := range w.podSandboxes() {
+		boots[sb.Boot]++
+	}
+	t.Logf("FIGURE %d pods at once: all Running after %s (boots %v)", n, time.Since(t0).Round(time.Millisecond), boots)
+}
+
+func (w *world) podUID(name string) string {
+	w.t.Helper()
+	p, err := w.cluster.Client.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return string(p.UID)
 }
