@@ -50,13 +50,15 @@ type workloadInput struct {
 }
 
 type putWorkloadInput struct {
-	workloadInput
+	ID   string `path:"id" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"Sandbox id or name."`
+	Name string `path:"name" maxLength:"63" pattern:"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$" doc:"Workload name."`
 	Body sandbox.WorkloadSpec
 }
 
 type getWorkloadInput struct {
-	workloadInput
-	WaitReadyMS int64 `query:"wait_ready_ms" minimum:"0" maximum:"600000" doc:"First wait up to this many milliseconds until the workload is ready or has ended for good."`
+	ID          string `path:"id" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"Sandbox id or name."`
+	Name        string `path:"name" maxLength:"63" pattern:"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$" doc:"Workload name."`
+	WaitReadyMS int64  `query:"wait_ready_ms" minimum:"0" maximum:"600000" doc:"First wait up to this many milliseconds until the workload is ready or has ended for good."`
 }
 
 type workloadOutput struct {
