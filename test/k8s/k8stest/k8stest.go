@@ -141,9 +141,11 @@ func Start(t testing.TB) *Cluster {
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
 		"--initial-cluster=default="+peerURL, "--unsafe-no-fsync", "--log-level=warn")
 
-	start(t, dir, "kube-apiserver", filepath.Join(bins, "kube-apiserver"),
+	apiDone := start(t, dir, "kube-apiserver", filepath.Join(bins, "kube-apiserver"),
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
+		// A loopback address cannot be the kubernetes Service's endpoint.
+		"--endpoint-reconciler-type=none",
 		"--tls-cert-file="+pki.serverCert, "--tls-private-key-file="+pki.serverKey,
 		"--client-ca-file="+pki.ca,
 		"--token-auth-file="+pki.tokens,
@@ -165,7 +167,7 @@ func Start(t testing.TB) *Cluster {
 	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, c, pki)
+	waitReady(t, c, pki, apiDone)
 	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
 	kc := fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -188,7 +190,7 @@ current-context: test
 
 // waitReady waits until the API server answers /readyz, or fails t with
 // its log when it ended.
-func waitReady(t testing.TB, c *Cluster, pki *pkiFiles) {
+func waitReady(t testing.TB, c *Cluster, pki *pkiFiles, exited <-chan struct{}) {
 	t.Helper()
 	pool := x509.NewCertPool()
 	caPEM, _ := os.ReadFile(pki.ca)
@@ -205,11 +207,16 @@ func waitReady(t testing.TB, c *Cluster, pki *pkiFiles) {
 				return
 			}
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(c.Dir, "kube-apiserver.log"))
-			t.Fatalf("kube-apiserver is not ready after 5 minutes (%v); its log ends:\n%s", err, tail(log, 4000))
+		ended := false
+		select {
+		case <-exited:
+			ended = true
+		case <-time.After(200 * time.Millisecond):
 		}
-		time.Sleep(200 * time.Millisecond)
+		if ended || time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(c.Dir, "kube-apiserver.log"))
+			t.Fatalf("kube-apiserver is not ready (ended: %v, last answer: %v); its log ends:\n%s", ended, err, tail(log, 4000))
+		}
 	}
 }
 
@@ -221,8 +228,9 @@ func tail(b []byte, n int) []byte {
 }
 
 // start runs a binary with its output in dir/name.log, killed in
-// t.Cleanup (after later cleanups: the API server stops before etcd).
-func start(t testing.TB, dir, name, bin string, args ...string) {
+// t.Cleanup (after later cleanups: the API server stops before etcd). The
+// channel is closed when the process ends.
+func start(t testing.TB, dir, name, bin string, args ...string) <-chan struct{} {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
@@ -234,12 +242,12 @@ func start(t testing.TB, dir, name, bin string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
 	var once sync.Once
 	t.Cleanup(func() {
 		once.Do(func() {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(done) }()
 			select {
 			case <-done:
 			case <-time.After(20 * time.Second):
@@ -253,6 +261,7 @@ func start(t testing.TB, dir, name, bin string, args ...string) {
 			}
 		})
 	})
+	return done
 }
 
 func freePort(t testing.TB) int {
