@@ -305,7 +305,11 @@ func TestNodeAndPodLifecycle(t *testing.T) {
 	// API objects per sandbox: the Pod and its events.
 	evs, err := kube.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=hello"})
 	if err == nil {
-		t.Logf("FIGURE API server objects for one sandbox: 1 Pod + %d Events (+ the node's Node and Lease, shared)", len(evs.Items))
+		var reasons []string
+		for _, e := range evs.Items {
+			reasons = append(reasons, e.Reason)
+		}
+		t.Logf("FIGURE API server objects for one sandbox: 1 Pod + %d Events %v (+ the node's Node and Lease, shared)", len(evs.Items), reasons)
 	}
 
 	// volantd going away makes the node NotReady; back, Ready.

@@ -170,7 +170,10 @@ func Start(ctx context.Context, cfg Config) (*Kubelet, error) {
 		c.HTTPListenAddr = ln.Addr().String()
 		return nil
 	}
-	n, err := nodeutil.NewNode(cfg.NodeName, func(nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
+	n, err := nodeutil.NewNode(cfg.NodeName, func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
+		p.mu.Lock()
+		p.lister = pc.Pods
+		p.mu.Unlock()
 		return p, ns, nil
 	}, nodeCfg, nodeutil.AttachProviderRoutes(mux))
 	if err != nil {

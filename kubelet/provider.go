@@ -12,8 +12,10 @@ import (
 	vkerrdefs "github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/volant-sh/volant/apiclient"
@@ -44,6 +46,8 @@ type provider struct {
 	// notify tells virtual-kubelet a Pod's status changed.
 	notify   func(*corev1.Pod)
 	capacity sandbox.Capacity
+	// lister is virtual-kubelet's cache of this node's Pods.
+	lister corev1listers.PodLister
 }
 
 // podState is one Pod and what the provider knows of its sandbox.
@@ -475,6 +479,7 @@ func (p *provider) watch(stream *apiclient.EventStream) {
 				return
 			case <-t.C:
 			}
+			p.forgetGone()
 			p.mu.Lock()
 			keys := make([]string, 0, len(p.pods))
 			for k := range p.pods {
@@ -486,6 +491,27 @@ func (p *provider) watch(stream *apiclient.EventStream) {
 			}
 		}
 	})
+}
+
+// forgetGone drops refused Pods that Kubernetes deleted: virtual-kubelet
+// removes a Failed Pod from the API server without asking the provider.
+func (p *provider) forgetGone() {
+	p.mu.Lock()
+	lister := p.lister
+	var gone []string
+	for k, st := range p.pods {
+		if lister == nil || st.obs.Sandbox != nil || st.obs.Refused == nil {
+			continue
+		}
+		pod, err := lister.Pods(st.pod.Namespace).Get(st.pod.Name)
+		if apierrors.IsNotFound(err) || (err == nil && pod.UID != st.pod.UID) {
+			gone = append(gone, k)
+		}
+	}
+	for _, k := range gone {
+		delete(p.pods, k)
+	}
+	p.mu.Unlock()
 }
 
 // openEvents opens the engine's event stream of sandbox events, or nil
