@@ -126,9 +126,39 @@ func (p *provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 // workload.
 func (p *provider) create(ctx context.Context, key string, st *podState, pl *plan) {
 	t0 := time.Now()
-	sb, err := p.vol.CreateSandbox(ctx, pl.Spec)
-	if errors.Is(err, errdefs.ErrAlreadyExists) {
-		sb, err = p.vol.GetSandbox(ctx, pl.Spec.Name)
+	var sb *sandbox.Sandbox
+	var err error
+	// A volantd that does not answer is waited for, not a failed Pod:
+	// the Pod stays Pending and the node NotReady until it is back. The
+	// name is the Pod's, so a create that did reach the engine is found
+	// again instead of made twice.
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		sb, err = p.vol.CreateSandbox(ctx, pl.Spec)
+		if errors.Is(err, errdefs.ErrAlreadyExists) {
+			sb, err = p.vol.GetSandbox(ctx, pl.Spec.Name)
+		}
+		var te *apiclient.TransportError
+		if !errors.As(err, &te) {
+			break
+		}
+		p.log.Warn("volantd does not answer; the pod's create waits", "pod", key, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+	// A sandbox found again may still be booting.
+	for err == nil && sb.State == sandbox.StateCreating {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		sb, err = p.vol.GetSandbox(ctx, sb.ID)
+	}
+	if err == nil && sb.State != sandbox.StateRunning {
+		err = refuse("SandboxFailed", "the sandbox is %s: %s", sb.State, sb.Reason)
 	}
 	if err == nil && pl.Workload != nil {
 		_, err = p.vol.StartWorkload(ctx, sb.ID, workloadName, *pl.Workload)
