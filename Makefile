@@ -8,7 +8,7 @@ LISTEN     ?= 127.0.0.1:7777
 GOFLAGS_STATIC := CGO_ENABLED=0
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all deps build image run test test-short bench fuzz lint clean
+.PHONY: all deps build image run test test-short bench fuzz lint clean k8s-bins
 
 all: build
 
@@ -27,11 +27,16 @@ image: deps build
 run: image
 	$(BIN)/volantd serve --listen $(LISTEN) --state-dir $(STATE_DIR)
 
+# kube-apiserver and etcd for the kubelet tests, built once from the Go
+# module proxy (test/k8s/tools) and cached outside the clone.
+k8s-bins:
+	@scripts/k8s-bins.sh >/dev/null
+
 # Every test, including the ones that boot real guests under QEMU.
-test: deps build
+test: deps build k8s-bins
 	go vet ./...
 	scripts/lint-openapi.sh
-	go test -count=1 -timeout $(TEST_TIMEOUT) -p 2 ./...
+	KUBEBUILDER_ASSETS=$$(scripts/k8s-bins.sh) go test -count=1 -timeout $(TEST_TIMEOUT) -p 2 ./...
 
 # Unit tests only (no guest boots).
 test-short:

@@ -238,5 +238,6 @@ func (s *server) routes() {
 	s.imageRoutes()
 	s.tokenRoutes()
 	s.eventRoutes()
+	s.workloadRoutes()
 	s.docsRoutes()
 }

@@ -33,6 +33,7 @@ const usage = `usage: volantd <command> [flags]
 
 commands:
   serve        run the daemon: REST and MCP on --listen (default 127.0.0.1:7777)
+  kubelet      register this host as a Kubernetes node (virtual-kubelet provider)
   mcp          MCP over stdio (bridges to a running daemon of the same state dir)
   image build  build the default guest image
   version      print the version
@@ -49,6 +50,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "kubelet":
+		return kubeletCmd(ctx, args[1:], stderr)
 	case "mcp":
 		return mcpStdio(ctx, args[1:], stdin, stdout, stderr)
 	case "image":
