@@ -71,11 +71,11 @@ func TestBridgeInNamespace(t *testing.T) {
 				t.Errorf("%s: eth0 does not have mac %s:\n%s", sb.ID, sb.MAC, res.Stdout)
 			}
 		}
-		// One tap per sandbox, on the bridge, in the namespace.
-		got := ns.taps(t)
+		// One tap per sandbox, on the bridge, in the namespace (once a
+		// template that may be building on a tap of its own is done).
 		want := []string{network.TapName(a.ID), network.TapName(b.ID)}
-		slices.Sort(got)
 		slices.Sort(want)
+		got := ns.tapsSettled(t, want)
 		if !slices.Equal(got, want) {
 			t.Errorf("taps in the namespace = %v; want %v", got, want)
 		}
@@ -205,7 +205,7 @@ func TestBridgeInNamespace(t *testing.T) {
 	t.Run("delete releases taps and leases", func(t *testing.T) {
 		d.delete(t, a.ID)
 		d.delete(t, b.ID)
-		if taps := ns.taps(t); len(taps) != 0 {
+		if taps := ns.tapsSettled(t, nil); len(taps) != 0 {
 			t.Errorf("taps left after deleting both sandboxes: %v", taps)
 		}
 		if leases := leasesOf(t, d.stateDir); len(leases) != 0 {
@@ -255,13 +255,7 @@ func TestBridgeInNamespace(t *testing.T) {
 			t.Errorf("from the namespace to the adopted guest: %q, %v", got, err)
 		}
 		d.delete(t, c.ID)
-		// A template may be building (on a tap of its own) in the
-		// background; when it is done no tap is left.
-		deadline := time.Now().Add(2 * time.Minute)
-		for len(ns.taps(t)) != 0 && time.Now().Before(deadline) {
-			time.Sleep(200 * time.Millisecond)
-		}
-		if taps := ns.taps(t); len(taps) != 0 {
+		if taps := ns.tapsSettled(t, nil); len(taps) != 0 {
 			t.Errorf("taps left after deleting the adopted sandbox: %v", taps)
 		}
 	})
@@ -312,4 +306,20 @@ func leasesOf(t *testing.T, stateDir string) []store.Lease {
 		t.Fatal(err)
 	}
 	return leases
+}
+
+// tapsSettled returns the namespace's taps (sorted) once they are want, or
+// after two minutes: a template building in the background holds a tap of
+// its own until it is done.
+func (ns *testNS) tapsSettled(t *testing.T, want []string) []string {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		got := ns.taps(t)
+		slices.Sort(got)
+		if slices.Equal(got, want) || len(got) == len(want) && want == nil || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/volant-sh/volant/kestrel/internal/reply"
 )
 
@@ -52,10 +54,13 @@ func handleRead(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// Files of /proc and /sys report size 0 but have content: stream those
-	// to EOF without a Content-Length.
+	// Files of /proc and /sys report a size (0, or 4096 in sysfs) that is
+	// not their content's: stream those to EOF without a Content-Length.
 	var src io.Reader = f
 	size := st.Size()
+	if pseudoFS(f) {
+		size = 0
+	}
 	if size > 0 {
 		if offset > size {
 			reply.Error(w, http.StatusRequestedRangeNotSatisfiable, reply.CodeInvalid,
@@ -78,4 +83,19 @@ func handleRead(w http.ResponseWriter, r *http.Request) {
 		// The status is sent; a short body must not look complete.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// pseudoFS reports whether f lives on a file system whose sizes say
+// nothing of the content (procfs, sysfs and their kin).
+func pseudoFS(f *os.File) bool {
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &fs); err != nil {
+		return false
+	}
+	switch fs.Type {
+	case unix.PROC_SUPER_MAGIC, unix.SYSFS_MAGIC, unix.DEBUGFS_MAGIC, unix.CGROUP_SUPER_MAGIC, unix.CGROUP2_SUPER_MAGIC,
+		unix.SECURITYFS_MAGIC, unix.TRACEFS_MAGIC, unix.BPF_FS_MAGIC:
+		return true
+	}
+	return false
 }
