@@ -165,12 +165,15 @@ func TestDebianImageOverMCP(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tool, err)
 		}
-		text := res.Content[0].(*sdk.TextContent).Text
 		if res.IsError {
-			t.Fatalf("%s answered an error: %s", tool, text)
+			t.Fatalf("%s answered an error: %s", tool, res.Content[0].(*sdk.TextContent).Text)
 		}
-		if err := json.Unmarshal([]byte(text), out); err != nil {
-			t.Fatalf("%s answered %q: %v", tool, text, err)
+		b, err := json.Marshal(res.StructuredContent)
+		if err == nil {
+			err = json.Unmarshal(b, out)
+		}
+		if err != nil {
+			t.Fatalf("%s answered %v: %v", tool, res.StructuredContent, err)
 		}
 	}
 	var sb sandboxJSON
