@@ -111,8 +111,8 @@ var debianChecks = []struct{ cmd, want string }{
 }
 
 // debianDaemon builds the debian image (cached) and starts a daemon that
-// has it.
-func debianDaemon(t *testing.T) *volantd {
+// has it, with env added to the daemon's environment.
+func debianDaemon(t *testing.T, env ...string) *volantd {
 	t.Helper()
 	needImages(t)
 	st, err := oci.Open(oci.Config{Dir: filepath.Join(testguest.CacheDir(), "images")})
@@ -125,6 +125,7 @@ func debianDaemon(t *testing.T) *volantd {
 	}
 	t.Logf("debian image ready in %s", time.Since(start).Round(time.Second))
 	d := newVolantd(t)
+	d.env = append(d.env, env...)
 	d.start()
 	t.Cleanup(func() { d.deleteAll(); d.stop() })
 	return d

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -110,5 +111,26 @@ func TestPluginOnSignedOCIImage(t *testing.T) {
 	var raw json.RawMessage
 	if _, err := d.call(ctx, "GET", "/v1/plugins/app", nil, &raw); err != nil || !strings.Contains(string(raw), `"kind":"oci"`) {
 		t.Errorf("plugin app: %s %v", raw, err)
+	}
+}
+
+// TestPluginOnDebianImage installs examples/plugins/pyinfo with volar: a
+// Python workload in the built-in debian image (rootfs of kind image),
+// whose action answers from inside that root.
+func TestPluginOnDebianImage(t *testing.T) {
+	manifest, err := filepath.Abs("../examples/plugins/pyinfo/plugin.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := debianDaemon(t, "VOLANT_PLUGIN_DIRS="+filepath.Dir(manifest))
+	volar(t, d, 0, "", "plugin", "install", manifest)
+	id := strings.TrimSpace(volar(t, d, 0, "", "sandbox", "create", "-q", "--runtime", "pyinfo", "--network", "none"))
+	out := volar(t, d, 0, "", "action", id, "pyinfo", "info")
+	var info struct{ Python, Executable, OS string }
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("volar action printed %q: %v", out, err)
+	}
+	if !strings.HasPrefix(info.Python, "3.11") || !strings.Contains(info.OS, "Debian") {
+		t.Fatalf("the workload runs Python %q on %q, want debian's python3", info.Python, info.OS)
 	}
 }
