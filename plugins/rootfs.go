@@ -60,6 +60,9 @@ type RootFS struct {
 	Ext4SHA256 string `json:"ext4_sha256,omitempty"`
 }
 
+// MaxRootFSUnpackedBytes bounds the file content a tar rootfs unpacks to.
+const MaxRootFSUnpackedBytes = 32 << 30
+
 // BuiltinImages are the image names a manifest's rootfs of kind image
 // may give.
 var BuiltinImages = []string{"debian"}
@@ -272,6 +275,9 @@ func (b blobs) isExt4(sum string) (bool, error) {
 // no path leaving the root) and makes an ext4 file of it, stored as a
 // blob. It returns the ext4's digest and whether that blob is new.
 func (r *Registry) convertTar(ctx context.Context, sum string) (string, bool, error) {
+	if os.Geteuid() != 0 {
+		return "", false, errdefs.Unavailable("rootfs: the file is not an ext4 file system, and unpacking a tar keeps its owners and device nodes, which needs the daemon to run as root; give an ext4 file (mkfs.ext4 -d) or run the daemon as root")
+	}
 	tmp, err := os.MkdirTemp(r.blobs.dir, tmpPrefix+"tree-")
 	if err != nil {
 		return "", false, err
@@ -286,6 +292,7 @@ func (r *Registry) convertTar(ctx context.Context, sum string) (string, bool, er
 		return "", false, err
 	}
 	a := convert.NewApplier(root)
+	a.MaxBytes = MaxRootFSUnpackedBytes
 	err = a.Apply(ctxReader{ctx, in})
 	in.Close()
 	if err == nil {
