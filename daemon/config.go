@@ -76,6 +76,10 @@ type Config struct {
 	// from (a manifest's artifacts[].source); symlinks leading out of them
 	// are refused. Empty: artifacts come only inline or from public URLs.
 	PluginDirs []string `json:"plugin_dirs"`
+	// PluginTrustedKeys are PEM public key files; when set, every plugin's
+	// artifacts and rootfs must be signed by one of them (cosign-style),
+	// whatever key a manifest names.
+	PluginTrustedKeys []string `json:"plugin_trusted_keys"`
 	// AllowedHosts are the Host (and Origin) names the API answers besides
 	// localhost and loopback addresses, against DNS rebinding: on a
 	// non-loopback listener, give the names clients use.
@@ -234,6 +238,11 @@ func (c *Config) Validate() error {
 	for _, d := range c.PluginDirs {
 		if !filepath.IsAbs(d) {
 			return errdefs.Invalid("plugin_dirs %q: give absolute paths", d)
+		}
+	}
+	for _, p := range c.PluginTrustedKeys {
+		if !filepath.IsAbs(p) {
+			return errdefs.Invalid("plugin_trusted_keys %q: give absolute paths", p)
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {

@@ -127,9 +127,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		}
 		return d.mgr.RuntimeInUse(ctx, name)
 	}
+	pluginKeys, err := readKeys("plugin_trusted_keys", cfg.PluginTrustedKeys)
+	if err != nil {
+		return nil, err
+	}
 	if d.plugins, err = plugins.Open(ctx, plugins.Config{
 		Store: d.store, Dir: filepath.Join(cfg.StateDir, "plugins"), Events: d.bus, InUse: inUse, Logger: log,
-		SourceDirs: cfg.PluginDirs,
+		SourceDirs: cfg.PluginDirs, TrustedKeys: pluginKeys, Images: pluginImages{d.images},
 	}); err != nil {
 		return nil, fmt.Errorf("opening the plugin registry: %w", err)
 	}

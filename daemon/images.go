@@ -13,13 +13,9 @@ import (
 // openImages opens the OCI image store under the images directory and
 // the engine's image resource over it.
 func (d *Daemon) openImages() error {
-	var keys []string
-	for _, p := range d.cfg.ImageTrustedKeys {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return errdefs.Invalid("image_trusted_keys: reading %s: %v", p, err)
-		}
-		keys = append(keys, string(b))
+	keys, err := readKeys("image_trusted_keys", d.cfg.ImageTrustedKeys)
+	if err != nil {
+		return err
 	}
 	st, err := oci.Open(oci.Config{
 		Dir: d.cfg.Images(), ImportDirs: d.cfg.ImageImportDirs, TrustedKeys: keys, Logger: d.log,
@@ -60,4 +56,39 @@ func (a ociImages) RootFS(ctx context.Context, ref string) (sandbox.ImageRootFS,
 	}
 	return sandbox.ImageRootFS{Ref: r.Ref, Digest: r.Digest, Path: r.Path, Env: r.Env, WorkingDir: r.WorkingDir,
 		User: r.User, Entrypoint: r.Entrypoint, Cmd: r.Cmd}, nil
+}
+
+// readKeys reads PEM public key files named by a config setting.
+func readKeys(setting string, paths []string) ([]string, error) {
+	var keys []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, errdefs.Invalid("%s: reading %s: %v", setting, p, err)
+		}
+		keys = append(keys, string(b))
+	}
+	return keys, nil
+}
+
+// pluginImages pulls the images plugins name as their rootfs.
+type pluginImages struct{ s *oci.Store }
+
+// Pull pulls ref; with keys, it must be signed by one of them (each is
+// tried in turn: a refused pull keeps nothing).
+func (a pluginImages) Pull(ctx context.Context, ref string, keys []string) error {
+	if len(keys) == 0 {
+		_, err := a.s.Pull(ctx, ref, oci.PullOptions{})
+		return err
+	}
+	var err error
+	for _, k := range keys {
+		if _, err = a.s.Pull(ctx, ref, oci.PullOptions{PublicKey: k}); err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
 }

@@ -7,6 +7,8 @@ package daemon_test
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/volant-sh/volant/image/debian"
 	"github.com/volant-sh/volant/image/oci"
@@ -99,35 +102,101 @@ func TestImageSandboxSeesTheLayers(t *testing.T) {
 	}
 }
 
-// TestDebianImageSandbox runs what an agent needs in the built-in image.
-func TestDebianImageSandbox(t *testing.T) {
+// debianChecks are what an agent needs of the built-in image, with what
+// their output holds; every surface runs them.
+var debianChecks = []struct{ cmd, want string }{
+	{"python3 -c 'import sys; print(sys.version)'", "3.11"},
+	{"pip --version", "pip "},
+	{"git --version", "git version"},
+}
+
+// debianDaemon builds the debian image (cached) and starts a daemon that
+// has it, with env added to the daemon's environment.
+func debianDaemon(t *testing.T, env ...string) *volantd {
+	t.Helper()
 	needImages(t)
-	ctx := context.Background()
 	st, err := oci.Open(oci.Config{Dir: filepath.Join(testguest.CacheDir(), "images")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if _, err := debian.Build(ctx, st, debian.Options{CacheDir: filepath.Join(os.TempDir(), "volant-test-cache", "debian")}); err != nil {
+	if _, err := debian.Build(context.Background(), st, debian.Options{CacheDir: filepath.Join(os.TempDir(), "volant-test-cache", "debian")}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("debian image ready in %s", time.Since(start).Round(time.Second))
 	d := newVolantd(t)
+	d.env = append(d.env, env...)
 	d.start()
 	t.Cleanup(func() { d.deleteAll(); d.stop() })
+	return d
+}
+
+// TestDebianImageSandbox runs what an agent needs in the built-in image,
+// over REST.
+func TestDebianImageSandbox(t *testing.T) {
+	d := debianDaemon(t)
+	ctx := context.Background()
 	var sb sandboxJSON
 	if _, err := d.call(ctx, "POST", "/v1/sandboxes", map[string]any{"image": "debian", "network": "none", "memory_mib": 512}, &sb); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ cmd, want string }{
-		{"python3 -c 'import sys; print(sys.version)'", "3.11"},
-		{"pip --version", "pip "},
-		{"git --version", "git version"},
-		{"python3 -m venv /tmp/v && /tmp/v/bin/python -c 'print(42)'", "42"},
-	} {
+	for _, c := range append(debianChecks, struct{ cmd, want string }{"python3 -m venv /tmp/v && /tmp/v/bin/python -c 'print(42)'", "42"}) {
 		res := d.exec(t, sb.ID, "/bin/sh", "-c", c.cmd)
 		if res.ExitCode != 0 || !strings.Contains(res.Stdout, c.want) {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want %q", c.cmd, res.ExitCode, res.Stdout, res.Stderr, c.want)
+		}
+	}
+}
+
+// TestDebianImageOverMCP: sandbox_create with image debian, then
+// sandbox_exec of each check.
+func TestDebianImageOverMCP(t *testing.T) {
+	d := debianDaemon(t)
+	ctx := context.Background()
+	hc := &http.Client{Transport: bearer{token: d.token}}
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "e2e"}, nil).Connect(ctx,
+		&sdk.StreamableClientTransport{Endpoint: "http://" + d.addr + "/mcp", HTTPClient: hc}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	call := func(tool string, args map[string]any, out any) {
+		t.Helper()
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: tool, Arguments: args})
+		if err != nil {
+			t.Fatalf("%s: %v", tool, err)
+		}
+		if res.IsError {
+			t.Fatalf("%s answered an error: %s", tool, res.Content[0].(*sdk.TextContent).Text)
+		}
+		b, err := json.Marshal(res.StructuredContent)
+		if err == nil {
+			err = json.Unmarshal(b, out)
+		}
+		if err != nil {
+			t.Fatalf("%s answered %v: %v", tool, res.StructuredContent, err)
+		}
+	}
+	var sb sandboxJSON
+	call("sandbox_create", map[string]any{"image": "debian", "network": "none", "memory_mib": 512}, &sb)
+	for _, c := range debianChecks {
+		var res execJSON
+		call("sandbox_exec", map[string]any{"sandbox_id": sb.ID, "cmd": []string{"/bin/sh", "-c", c.cmd}, "timeout_s": 300}, &res)
+		if res.ExitCode != 0 || !strings.Contains(res.Stdout, c.want) {
+			t.Errorf("%s over MCP: exit %d, stdout %q, stderr %q; want %q", c.cmd, res.ExitCode, res.Stdout, res.Stderr, c.want)
+		}
+	}
+}
+
+// TestDebianImageOverVolar: volar sandbox create --image debian, then
+// volar exec of each check.
+func TestDebianImageOverVolar(t *testing.T) {
+	d := debianDaemon(t)
+	id := strings.TrimSpace(volar(t, d, 0, "", "sandbox", "create", "-q", "--image", "debian", "--network", "none", "--memory", "512"))
+	for _, c := range debianChecks {
+		out := volar(t, d, 0, "", "exec", id, "--timeout", "300s", "--", "/bin/sh", "-c", c.cmd)
+		if !strings.Contains(out, c.want) {
+			t.Errorf("%s over volar printed %q; want %q", c.cmd, out, c.want)
 		}
 	}
 }

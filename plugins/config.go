@@ -7,6 +7,7 @@ import (
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/events"
+	"github.com/volant-sh/volant/image/oci"
 	"github.com/volant-sh/volant/store"
 )
 
@@ -48,9 +49,28 @@ type Config struct {
 	// symlink leading out of them, is refused. Empty: artifacts come only
 	// from inline content and http(s) URLs, never from host files.
 	SourceDirs []string
+	// TrustedKeys are the operator's PEM public keys (their text) for
+	// plugins: when set, every artifact and rootfs of every plugin must be
+	// signed by one of them, and a manifest's own public_key is not
+	// enough. Optional.
+	TrustedKeys []string
+	// Images pulls the OCI images manifests name as their rootfs (kind
+	// oci) at install, checking their signatures when keys are required.
+	// Without it such an image is pulled by the first sandbox, and a
+	// signed one cannot be required. Optional.
+	Images Images
 	// Logger receives warnings about broken plugins and leftover files.
 	// Optional.
 	Logger *slog.Logger
+}
+
+// Images is the image store as the registry needs it; the daemon's OCI
+// image store implements it.
+type Images interface {
+	// Pull fetches ref (pinned by digest) into the store. With keys (PEM
+	// public keys) it requires a cosign signature of the image by one of
+	// them, and on a missing or bad one keeps nothing.
+	Pull(ctx context.Context, ref string, keys []string) error
 }
 
 // Validate reports whether the config can open a registry.
@@ -64,6 +84,11 @@ func (c *Config) Validate() error {
 	for _, d := range c.SourceDirs {
 		if !filepath.IsAbs(d) {
 			return errdefs.Invalid("plugin source dir %q: must be an absolute path", d)
+		}
+	}
+	for i, k := range c.TrustedKeys {
+		if _, err := oci.ParsePublicKey(k); err != nil {
+			return errdefs.Invalid("trusted plugin key %d: %v", i+1, err)
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ type entry struct {
 	actions  []Action
 	digest   string
 	files    []File
+	rootSize int64 // of the rootfs file's ext4 (kind rootfs)
 	problem  string
 	// unreadable: the stored manifest could not be decoded, so which
 	// blobs the plugin uses is unknown.
@@ -63,6 +64,16 @@ func newEntry(b blobs, rec store.Plugin, info map[string]blobInfo) *entry {
 		}
 		e.files = append(e.files, File{HostPath: b.path(a.SHA256), GuestPath: a.Path, Mode: mode, Size: bi.size})
 	}
+	if rf := e.manifest.RootFS; rf != nil && rf.Kind == RootFSFile {
+		bi, ok := info[rf.Ext4SHA256]
+		if !ok {
+			bi.problem = fmt.Errorf("its file was not checked")
+		}
+		if bi.problem != nil && e.problem == "" {
+			e.problem = fmt.Sprintf("rootfs (ext4 sha256 %s): %v; %s", rf.Ext4SHA256, bi.problem, reinstall)
+		}
+		e.rootSize = bi.size
+	}
 	return e
 }
 
@@ -89,6 +100,10 @@ func (e *entry) view() *Plugin {
 		r := *m.Resources
 		m.Resources = &r
 	}
+	if m.RootFS != nil {
+		r := *m.RootFS
+		m.RootFS = &r
+	}
 	return &Plugin{
 		Name:        e.rec.Name,
 		Version:     e.rec.Version,
@@ -110,6 +125,9 @@ func (e *entry) blobSums() []string {
 		if a.SHA256 != "" {
 			out = append(out, a.SHA256)
 		}
+	}
+	if rf := e.manifest.RootFS; rf != nil && rf.Ext4SHA256 != "" {
+		out = append(out, rf.Ext4SHA256)
 	}
 	return out
 }

@@ -11,27 +11,29 @@ import (
 
 // The manifests the project shows its users are valid.
 func TestExampleManifests(t *testing.T) {
-	raw, err := os.ReadFile("../examples/plugins/echo/plugin.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// volar sends relative sources resolved against the manifest's dir.
-	dir, _ := filepath.Abs("../examples/plugins/echo")
-	raw = regexp.MustCompile(`"source": "([^"/][^"]*)"`).ReplaceAll(raw, []byte(`"source": "`+dir+`/$1"`))
-	m, err := ParseManifest(raw)
-	if err != nil {
-		t.Fatalf("examples/plugins/echo/plugin.json: %v", err)
-	}
-	for _, a := range m.Artifacts {
-		if a.Source == "" {
-			continue
-		}
-		data, err := os.ReadFile(a.Source)
+	for _, name := range []string{"echo", "pyinfo"} {
+		raw, err := os.ReadFile("../examples/plugins/" + name + "/plugin.json")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != a.SHA256 {
-			t.Errorf("artifact %s: sha256 in the manifest is not the file's", a.Source)
+		// volar sends relative sources resolved against the manifest's dir.
+		dir, _ := filepath.Abs("../examples/plugins/" + name)
+		raw = regexp.MustCompile(`"source": "([^"/][^"]*)"`).ReplaceAll(raw, []byte(`"source": "`+dir+`/$1"`))
+		m, err := ParseManifest(raw)
+		if err != nil {
+			t.Fatalf("examples/plugins/%s/plugin.json: %v", name, err)
+		}
+		for _, a := range m.Artifacts {
+			if a.Source == "" {
+				continue
+			}
+			data, err := os.ReadFile(a.Source)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != a.SHA256 {
+				t.Errorf("artifact %s: sha256 in the manifest is not the file's", a.Source)
+			}
 		}
 	}
 

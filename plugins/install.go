@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 
 	"github.com/volant-sh/volant/errdefs"
@@ -38,6 +39,10 @@ func (r *Registry) install(ctx context.Context, m *Manifest) (_ *entry, err erro
 			m.Name, old.rec.Version), errdefs.OpPluginRemove, "name", m.Name)
 	}
 
+	keys, err := r.requiredKeys(m)
+	if err != nil {
+		return nil, err
+	}
 	stored := *m
 	stored.Artifacts = slices.Clone(m.Artifacts)
 	info := make(map[string]blobInfo)
@@ -56,8 +61,27 @@ func (r *Registry) install(ctx context.Context, m *Manifest) (_ *entry, err erro
 		if isNew {
 			created = append(created, sum)
 		}
+		if err := r.checkSignature(ctx, fmt.Sprintf("artifacts[%d]", i), a.Signature, sum, keys); err != nil {
+			return nil, err
+		}
 		a.SHA256, a.Content = sum, nil
 		info[sum] = blobInfo{size: size}
+	}
+	if m.RootFS != nil {
+		rf := *m.RootFS
+		stored.RootFS = &rf
+		made, err := r.storeRootFS(ctx, &stored, keys)
+		created = append(created, made...)
+		if err != nil {
+			return nil, err
+		}
+		if rf.Ext4SHA256 != "" {
+			st, err := os.Stat(r.blobs.path(rf.Ext4SHA256))
+			if err != nil {
+				return nil, fmt.Errorf("storing the rootfs of %s: %w", m.Name, err)
+			}
+			info[rf.Ext4SHA256] = blobInfo{size: st.Size()}
+		}
 	}
 
 	manifest, err := json.Marshal(stored)

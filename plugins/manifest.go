@@ -24,9 +24,18 @@ type Manifest struct {
 	// Version is the plugin's own version (free text, up to 64 chars).
 	Version     string `json:"version"`
 	Description string `json:"description,omitempty"`
+	// RootFS, when set, is the root filesystem the plugin's files and
+	// workload live in (an OCI image, a built-in image or an ext4 or tar
+	// file); without it they go into the default guest's busybox root.
+	RootFS *RootFS `json:"rootfs,omitempty"`
 	// Artifacts are the files put into the guest before the workload
-	// starts.
+	// starts (into the root filesystem, when the plugin names one).
 	Artifacts []Artifact `json:"artifacts,omitempty"`
+	// PublicKey is a PEM public key (ECDSA, RSA or Ed25519). When set,
+	// every artifact and the rootfs must carry a cosign-style signature
+	// by it, or the install is refused. An operator's trusted plugin keys
+	// take its place when the daemon has any.
+	PublicKey string `json:"public_key,omitempty"`
 	// Workload is the long-running process kestrel supervises in every
 	// sandbox of this runtime; actions are HTTP requests to its port.
 	Workload *Workload `json:"workload,omitempty"`
@@ -55,6 +64,10 @@ type Artifact struct {
 	// Mode is the file's permission bits as an octal string ("0755");
 	// default "0644".
 	Mode string `json:"mode,omitempty"`
+	// Signature is the base64 signature of the file's bytes, as
+	// cosign sign-blob --key prints it; required when a key is (see
+	// Manifest.PublicKey), checked when given.
+	Signature string `json:"signature,omitempty"`
 }
 
 // Workload is the process kestrel supervises in the guest.

@@ -85,7 +85,14 @@ func (r *Registry) Runtime(ctx context.Context, name string) (*Runtime, error) {
 				name, f.GuestPath, f.HostPath), name)
 		}
 	}
+	root := e.rootRuntime(r.blobs)
+	if root != nil && root.Path != "" {
+		if st, err := os.Stat(root.Path); err != nil || st.Size() != e.rootSize {
+			return nil, reinstall(errdefs.Unavailable("plugin %s is broken: its rootfs file %s is missing or changed; reinstall the plugin with its manifest", name, root.Path), name)
+		}
+	}
 	rt := &Runtime{
+		Root:    root,
 		Plugin:  name,
 		Version: e.rec.Version,
 		Digest:  e.digest,

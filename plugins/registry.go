@@ -35,6 +35,9 @@ type Runtime struct {
 	// and artifact contents); templates are keyed by it.
 	Digest string
 	Files  []File
+	// Root is the plugin's root filesystem, or nil for the default
+	// guest's.
+	Root *RootRuntime
 	// Workload is the manifest's, with the defaults of Restart and
 	// ReadyTimeoutS filled in; nil when the plugin has none.
 	Workload  *Workload

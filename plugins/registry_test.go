@@ -54,7 +54,11 @@ type env struct {
 	inUse atomic.Int64
 	// asked, when set, runs inside InUse.
 	asked func()
-	reg   *plugins.Registry
+	// trusted and images, when set, are the registry's TrustedKeys and
+	// Images.
+	trusted []string
+	images  plugins.Images
+	reg     *plugins.Registry
 }
 
 func newEnv(t *testing.T) *env {
@@ -77,10 +81,12 @@ func newEnv(t *testing.T) *env {
 func (e *env) reopen() {
 	e.t.Helper()
 	r, err := plugins.Open(context.Background(), plugins.Config{
-		Store:      e.store,
-		Dir:        e.dir,
-		Events:     e.bus,
-		SourceDirs: []string{e.src},
+		Store:       e.store,
+		Dir:         e.dir,
+		Events:      e.bus,
+		SourceDirs:  []string{e.src},
+		TrustedKeys: e.trusted,
+		Images:      e.images,
 		InUse: func(ctx context.Context, name string) (int, error) {
 			if e.asked != nil {
 				e.asked()

@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/image/oci"
 )
 
 // MaxManifestSize is the largest manifest ParseManifest reads, artifact
@@ -88,6 +90,14 @@ func (m *Manifest) Validate() error {
 		p.add("version", "is %d characters; use at most 64", len(m.Version))
 	}
 	m.validateArtifacts(&p)
+	if m.RootFS != nil {
+		m.RootFS.validate(&p)
+	}
+	if strings.TrimSpace(m.PublicKey) != "" {
+		if _, err := oci.ParsePublicKey(m.PublicKey); err != nil {
+			p.add("public_key", "%v; give a PEM public key (cosign generate-key-pair writes cosign.pub)", err)
+		}
+	}
 	if m.Workload != nil {
 		m.Workload.validate(&p, "workload")
 	}
@@ -139,6 +149,9 @@ func (m *Manifest) validateArtifacts(p *problems) {
 		if _, err := parseMode(a.Mode); err != nil {
 			p.add(f+".mode", "%v", err)
 		}
+		if a.Signature != "" && !isBase64(a.Signature) {
+			p.add(f+".signature", "is not base64; give the signature cosign sign-blob --key prints")
+		}
 	}
 }
 
@@ -160,6 +173,11 @@ func checkGuestPath(p string) error {
 		}
 	}
 	return nil
+}
+
+func isBase64(s string) bool {
+	_, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	return err == nil
 }
 
 func isDigest(s string) bool {

@@ -237,3 +237,65 @@ func TestParseManifest(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateRootFS(t *testing.T) {
+	pinned := "registry.example/app@sha256:" + strings.Repeat("0a", 32)
+	sum := strings.Repeat("b", 64)
+	tests := []struct {
+		name string
+		rf   RootFS
+		want string // "" when valid
+	}{
+		{"oci pinned", RootFS{Kind: "oci", Ref: pinned}, ""},
+		{"oci tag and digest", RootFS{Kind: "oci", Ref: "registry.example/app:1@sha256:" + strings.Repeat("0a", 32)}, ""},
+		{"oci tag only", RootFS{Kind: "oci", Ref: "python:3.12-slim"}, `rootfs.ref: "python:3.12-slim" names a tag, not a digest; pin it as python:3.12-slim@sha256:<digest>`},
+		{"oci short digest", RootFS{Kind: "oci", Ref: "app@sha256:abc"}, "is not a reference pinned by digest"},
+		{"oci empty", RootFS{Kind: "oci"}, "rootfs.ref: is empty"},
+		{"oci with sha256", RootFS{Kind: "oci", Ref: pinned, SHA256: sum}, `rootfs.sha256: is set but kind "oci" does not take it`},
+		{"image debian", RootFS{Kind: "image", Name: "debian"}, ""},
+		{"image unknown", RootFS{Kind: "image", Name: "ubuntu"}, `rootfs.name: is "ubuntu"; give a built-in image: debian`},
+		{"rootfs path", RootFS{Kind: "rootfs", Path: "app/root.ext4", SHA256: sum}, ""},
+		{"rootfs url", RootFS{Kind: "rootfs", URL: "https://example.com/root.tar.gz", SHA256: sum}, ""},
+		{"rootfs both", RootFS{Kind: "rootfs", Path: "a", URL: "https://example.com/r", SHA256: sum}, "rootfs: has both path and url"},
+		{"rootfs neither", RootFS{Kind: "rootfs", SHA256: sum}, "rootfs: has neither path nor url"},
+		{"rootfs no sha", RootFS{Kind: "rootfs", Path: "a"}, "rootfs.sha256: is required"},
+		{"rootfs escapes", RootFS{Kind: "rootfs", Path: "../a", SHA256: sum}, "leaves the plugin directories"},
+		{"rootfs url in path", RootFS{Kind: "rootfs", Path: "https://example.com/r", SHA256: sum}, "is a URL; give it in url"},
+		{"rootfs bad signature", RootFS{Kind: "rootfs", Path: "a", SHA256: sum, Signature: "%%"}, "rootfs.signature: is not base64"},
+		{"ext4_sha256 set", RootFS{Kind: "rootfs", Path: "a", SHA256: sum, Ext4SHA256: sum}, "rootfs.ext4_sha256: is set by the registry"},
+		{"no kind", RootFS{}, "rootfs.kind: is empty"},
+		{"other kind", RootFS{Kind: "docker"}, `rootfs.kind: is "docker"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := validManifest()
+			rf := tt.rf
+			m.RootFS = &rf
+			err := m.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidatePublicKey(t *testing.T) {
+	m := validManifest()
+	m.PublicKey = "not a key"
+	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "public_key: ") {
+		t.Fatalf("Validate = %v, want a public_key error", err)
+	}
+}
+
+func TestParseManifestRootFSStrict(t *testing.T) {
+	raw := `{"schema_version":1,"name":"app","version":"1","rootfs":{"kind":"image","name":"debian","tag":"x"}}`
+	if _, err := ParseManifest([]byte(raw)); err == nil || !strings.Contains(err.Error(), "rootfs.tag: unknown field") {
+		t.Fatalf("ParseManifest = %v, want rootfs.tag unknown", err)
+	}
+}

@@ -99,7 +99,7 @@ func (m *Manager) resolve(ctx context.Context, spec Spec) (Spec, Runtime, *snaps
 	}
 	// images: resolve spec.Image (images.go) before the template lookup,
 	// since templates are keyed by the image's digest.
-	if err := m.resolveImage(ctx, &spec, from); err != nil {
+	if err := m.resolveImage(ctx, &spec, rt, from); err != nil {
 		return spec, rt, nil, err
 	}
 	if from == nil && !spec.ColdBoot {

@@ -114,7 +114,10 @@ func checkImageRef(ref string) error {
 // from the image store. It is called by Create once the spec has its
 // defaults, before a template is looked up (templates are keyed by the
 // image's digest).
-func (m *Manager) resolveImage(ctx context.Context, spec *Spec, from *snapshotRef) error {
+//
+// A plugin runtime that names a root filesystem (rt.Plugin.Root) runs in
+// it: its image is resolved here like Spec.Image (runtime.go, pluginRoot).
+func (m *Manager) resolveImage(ctx context.Context, spec *Spec, rt Runtime, from *snapshotRef) error {
 	if from != nil && spec.FromSnapshot != "" {
 		img := from.man.RootImage
 		switch {
@@ -128,6 +131,17 @@ func (m *Manager) resolveImage(ctx context.Context, spec *Spec, from *snapshotRe
 			}
 			spec.Image, spec.image = img.Ref, img.rootFS()
 		}
+		return nil
+	}
+	if rt.Plugin != nil && rt.Plugin.Root != nil {
+		if spec.Image != "" {
+			return errdefs.Invalid("runtime %s runs in its own root filesystem (%s); leave image empty, or pick another runtime to run image %q", spec.Runtime, rootSay(rt.Plugin.Root), spec.Image)
+		}
+		img, err := m.pluginRoot(ctx, rt)
+		if err != nil {
+			return err
+		}
+		spec.image = img
 		return nil
 	}
 	if spec.Image == "" {

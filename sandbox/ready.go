@@ -41,6 +41,10 @@ func (m *Manager) WaitWarm(ctx context.Context, spec Spec) (string, error) {
 		applyRuntimeDefaults(&spec, rt)
 	}
 	spec = spec.withDefaults(m.cfg.Defaults)
+	// Templates are keyed by the image (Spec.Image or the plugin's root).
+	if err := m.resolveImage(ctx, &spec, rt, nil); err != nil {
+		return "", err
+	}
 	key := m.templateKey(spec, rt)
 	m.ensureTemplate(spec, rt)
 	for {

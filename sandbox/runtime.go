@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -16,7 +17,12 @@ import (
 
 // Runtimes: the built-in ones (an image each) and one per enabled runtime
 // plugin, which runs on the default image with the plugin's files and
-// workload set up at boot.
+// workload set up at boot. A plugin may name a root filesystem (an OCI
+// image pinned by digest, a built-in image, or an ext4 file the registry
+// keeps): its sandboxes then run in that root as sandboxes of an image do
+// (images.go), so the plugin's files, written through the agent, land in
+// the root and its workload runs there; templates are keyed by the root's
+// digest.
 
 // workloadName is the name kestrel supervises a plugin's workload under.
 const workloadName = "plugin"
@@ -130,6 +136,42 @@ func (m *Manager) setupPlugin(ctx context.Context, agent *client.Client, rt Runt
 		return errdefs.Unavailable("%s; fix the plugin's workload or raise workload.ready_timeout_s", msg)
 	}
 	return nil
+}
+
+// pluginRoot resolves the root filesystem a plugin runtime names: an
+// image (kinds oci and image) through the image store exactly as
+// Spec.Image, or the registry's ext4 file (kind rootfs).
+func (m *Manager) pluginRoot(ctx context.Context, rt Runtime) (*ImageRootFS, error) {
+	root := rt.Plugin.Root
+	if root.Path != "" {
+		if _, err := os.Stat(root.Path); err != nil {
+			return nil, errdefs.WithRemedy(errdefs.Unavailable("runtime %s: its root filesystem %s is gone (%v); reinstall the plugin", rt.Name, root.Path, err),
+				errdefs.OpPluginRemove, "name", rt.Plugin.Plugin)
+		}
+		return &ImageRootFS{Ref: "plugin:" + rt.Plugin.Plugin, Digest: root.Digest, Path: root.Path}, nil
+	}
+	if m.cfg.Images == nil {
+		return nil, errdefs.Unavailable("runtime %s runs in image %s, but this daemon has no image store; run the daemon with images, or pick another runtime", rt.Name, root.Ref)
+	}
+	img, err := m.cfg.Images.RootFS(ctx, root.Ref)
+	if err != nil {
+		return nil, fmt.Errorf("runtime %s: its image %s: %w", rt.Name, root.Ref, err)
+	}
+	if img.Digest == "" || !filepath.IsAbs(img.Path) {
+		return nil, fmt.Errorf("runtime %s: the image store gave image %s no digest or no absolute root file system path (%q)", rt.Name, root.Ref, img.Path)
+	}
+	if img.Ref == "" {
+		img.Ref = root.Ref
+	}
+	return &img, nil
+}
+
+// rootSay names a plugin's root filesystem in a message.
+func rootSay(r *plugins.RootRuntime) string {
+	if r.Ref != "" {
+		return "image " + r.Ref
+	}
+	return "its rootfs file"
 }
 
 // pushFile copies one artifact into the guest.

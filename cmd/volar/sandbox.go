@@ -58,6 +58,7 @@ func sandboxCreate(e *env, args []string) error {
 	var ttl, idle time.Duration
 	c.fs.StringVar(&spec.Name, "name", "", "unique name (DNS label)")
 	c.fs.StringVar(&spec.Runtime, "runtime", "", "runtime to run (default \"default\")")
+	c.fs.StringVar(&spec.Image, "image", "", "run in this image's root filesystem: a `ref` such as debian or python:3.12-slim, or a digest (pulled first when not in the store)")
 	c.fs.IntVar(&spec.VCPUs, "vcpus", 0, "virtual CPUs (default: the daemon's)")
 	c.fs.IntVar(&spec.MemoryMiB, "memory", 0, "guest memory in `MiB` (default: the daemon's)")
 	c.fs.IntVar(&spec.DiskMiB, "disk", 0, "scratch disk at /data, in `MiB` (default none)")

@@ -173,3 +173,33 @@ func (s *Store) verifySignature(ctx context.Context, r name.Reference, digest st
 	}
 	return "", errdefs.Invalid("%s is not signed by a trusted key (%s): sign it with the key's private half (cosign sign --key), or name the right public key", r, strings.Join(reasons, "; "))
 }
+
+// PublicKey is a PEM public key that checks signatures, for other
+// packages that verify cosign-style signatures (plugin artifacts).
+type PublicKey struct{ k trustedKey }
+
+// ParsePublicKey reads a PEM public key (ECDSA, RSA or Ed25519).
+func ParsePublicKey(pemText string) (*PublicKey, error) {
+	k, err := parseKey(pemText)
+	if err != nil {
+		return nil, err
+	}
+	return &PublicKey{k: k}, nil
+}
+
+// Fingerprint is "sha256:" and the hex sha256 of the key's DER form.
+func (p *PublicKey) Fingerprint() string { return p.k.fingerprint }
+
+// VerifyBlob checks a signature of a blob as cosign sign-blob --key makes
+// it: sigB64 is the base64 signature of the blob's bytes, read from
+// payload. It works offline (no transparency log).
+func (p *PublicKey) VerifyBlob(sigB64 string, payload io.Reader) error {
+	sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sigB64))
+	if err != nil {
+		return errdefs.Invalid("the signature is not base64: %v", err)
+	}
+	if err := p.k.verifier.VerifySignature(bytes.NewReader(sig), payload); err != nil {
+		return errdefs.Invalid("the signature does not verify with key %s", p.k.fingerprint)
+	}
+	return nil
+}

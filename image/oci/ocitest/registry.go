@@ -181,3 +181,18 @@ func (r *Registry) Sign(t testing.TB, k *Key, repo, digest string, payload []byt
 }
 
 func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// SignBlob signs payload as cosign sign-blob --key does and returns the
+// base64 signature.
+func (k *Key) SignBlob(t testing.TB, payload []byte) string {
+	t.Helper()
+	s, err := signature.LoadSigner(k.priv, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := s.SignMessage(bytes.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(sig)
+}
