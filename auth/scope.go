@@ -109,6 +109,15 @@ var routeScopes = map[string]Scope{
 	"GET /v1/sandboxes/{id}/ports/{port}":               ScopeOperator,
 	"POST /v1/sandboxes/{id}/actions/{plugin}/{action}": ScopeOperator,
 
+	// Workloads (supervised processes, e.g. a Pod's container) and raw
+	// TCP tunnels to guest ports.
+	"GET /v1/sandboxes/{id}/workloads":             ScopeRead,
+	"GET /v1/sandboxes/{id}/workloads/{name}":      ScopeRead,
+	"GET /v1/sandboxes/{id}/workloads/{name}/logs": ScopeRead,
+	"PUT /v1/sandboxes/{id}/workloads/{name}":      ScopeOperator,
+	"DELETE /v1/sandboxes/{id}/workloads/{name}":   ScopeOperator,
+	"GET /v1/sandboxes/{id}/tcp/{port}":            ScopeOperator,
+
 	"GET /v1/snapshots":         ScopeRead,
 	"GET /v1/snapshots/{id}":    ScopeRead,
 	"DELETE /v1/snapshots/{id}": ScopeOperator,
