@@ -288,7 +288,9 @@ func TestSameAnswerEverywhere(t *testing.T) {
 			}}, true, invalid, "path \"etc/passwd\": must be absolute", ""},
 		{"remove the root", call{method: "DELETE", path: files + "?path=/&recursive=true",
 			tool: "file_remove", args: map[string]any{"sandbox_id": id, "path": "/", "recursive": true},
-			client: func(ctx context.Context, c *apiclient.Client) (any, error) { return nil, c.RemoveFile(ctx, id, "/", true) }},
+			client: func(ctx context.Context, c *apiclient.Client) (any, error) {
+				return nil, c.RemoveFile(ctx, id, "/", true)
+			}},
 			true, invalid, "path /: refusing to remove the root directory", ""},
 		{"a sandbox id of 1 MiB", list(long, "/"), true, invalid, "sandbox id: 1048576 bytes is longer than 128", ""},
 		{"unknown sandbox", list("sbx-nope", "/"), true, notFound, "sandbox \"sbx-nope\" not found", ""},
