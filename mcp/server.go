@@ -10,11 +10,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/volant-sh/volant/auth"
@@ -144,6 +146,24 @@ func New(opts Options) *Server {
 func addTool[In, Out any](s *Server, t *sdk.Tool, h sdk.ToolHandlerFor[In, Out]) {
 	s.builtin[t.Name] = true
 	sdk.AddTool(s.srv, t, h)
+}
+
+// described is In's input schema with the descriptions of some top-level
+// properties replaced: a tool that binds an engine type whose documentation
+// is written for another operation says what the fields mean for it.
+func described[In any](docs map[string]string) *jsonschema.Schema {
+	sc, err := jsonschema.For[In](nil)
+	if err != nil {
+		panic(fmt.Sprintf("schema of %T: %v", *new(In), err))
+	}
+	for name, doc := range docs {
+		p, ok := sc.Properties[name]
+		if !ok {
+			panic(fmt.Sprintf("schema of %T has no property %q", *new(In), name))
+		}
+		p.Description = doc
+	}
+	return sc
 }
 
 const instructions = `Volant runs commands in hardware-isolated Linux microVMs ("sandboxes").
