@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -45,6 +47,8 @@ type Engine struct {
 	Info *sandbox.SystemInfo
 
 	agent *client.Client
+	// dir holds the console log's file.
+	dir string
 
 	mu        sync.Mutex
 	next      int
@@ -72,7 +76,7 @@ func New(t testing.TB) *Engine {
 	files.Register(mux)
 	ports.Register(mux)
 	term.New(r, nil).Register(mux)
-	return &Engine{agent: clienttest.Serve(t, mux).Client, sandboxes: map[string]*sandbox.Sandbox{},
+	return &Engine{agent: clienttest.Serve(t, mux).Client, dir: t.TempDir(), sandboxes: map[string]*sandbox.Sandbox{},
 		snapshots: map[string]*sandbox.Snapshot{}, watchers: map[int]chan Change{}}
 }
 
@@ -301,10 +305,16 @@ func (e *Engine) ConsoleLog(_ context.Context, id string, _ int) ([]byte, string
 	if _, err := e.lookup(id); err != nil {
 		return nil, "", err
 	}
-	if e.Console != nil {
-		return e.Console, "/dev/null", nil
+	data := e.Console
+	if data == nil {
+		data = []byte("kestrel: ready\n")
 	}
-	return []byte("kestrel: ready\n"), "/dev/null", nil
+	// REST reads and follows the log's file itself.
+	path := filepath.Join(e.dir, "console.log")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return nil, "", err
+	}
+	return data, path, nil
 }
 
 // System answers e.Info, or describes a fake host.
