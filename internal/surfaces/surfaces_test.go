@@ -63,7 +63,8 @@ type surface func(t *testing.T, c call) answer
 
 type env struct {
 	rest, mcp, client surface
-	sandboxID         string
+	// sandboxID is running, stoppedID stopped.
+	sandboxID, stoppedID string
 }
 
 // classes are the errdefs classes a test row may expect.
@@ -128,7 +129,14 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{sandboxID: sb.ID}
+	stopped, err := eng.Create(context.Background(), sandbox.Spec{Name: "stopped"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Stop(context.Background(), stopped.ID); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{sandboxID: sb.ID, stoppedID: stopped.ID}
 	e.rest = func(t *testing.T, c call) answer {
 		var rd io.Reader
 		if c.body != nil {
@@ -237,7 +245,7 @@ func TestSameAnswerEverywhere(t *testing.T) {
 				return c.ListFiles(ctx, sbID, path, client.ListOptions{})
 			}}
 	}
-	invalid, notFound := errdefs.ErrInvalidArgument, errdefs.ErrNotFound
+	invalid, notFound, conflict := errdefs.ErrInvalidArgument, errdefs.ErrNotFound, errdefs.ErrConflict
 	tests := []struct {
 		name   string
 		call   call
@@ -294,6 +302,13 @@ func TestSameAnswerEverywhere(t *testing.T) {
 			true, invalid, "path /: refusing to remove the root directory", ""},
 		{"a sandbox id of 1 MiB", list(long, "/"), true, invalid, "sandbox id: 1048576 bytes is longer than 128", ""},
 		{"unknown sandbox", list("sbx-nope", "/"), true, notFound, "sandbox \"sbx-nope\" not found", ""},
+		{"files of a stopped sandbox", list(e.stoppedID, "/"), true, conflict, "sandbox " + e.stoppedID + " is stopped", ""},
+		{"exec in a stopped sandbox", call{method: "POST", path: "/v1/sandboxes/" + e.stoppedID + "/exec", body: map[string]any{"cmd": []string{"true"}},
+			tool: "sandbox_exec", args: map[string]any{"sandbox_id": e.stoppedID, "cmd": []string{"true"}},
+			client: func(ctx context.Context, c *apiclient.Client) (any, error) {
+				return c.Exec(ctx, e.stoppedID, sandbox.ExecRequest{Cmd: []string{"true"}})
+			}}, true, conflict, "sandbox " + e.stoppedID + " is stopped", ""},
+		{"duplicate name", create(map[string]any{"name": "stopped"}), true, conflict, "a sandbox named \"stopped\" exists already", ""},
 	}
 	surfaces := map[string]surface{"rest": e.rest, "mcp": e.mcp, "client": e.client}
 	for _, tt := range tests {
