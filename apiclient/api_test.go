@@ -69,14 +69,16 @@ func TestSandboxLifecycleAndErrorClasses(t *testing.T) {
 	if sn, err := c.SnapshotSandbox(ctx, "sb1"); err != nil || sn.ID != "snap-1" {
 		t.Errorf("snapshot: %v, %+v", err, sn)
 	}
-	if clones, err := c.ForkSandbox(ctx, "sb1", 2); err != nil || len(clones) != 2 {
-		t.Errorf("fork: %v, %d clones; want 2", err, len(clones))
+	clones, err := c.ForkSandbox(ctx, "sb1", 2)
+	if err != nil || len(clones) != 2 {
+		t.Fatalf("fork: %v, %d clones; want 2", err, len(clones))
 	}
-	if err := c.DeleteSnapshot(ctx, "snap-1"); !errors.Is(err, errdefs.ErrConflict) {
+	// The clones are restored from the fork's snapshot, which is in use.
+	if err := c.DeleteSnapshot(ctx, clones[0].FromSnapshot); !errors.Is(err, errdefs.ErrConflict) {
 		t.Errorf("delete a used snapshot: %v; want ErrConflict", err)
 	}
-	if list, err := c.ListSnapshots(ctx); err != nil || len(list) != 1 {
-		t.Errorf("snapshots: %v, %v", err, list)
+	if list, err := c.ListSnapshots(ctx); err != nil || len(list) != 2 {
+		t.Errorf("snapshots: %v, %v; want snap-1 and the fork's", err, list)
 	}
 
 	if err := c.DeleteSandbox(ctx, "sb1"); err != nil {

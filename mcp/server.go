@@ -10,20 +10,30 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/volant-sh/volant/auth"
 	"github.com/volant-sh/volant/sandbox"
 )
 
-// Engine is what the server needs of the sandbox engine; *sandbox.Manager
-// implements it.
+// Engine is what the server needs of the sandbox engine, by area;
+// *sandbox.Manager implements it.
 type Engine interface {
+	Sandboxes
+	Guests
+	Snapshots
+	Actions
+}
+
+// Sandboxes is the sandboxes' lifecycle.
+type Sandboxes interface {
 	Create(ctx context.Context, spec sandbox.Spec) (*sandbox.Sandbox, error)
 	Get(ctx context.Context, idOrName string) (*sandbox.Sandbox, error)
 	List(ctx context.Context, opts sandbox.ListOptions) (*sandbox.ListPage, error)
@@ -32,13 +42,26 @@ type Engine interface {
 	Pause(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Resume(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Delete(ctx context.Context, id string) error
+}
+
+// Guests is what runs inside a sandbox: commands, and the files,
+// processes, terminals and ports of sandbox.Guest; and its console.
+type Guests interface {
 	Exec(ctx context.Context, id string, req sandbox.ExecRequest, out sandbox.OutputFunc) (*sandbox.ExecResult, error)
 	Guest(ctx context.Context, id string) (*sandbox.Guest, error)
 	ConsoleLog(ctx context.Context, id string, tail int) ([]byte, string, error)
+}
+
+// Snapshots are snapshots and forks.
+type Snapshots interface {
 	Snapshot(ctx context.Context, id string) (*sandbox.Snapshot, error)
 	Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error)
 	ListSnapshots(ctx context.Context) ([]*sandbox.Snapshot, error)
 	DeleteSnapshot(ctx context.Context, id string) error
+}
+
+// Actions calls a runtime plugin's action in a sandbox.
+type Actions interface {
 	Action(ctx context.Context, idOrName, plugin, action string, input json.RawMessage) (json.RawMessage, error)
 }
 
@@ -144,6 +167,24 @@ func New(opts Options) *Server {
 func addTool[In, Out any](s *Server, t *sdk.Tool, h sdk.ToolHandlerFor[In, Out]) {
 	s.builtin[t.Name] = true
 	sdk.AddTool(s.srv, t, h)
+}
+
+// described is In's input schema with the descriptions of some top-level
+// properties replaced: a tool that binds an engine type whose documentation
+// is written for another operation says what the fields mean for it.
+func described[In any](docs map[string]string) *jsonschema.Schema {
+	sc, err := jsonschema.For[In](nil)
+	if err != nil {
+		panic(fmt.Sprintf("schema of %T: %v", *new(In), err))
+	}
+	for name, doc := range docs {
+		p, ok := sc.Properties[name]
+		if !ok {
+			panic(fmt.Sprintf("schema of %T has no property %q", *new(In), name))
+		}
+		p.Description = doc
+	}
+	return sc
 }
 
 const instructions = `Volant runs commands in hardware-isolated Linux microVMs ("sandboxes").

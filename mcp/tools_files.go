@@ -17,13 +17,12 @@ import (
 // maxFileRead caps one file_read; larger files are read in ranges.
 const maxFileRead = 4 << 20
 
-// FileReadInput is the input of file_read.
+// FileReadInput is the input of file_read: the engine's request, the
+// sandbox and the encoding of the answer.
 type FileReadInput struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id of a running sandbox"`
-	Path      string `json:"path" jsonschema:"absolute path of the file in the sandbox"`
-	Encoding  string `json:"encoding,omitempty" jsonschema:"utf8 (default) returns text; base64 returns the bytes base64-encoded, for binary files"`
-	Offset    int64  `json:"offset,omitempty" jsonschema:"byte offset to start reading at"`
-	Length    int64  `json:"length,omitempty" jsonschema:"bytes to read; 0 means to the end, at most 4 MiB per call"`
+	sandbox.ReadFileRequest
+	Encoding string `json:"encoding,omitempty" jsonschema:"utf8 (default) returns text; base64 returns the bytes base64-encoded, for binary files"`
 }
 
 // FileReadOutput is the output of file_read.
@@ -38,14 +37,15 @@ type FileReadOutput struct {
 	NextOffset int64 `json:"next_offset"`
 }
 
-// FileWriteInput is the input of file_write.
+// FileWriteInput is the input of file_write: the engine's request, the
+// sandbox and the content as text or base64. Mkdir shadows the request's
+// field because file_write has always created parents unless told not to.
 type FileWriteInput struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id of a running sandbox"`
-	Path      string `json:"path" jsonschema:"absolute path of the file to write; it is replaced atomically"`
-	Content   string `json:"content" jsonschema:"the new content: UTF-8 text, or base64 when encoding is base64"`
-	Encoding  string `json:"encoding,omitempty" jsonschema:"utf8 (default) or base64 (for binary content)"`
-	Mode      string `json:"mode,omitempty" jsonschema:"octal permission bits such as 0755; empty keeps the old file's mode, or 0644"`
-	Mkdir     *bool  `json:"mkdir,omitempty" jsonschema:"create missing parent directories; default true"`
+	sandbox.WriteFileRequest
+	Content  string `json:"content" jsonschema:"the new content: UTF-8 text, or base64 when encoding is base64"`
+	Encoding string `json:"encoding,omitempty" jsonschema:"utf8 (default) or base64 (for binary content)"`
+	Mkdir    *bool  `json:"mkdir,omitempty" jsonschema:"create missing parent directories; default true"`
 }
 
 // FileListInput is the input of file_list: the engine's request and the
@@ -116,7 +116,7 @@ func (s *Server) fileRead(ctx context.Context, _ *sdk.CallToolRequest, in FileRe
 	if err != nil {
 		return nil, nil, toolError(err)
 	}
-	req := sandbox.ReadFileRequest{Path: in.Path, Offset: in.Offset, Length: in.Length}
+	req := in.ReadFileRequest
 	if err := req.Validate(); err != nil {
 		return nil, nil, toolError(err)
 	}
@@ -181,7 +181,8 @@ func (s *Server) fileWrite(ctx context.Context, _ *sdk.CallToolRequest, in FileW
 	if err != nil {
 		return nil, nil, toolError(err)
 	}
-	req := sandbox.WriteFileRequest{Path: in.Path, Mode: sandbox.Mode(in.Mode), Mkdir: in.Mkdir == nil || *in.Mkdir, Content: data}
+	req := in.WriteFileRequest
+	req.Mkdir, req.Content = in.Mkdir == nil || *in.Mkdir, data
 	fi, err := g.WriteFile(ctx, req, nil)
 	if err != nil {
 		return nil, nil, toolError(err)

@@ -12,30 +12,25 @@ import (
 	"github.com/volant-sh/volant/sandbox"
 )
 
-// ProcessStartInput is the input of process_start.
+// ProcessStartInput is the input of process_start: the engine's command
+// and the sandbox to start it in.
 type ProcessStartInput struct {
-	SandboxID      string            `json:"sandbox_id" jsonschema:"id of a running sandbox"`
-	Cmd            []string          `json:"cmd" jsonschema:"the command as an argv array, e.g. [\"python3\", \"-m\", \"http.server\"]"`
-	Env            map[string]string `json:"env,omitempty" jsonschema:"environment variables for this command"`
-	Cwd            string            `json:"cwd,omitempty" jsonschema:"absolute working directory; empty means the user's home"`
-	User           string            `json:"user,omitempty" jsonschema:"run as this user name or uid; empty means root"`
-	Stdin          string            `json:"stdin,omitempty" jsonschema:"text written to stdin at start; stdin stays open for process_write"`
-	TimeoutS       int               `json:"timeout_s,omitempty" jsonschema:"kill the process group after this many seconds; 0 means no limit"`
-	MaxOutputBytes int               `json:"max_output_bytes,omitempty" jsonschema:"size of the output ring kept for process_read; 0 means 1 MiB"`
+	SandboxID string `json:"sandbox_id" jsonschema:"id of a running sandbox"`
+	sandbox.ExecCommand
 }
 
-// ProcessRef names one process in one sandbox.
+// ProcessRef names one process in one sandbox: the engine's request and
+// the sandbox.
 type ProcessRef struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id of the sandbox the process runs in"`
-	ProcessID string `json:"process_id" jsonschema:"id returned by process_start"`
+	sandbox.ProcessRequest
 }
 
-// ProcessReadInput is the input of process_read.
+// ProcessReadInput is the input of process_read: the engine's request and
+// the sandbox.
 type ProcessReadInput struct {
 	SandboxID string `json:"sandbox_id" jsonschema:"id of the sandbox the process runs in"`
-	ProcessID string `json:"process_id" jsonschema:"id returned by process_start"`
-	Offset    int64  `json:"offset,omitempty" jsonschema:"read output after this offset: pass next_offset of the previous call; 0 reads all that is kept"`
-	WaitS     int    `json:"wait_s,omitempty" jsonschema:"when nothing new is there, wait up to this many seconds (at most 60) for output or the end"`
+	sandbox.ReadProcessRequest
 }
 
 // ProcessOutput is the output of process_read.
@@ -53,19 +48,19 @@ type ProcessOutput struct {
 	Error      string `json:"error,omitempty" jsonschema:"why the process could not start, if it could not"`
 }
 
-// ProcessWriteInput is the input of process_write.
+// ProcessWriteInput is the input of process_write: the process and the
+// text to write (the stream, in MCP's terms).
 type ProcessWriteInput struct {
-	SandboxID  string `json:"sandbox_id" jsonschema:"id of the sandbox the process runs in"`
-	ProcessID  string `json:"process_id" jsonschema:"id returned by process_start"`
+	ProcessRef
 	Data       string `json:"data,omitempty" jsonschema:"text to write to the process's stdin (add a trailing newline for line-based programs)"`
 	CloseStdin bool   `json:"close_stdin,omitempty" jsonschema:"close stdin after writing (the program sees end of input)"`
 }
 
-// ProcessSignalInput is the input of process_signal.
+// ProcessSignalInput is the input of process_signal: the process and the
+// signal.
 type ProcessSignalInput struct {
-	SandboxID string `json:"sandbox_id" jsonschema:"id of the sandbox the process runs in"`
-	ProcessID string `json:"process_id" jsonschema:"id returned by process_start"`
-	Signal    string `json:"signal,omitempty" jsonschema:"signal name or number sent to the process group: TERM (default), INT, KILL, HUP, ..."`
+	ProcessRef
+	Signal string `json:"signal,omitempty" jsonschema:"signal name or number sent to the process group: TERM (default), INT, KILL, HUP, ..."`
 }
 
 // OKOutput acknowledges a call without other output.
@@ -73,12 +68,25 @@ type OKOutput struct {
 	OK bool `json:"ok"`
 }
 
+// processStartDocs are the descriptions process_start gives the fields of
+// sandbox.ExecCommand where a background process differs from a command
+// waited for (the engine's StartProcess: timeout 0 is no limit, stdin
+// stays open, the output is a ring).
+var processStartDocs = map[string]string{
+	"cmd":              `the command as an argv array, e.g. ["python3", "-m", "http.server"]`,
+	"cwd":              "absolute working directory; empty means the user's home",
+	"stdin":            "text written to stdin at start; stdin stays open for process_write",
+	"timeout_s":        "kill the process group after this many seconds; 0 means no limit",
+	"max_output_bytes": "size of the output ring kept for process_read; 0 means 1 MiB",
+}
+
 const processHint = "the process may have been deleted or the sandbox restarted; start it again with process_start"
 
 func (s *Server) addProcessTools() {
 	addTool(s, &sdk.Tool{Name: "process_start", Title: "Start a background process",
 		Description: "Start a long-running command in a sandbox without waiting for it. Read its output with process_read, " +
-			"feed it input with process_write, stop it with process_signal.", Annotations: openEnded},
+			"feed it input with process_write, stop it with process_signal.", Annotations: openEnded,
+		InputSchema: described[ProcessStartInput](processStartDocs)},
 		s.processStart)
 	addTool(s, &sdk.Tool{Name: "process_read", Title: "Read a process's output",
 		Description: "Read a background process's output since offset and whether it has ended (with its exit code). " +
@@ -92,7 +100,7 @@ func (s *Server) addProcessTools() {
 			if err != nil {
 				return nil, nil, toolError(err)
 			}
-			if err := g.WriteProcess(ctx, sandbox.ProcessRequest{ProcessID: in.ProcessID}, strings.NewReader(in.Data), in.CloseStdin); err != nil {
+			if err := g.WriteProcess(ctx, in.ProcessRequest, strings.NewReader(in.Data), in.CloseStdin); err != nil {
 				return nil, nil, agentError(err, processHint)
 			}
 			return nil, &OKOutput{OK: true}, nil
@@ -104,7 +112,7 @@ func (s *Server) addProcessTools() {
 			if err != nil {
 				return nil, nil, toolError(err)
 			}
-			if err := g.SignalProcess(ctx, sandbox.ProcessRequest{ProcessID: in.ProcessID}, in.Signal); err != nil {
+			if err := g.SignalProcess(ctx, in.ProcessRequest, in.Signal); err != nil {
 				return nil, nil, agentError(err, processHint)
 			}
 			return nil, &OKOutput{OK: true}, nil
@@ -117,17 +125,13 @@ func (s *Server) addProcessTools() {
 			if err != nil {
 				return nil, nil, toolError(err)
 			}
-			info, err := g.DeleteProcess(ctx, sandbox.ProcessRequest{ProcessID: in.ProcessID})
+			info, err := g.DeleteProcess(ctx, in.ProcessRequest)
 			return nil, info, agentError(err, processHint)
 		})
 }
 
 func (s *Server) processStart(ctx context.Context, _ *sdk.CallToolRequest, in ProcessStartInput) (*sdk.CallToolResult, *client.ProcessInfo, error) {
-	req := sandbox.ExecRequest{Cmd: in.Cmd, Env: in.Env, Cwd: in.Cwd, User: in.User,
-		Timeout: sandbox.Seconds(in.TimeoutS), MaxOutputBytes: in.MaxOutputBytes}
-	if in.Stdin != "" {
-		req.Stdin = []byte(in.Stdin)
-	}
+	req := in.Request()
 	g, err := s.eng.Guest(ctx, in.SandboxID)
 	if err != nil {
 		return nil, nil, toolError(err)
@@ -144,7 +148,7 @@ func (s *Server) processRead(ctx context.Context, _ *sdk.CallToolRequest, in Pro
 	if err != nil {
 		return nil, nil, toolError(err)
 	}
-	po, err := g.ReadProcess(ctx, sandbox.ReadProcessRequest{ProcessID: in.ProcessID, Offset: in.Offset, WaitSeconds: in.WaitS})
+	po, err := g.ReadProcess(ctx, in.ReadProcessRequest)
 	if err != nil {
 		return nil, nil, agentError(err, processHint)
 	}

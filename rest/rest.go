@@ -20,9 +20,18 @@ import (
 	"github.com/volant-sh/volant/sandbox"
 )
 
-// Engine is the part of the sandbox engine the API serves.
+// Engine is the part of the sandbox engine the API serves, by area;
 // *sandbox.Manager implements it.
 type Engine interface {
+	Sandboxes
+	Guests
+	Snapshots
+	Actions
+	System(ctx context.Context) (*sandbox.SystemInfo, error)
+}
+
+// Sandboxes is the sandboxes' lifecycle.
+type Sandboxes interface {
 	Create(ctx context.Context, spec sandbox.Spec) (*sandbox.Sandbox, error)
 	Get(ctx context.Context, idOrName string) (*sandbox.Sandbox, error)
 	List(ctx context.Context, opts sandbox.ListOptions) (*sandbox.ListPage, error)
@@ -31,15 +40,27 @@ type Engine interface {
 	Pause(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Resume(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Delete(ctx context.Context, id string) error
+}
+
+// Guests is what runs inside a sandbox: commands, and the files,
+// processes, terminals and ports of sandbox.Guest; and its console.
+type Guests interface {
 	Exec(ctx context.Context, id string, req sandbox.ExecRequest, out sandbox.OutputFunc) (*sandbox.ExecResult, error)
 	Guest(ctx context.Context, id string) (*sandbox.Guest, error)
 	ConsoleLog(ctx context.Context, id string, tail int) ([]byte, string, error)
-	System(ctx context.Context) (*sandbox.SystemInfo, error)
+}
+
+// Snapshots are snapshots and forks.
+type Snapshots interface {
 	Snapshot(ctx context.Context, id string) (*sandbox.Snapshot, error)
 	Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error)
 	ListSnapshots(ctx context.Context) ([]*sandbox.Snapshot, error)
 	GetSnapshot(ctx context.Context, id string) (*sandbox.Snapshot, error)
 	DeleteSnapshot(ctx context.Context, id string) error
+}
+
+// Actions calls a runtime plugin's action in a sandbox.
+type Actions interface {
 	Action(ctx context.Context, idOrName, plugin, action string, input json.RawMessage) (json.RawMessage, error)
 }
 

@@ -29,10 +29,10 @@ func (r FileRequest) Validate() error { return validatePath(r.Path) }
 
 // ReadFileRequest reads a range of a file.
 type ReadFileRequest struct {
-	Path string `json:"path"`
+	Path string `json:"path" jsonschema:"absolute path of the file in the sandbox"`
 	// Offset is the first byte; Length the most bytes (0: to the end).
-	Offset int64 `json:"offset,omitempty"`
-	Length int64 `json:"length,omitempty"`
+	Offset int64 `json:"offset,omitempty" jsonschema:"byte offset to start reading at"`
+	Length int64 `json:"length,omitempty" jsonschema:"bytes to read; 0 means to the end, at most 4 MiB per call"`
 }
 
 // Validate reports what is wrong with r.
@@ -48,9 +48,9 @@ func (r ReadFileRequest) Validate() error {
 
 // WriteFileRequest writes a whole file atomically.
 type WriteFileRequest struct {
-	Path string `json:"path"`
+	Path string `json:"path" jsonschema:"absolute path of the file to write; it is replaced atomically"`
 	// Mode is the new file's mode; empty keeps the old file's, or 0644.
-	Mode Mode `json:"mode,omitempty"`
+	Mode Mode `json:"mode,omitempty" jsonschema:"octal permission bits such as 0755; empty keeps the old file's mode, or 0644"`
 	// Mkdir creates missing parent directories.
 	Mkdir bool `json:"mkdir,omitempty"`
 	// Content, when not nil, is the file's content given inline (capped

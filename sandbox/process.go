@@ -16,7 +16,7 @@ const MaxProcessWait = 60 * time.Second
 
 // ProcessRequest names one background process.
 type ProcessRequest struct {
-	ProcessID string `json:"process_id"`
+	ProcessID string `json:"process_id" jsonschema:"id returned by process_start"`
 }
 
 // Validate reports what is wrong with r.
@@ -30,9 +30,9 @@ func (r ProcessRequest) Validate() error {
 // ReadProcessRequest reads a process's output after Offset, waiting up to
 // WaitSeconds for something new.
 type ReadProcessRequest struct {
-	ProcessID   string
-	Offset      int64
-	WaitSeconds int
+	ProcessID   string `json:"process_id" jsonschema:"id returned by process_start"`
+	Offset      int64  `json:"offset,omitempty" jsonschema:"read output after this offset: pass next_offset of the previous call; 0 reads all that is kept"`
+	WaitSeconds int    `json:"wait_s,omitempty" jsonschema:"when nothing new is there, wait up to this many seconds (at most 60) for output or the end"`
 }
 
 // Validate reports what is wrong with r.

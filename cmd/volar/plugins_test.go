@@ -225,7 +225,7 @@ func TestActionCommand(t *testing.T) {
 	}{
 		{"disabled plugin", []string{"sb1", "httpd", "off"}, 1, "volar: plugin httpd is disabled: enable it with 'volar plugin enable httpd'\n"},
 		{"input rejected", []string{"sb1", "httpd", "bad", `{"n":"x"}`}, 1, "volar: input.n: expected an integer\n"},
-		{"unknown sandbox", []string{"nope", "httpd", "hello"}, 1, "volar: sandbox nope not found"},
+		{"unknown sandbox", []string{"nope", "httpd", "hello"}, 1, "volar: sandbox \"nope\" not found; list sandboxes to see the ids (volar sandbox ls)\n"},
 		{"bad plugin name", []string{"sb1", "HTTPD", "hello"}, 1, "path.plugin: expected string to be a plugin name"},
 		{"bad action name", []string{"sb1", "httpd", "say-hi"}, 1, "path.action: expected string to be an action name"},
 		{"json and args", []string{"sb1", "httpd", "hello", "{}", "--arg", "a=1"}, 2, "not both"},

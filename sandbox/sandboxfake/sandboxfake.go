@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -36,11 +38,21 @@ type Engine struct {
 	// OnAction, when set, answers plugin actions (after the sandbox is
 	// found running); otherwise plugins are unavailable. Set it before use.
 	OnAction func(ctx context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error)
+	// IDPrefix starts the sandboxes' ids (numbered from 1); empty means
+	// "sbx-". Snapshots are numbered apart, "snap-1" on. Set it before use.
+	IDPrefix string
+	// Console is every sandbox's console log; nil means "kestrel: ready\n".
+	Console []byte
+	// Info is what System answers; nil describes a fake host.
+	Info *sandbox.SystemInfo
 
 	agent *client.Client
+	// dir holds the console log's file.
+	dir string
 
 	mu        sync.Mutex
 	next      int
+	nextSnap  int
 	sandboxes map[string]*sandbox.Sandbox
 	snapshots map[string]*sandbox.Snapshot
 	watchers  map[int]chan Change
@@ -64,7 +76,7 @@ func New(t testing.TB) *Engine {
 	files.Register(mux)
 	ports.Register(mux)
 	term.New(r, nil).Register(mux)
-	return &Engine{agent: clienttest.Serve(t, mux).Client, sandboxes: map[string]*sandbox.Sandbox{},
+	return &Engine{agent: clienttest.Serve(t, mux).Client, dir: t.TempDir(), sandboxes: map[string]*sandbox.Sandbox{},
 		snapshots: map[string]*sandbox.Snapshot{}, watchers: map[int]chan Change{}}
 }
 
@@ -155,7 +167,11 @@ func (e *Engine) Create(_ context.Context, spec sandbox.Spec) (*sandbox.Sandbox,
 	if spec.Runtime == "" {
 		spec.Runtime = sandbox.DefaultRuntime
 	}
-	sb := &sandbox.Sandbox{ID: fmt.Sprintf("sbx-%d", e.next), Name: spec.Name, Runtime: spec.Runtime, State: sandbox.StateRunning,
+	prefix := e.IDPrefix
+	if prefix == "" {
+		prefix = "sbx-"
+	}
+	sb := &sandbox.Sandbox{ID: fmt.Sprintf("%s%d", prefix, e.next), Name: spec.Name, Runtime: spec.Runtime, State: sandbox.StateRunning,
 		Spec: spec, Labels: spec.Labels, FromSnapshot: spec.FromSnapshot, CreatedAt: now, UpdatedAt: now, LastActiveAt: now}
 	e.sandboxes[sb.ID] = sb
 	e.changedLocked(Change{SandboxID: sb.ID})
@@ -166,7 +182,8 @@ func (e *Engine) Create(_ context.Context, spec sandbox.Spec) (*sandbox.Sandbox,
 // Get returns a sandbox by id or name.
 func (e *Engine) Get(_ context.Context, id string) (*sandbox.Sandbox, error) { return e.lookup(id) }
 
-// List returns every sandbox, by id.
+// List returns the sandboxes opts selects (by state, runtime and labels),
+// by id, in one page.
 func (e *Engine) List(_ context.Context, opts sandbox.ListOptions) (*sandbox.ListPage, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -175,11 +192,29 @@ func (e *Engine) List(_ context.Context, opts sandbox.ListOptions) (*sandbox.Lis
 	defer e.mu.Unlock()
 	page := &sandbox.ListPage{Items: []*sandbox.Sandbox{}}
 	for _, s := range e.sandboxes {
-		c := *s
-		page.Items = append(page.Items, &c)
+		if selected(s, opts) {
+			c := *s
+			page.Items = append(page.Items, &c)
+		}
 	}
 	sort.Slice(page.Items, func(i, j int) bool { return page.Items[i].ID < page.Items[j].ID })
 	return page, nil
+}
+
+// selected reports whether opts selects s.
+func selected(s *sandbox.Sandbox, opts sandbox.ListOptions) bool {
+	if len(opts.States) > 0 && !slices.Contains(opts.States, s.State) {
+		return false
+	}
+	if opts.Runtime != "" && s.Runtime != opts.Runtime {
+		return false
+	}
+	for k, v := range opts.Labels {
+		if s.Labels[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // Start, Stop, Pause and Resume move a sandbox between states.
@@ -270,11 +305,24 @@ func (e *Engine) ConsoleLog(_ context.Context, id string, _ int) ([]byte, string
 	if _, err := e.lookup(id); err != nil {
 		return nil, "", err
 	}
-	return []byte("kestrel: ready\n"), "/dev/null", nil
+	data := e.Console
+	if data == nil {
+		data = []byte("kestrel: ready\n")
+	}
+	// REST reads and follows the log's file itself.
+	path := filepath.Join(e.dir, "console.log")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return nil, "", err
+	}
+	return data, path, nil
 }
 
-// System describes a fake host.
+// System answers e.Info, or describes a fake host.
 func (e *Engine) System(context.Context) (*sandbox.SystemInfo, error) {
+	if e.Info != nil {
+		c := *e.Info
+		return &c, nil
+	}
 	return &sandbox.SystemInfo{Version: "test", Driver: "fake", Drivers: []string{"fake"}, Accel: "none"}, nil
 }
 
@@ -289,14 +337,15 @@ func (e *Engine) Snapshot(_ context.Context, id string) (*sandbox.Snapshot, erro
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.next++
-	sn := &sandbox.Snapshot{ID: fmt.Sprintf("snap-%d", e.next), SandboxID: sb.ID, Runtime: sb.Runtime, CreatedAt: time.Now().UTC()}
+	e.nextSnap++
+	sn := &sandbox.Snapshot{ID: fmt.Sprintf("snap-%d", e.nextSnap), SandboxID: sb.ID, Runtime: sb.Runtime, CreatedAt: time.Now().UTC()}
 	e.snapshots[sn.ID] = sn
 	c := *sn
 	return &c, nil
 }
 
-// Fork validates its count, then clones the sandbox's record.
+// Fork validates its count, snapshots the sandbox as the engine does and
+// restores the clones' records from that snapshot.
 func (e *Engine) Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error) {
 	if err := (sandbox.ForkRequest{Count: n}).Validate(); err != nil {
 		return nil, err
@@ -305,10 +354,14 @@ func (e *Engine) Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox
 	if err != nil {
 		return nil, err
 	}
+	snap, err := e.Snapshot(ctx, src.ID)
+	if err != nil {
+		return nil, err
+	}
 	var out []*sandbox.Sandbox
 	for range max(n, 1) {
 		spec := src.Spec
-		spec.Name = ""
+		spec.Name, spec.FromSnapshot, spec.ColdBoot = "", snap.ID, false
 		sb, err := e.Create(ctx, spec)
 		if err != nil {
 			return nil, err
