@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"time"
 
@@ -61,6 +62,41 @@ type bgReservation struct {
 type background struct {
 	res  map[string]bgReservation
 	used map[string]time.Time // last use of each template key
+	// freed counts the times room was freed (a sandbox or background VM
+	// gave its reservation back) and room is closed (and dropped) then,
+	// so WaitWarm retries what was refused for lack of room. Under mu.
+	freed uint64
+	room  chan struct{}
+}
+
+// noRoomError is a background VM refused for lack of room; freed is the
+// count of frees it was refused at.
+type noRoomError struct {
+	freed uint64
+	err   error
+}
+
+func (e *noRoomError) Error() string { return e.err.Error() }
+func (e *noRoomError) Unwrap() error { return e.err }
+
+// roomFreedLocked wakes those waiting for room. mu must be held.
+func (m *Manager) roomFreedLocked() {
+	m.bg.freed++
+	if m.bg.room != nil {
+		close(m.bg.room)
+		m.bg.room = nil
+	}
+}
+
+// roomWait returns the count of frees so far and a channel closed at the
+// next one.
+func (m *Manager) roomWait() (uint64, <-chan struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.bg.room == nil {
+		m.bg.room = make(chan struct{})
+	}
+	return m.bg.freed, m.bg.room
 }
 
 // admitBackground reserves spec's size for the background VM id if it fits
@@ -75,10 +111,10 @@ func (m *Manager) admitBackground(id string, kind bgKind, spec Spec) error {
 	used.MemoryMiB += tpl.MemoryMiB + warm.MemoryMiB
 	b := m.cfg.Budget
 	if b.VCPUs > 0 && used.VCPUs+spec.VCPUs > b.VCPUs {
-		return errdefs.Exhausted("no room for a background guest: %d of %d vCPUs are in use and it needs %d", used.VCPUs, b.VCPUs, spec.VCPUs)
+		return &noRoomError{m.bg.freed, errdefs.Exhausted("no room for a background guest: %d of %d vCPUs are in use and it needs %d", used.VCPUs, b.VCPUs, spec.VCPUs)}
 	}
 	if b.MemoryMiB > 0 && used.MemoryMiB+spec.MemoryMiB > b.MemoryMiB {
-		return errdefs.Exhausted("no room for a background guest: %d of %d MiB are in use and it needs %d", used.MemoryMiB, b.MemoryMiB, spec.MemoryMiB)
+		return &noRoomError{m.bg.freed, errdefs.Exhausted("no room for a background guest: %d of %d MiB are in use and it needs %d", used.MemoryMiB, b.MemoryMiB, spec.MemoryMiB)}
 	}
 	if m.bg.res == nil {
 		m.bg.res = map[string]bgReservation{}
@@ -91,7 +127,26 @@ func (m *Manager) admitBackground(id string, kind bgKind, spec Spec) error {
 func (m *Manager) releaseBackground(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.bg.res, id)
+	if _, ok := m.bg.res[id]; ok {
+		delete(m.bg.res, id)
+		m.roomFreedLocked()
+	}
+}
+
+// retryAfterRoom tells WaitWarm what to do about err, the last error of
+// making a template or filling a pool: retry now (room was freed since it
+// was refused), wait on the returned channel (no room yet), or neither
+// (err is not for lack of room).
+func (m *Manager) retryAfterRoom(err error) (now bool, wait <-chan struct{}) {
+	var nr *noRoomError
+	if !errors.As(err, &nr) {
+		return false, nil
+	}
+	freed, ch := m.roomWait()
+	if freed != nr.freed {
+		return true, nil
+	}
+	return false, ch
 }
 
 // backgroundUsageLocked sums the background reservations by kind.

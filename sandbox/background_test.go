@@ -243,3 +243,28 @@ func TestTemplateLimitsDefaults(t *testing.T) {
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}
 }
+
+// TestRetryAfterRoom: a background VM refused for lack of room is retried
+// once a sandbox gives its room back, and not before.
+func TestRetryAfterRoom(t *testing.T) {
+	m := bareManager(t, Capacity{VCPUs: 1, MemoryMiB: 1024}, TemplateLimits{})
+	if err := m.admit("sbx-1", Spec{VCPUs: 1, MemoryMiB: 256}); err != nil {
+		t.Fatal(err)
+	}
+	err := m.admitBackground("build:k", bgTemplate, Spec{VCPUs: 1, MemoryMiB: 256})
+	if err == nil {
+		t.Fatal("a template builder was admitted into a full host")
+	}
+	now, wait := m.retryAfterRoom(err)
+	if now || wait == nil {
+		t.Fatalf("before any room is freed: now %v, wait %v; want a wait", now, wait)
+	}
+	m.unadmit("sbx-1")
+	<-wait // closed by the free
+	if now, _ := m.retryAfterRoom(err); !now {
+		t.Error("after a sandbox freed its room, the refusal is not retried")
+	}
+	if now, wait := m.retryAfterRoom(errors.New("boot failed")); now || wait != nil {
+		t.Error("an error not for lack of room is retried")
+	}
+}
