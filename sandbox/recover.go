@@ -52,6 +52,7 @@ func (m *Manager) recover(ctx context.Context) error {
 		}
 	}
 	m.sweep(ctx, keep)
+	m.sweepSnapshots(ctx) // sweep_snapshots.go
 	return nil
 }
 
