@@ -179,3 +179,85 @@ func TestFaultAgentStopped(t *testing.T) {
 		t.Errorf("vm dirs left: %v", dirs)
 	}
 }
+
+// TestFaultVMMKilledDuringSnapshot: the VMM killed while it writes a
+// snapshot fails the snapshot and the sandbox (with a reason), and leaves
+// no snapshot record, directory or VM behind.
+func TestFaultVMMKilledDuringSnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots guests")
+	}
+	env := sandboxtest.New(t, nil)
+	m := env.Manager
+	ctx := context.Background()
+	sb, err := m.Create(ctx, sandbox.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { _, err := m.Snapshot(ctx, sb.ID); errc <- err }()
+	snapRoot := filepath.Join(env.StateDir, "snapshots")
+	deadline := time.Now().Add(2 * time.Minute)
+	var snapErr error
+	finished := false
+	for !finished && time.Now().Before(deadline) {
+		if ents, _ := os.ReadDir(snapRoot); len(ents) > 0 {
+			break
+		}
+		select {
+		case snapErr = <-errc:
+			finished = true
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := syscall.Kill(sb.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !finished {
+		snapErr = <-errc
+	}
+	snaps, err := m.ListSnapshots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snapErr == nil {
+		t.Log("the snapshot finished before the VMM was killed")
+		if len(snaps) != 1 {
+			t.Errorf("%d snapshots listed after a snapshot that succeeded, want 1", len(snaps))
+		}
+	} else {
+		t.Logf("snapshot: %v", snapErr)
+		if len(snaps) != 0 {
+			t.Errorf("%d snapshots listed after the snapshot failed, want none", len(snaps))
+		}
+		if ents, _ := os.ReadDir(snapRoot); len(ents) != 0 {
+			t.Errorf("%d snapshot directories left after the snapshot failed", len(ents))
+		}
+	}
+	// The sandbox is failed with a reason (the watcher sees the VMM go).
+	var got *sandbox.Sandbox
+	for time.Now().Before(deadline) {
+		if got, err = m.Get(ctx, sb.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got.State == sandbox.StateFailed {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got.State != sandbox.StateFailed || got.Reason == "" {
+		t.Errorf("after the VMM was killed: state %s reason %q, want failed with a reason", got.State, got.Reason)
+	}
+	for _, s := range snaps {
+		if err := m.DeleteSnapshot(ctx, s.ID); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := m.Delete(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, sb.PID)
+	if dirs := vmDirs(t, env); len(dirs) != 0 {
+		t.Errorf("vm dirs left: %v", dirs)
+	}
+}
