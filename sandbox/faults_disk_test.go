@@ -7,8 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/sandbox"
 	"github.com/volant-sh/volant/sandbox/sandboxtest"
 )
@@ -78,8 +80,8 @@ func TestFaultStateDirFull(t *testing.T) {
 	// A snapshot into a full state directory.
 	if snap, err := m.Snapshot(ctx, sb.ID); err == nil {
 		t.Errorf("a snapshot into a full state directory succeeded: %s", snap.ID)
-	} else {
-		t.Logf("snapshot: %v", err)
+	} else if !errors.Is(err, errdefs.ErrResourceExhausted) || !strings.Contains(err.Error(), "no space for the snapshot") {
+		t.Errorf("snapshot into a full state directory: %v; want a resource-exhausted error that says there is no space", err)
 	}
 	snaps, err := m.ListSnapshots(ctx)
 	if err != nil {

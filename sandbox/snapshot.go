@@ -126,7 +126,7 @@ func (m *Manager) snapshotVM(ctx context.Context, snapper hypervisor.Snapshotter
 	info, err := snapper.Snapshot(ctx, dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
-		return store.Snapshot{}, man, err
+		return store.Snapshot{}, man, explainNoSpace(err, filepath.Dir(dir), man.MemoryMiB) // space.go
 	}
 	man.Version, man.ID = ManifestVersion, snapID
 	man.VMM, man.VMMVersion, man.Device = info.VMM, info.VMMVersion, info
