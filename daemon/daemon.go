@@ -136,17 +136,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 
 	mcfg := sandbox.Config{
 		StateDir: cfg.StateDir, Store: d.store, Driver: driver, DriverReason: driverWhy, Events: d.bus,
-		Runtimes:       []sandbox.Runtime{{Name: sandbox.DefaultRuntime, Kernel: img.Kernel, Initramfs: img.Initramfs, ImageDigest: img.Digest}},
-		Defaults:       sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: defaultNet},
-		Budget:         budget(cfg),
-		Plugins:        d.plugins,
-		Images:         ociImages{d.images},
-		Templates:      cfg.Templates,
-		WarmPool:       cfg.WarmPool,
-		TemplateLimits: sandbox.TemplateLimits{MaxTemplates: cfg.MaxTemplates, DiskMiB: cfg.TemplateDiskMiB},
-		Version:        Version,
-		Logger:         log,
+		Runtimes:  []sandbox.Runtime{{Name: sandbox.DefaultRuntime, Kernel: img.Kernel, Initramfs: img.Initramfs, ImageDigest: img.Digest}},
+		Defaults:  sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: defaultNet},
+		Budget:    budget(cfg),
+		Plugins:   d.plugins,
+		Images:    ociImages{d.images},
+		Templates: cfg.Templates,
+		WarmPool:  cfg.WarmPool,
+		Version:   Version,
+		Logger:    log,
 	}
+	mcfg.TemplateLimits = sandbox.TemplateLimits{MaxTemplates: cfg.MaxTemplates, DiskMiB: cfg.TemplateDiskMiB}
 	if cfg.BridgeNetwork {
 		if os.Geteuid() != 0 {
 			return nil, errdefs.Invalid("bridge networking needs root; run as root or turn bridge_network off (VOLANT_BRIDGE_NETWORK=false)")
