@@ -15,6 +15,7 @@ import (
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/hypervisor/drivers"
+	"github.com/volant-sh/volant/sandbox"
 )
 
 // Config is volantd's configuration. Zero fields take the defaults of
@@ -87,6 +88,14 @@ type Config struct {
 	// WarmPool keeps this many guests per template restored and warmed up
 	// ahead of time, so creates only give one its identity; default 2.
 	WarmPool int `json:"warm_pool"`
+	// MaxTemplates is how many template snapshots (one per runtime,
+	// image and size) are kept; past it the least recently used one is
+	// removed. Default 8.
+	MaxTemplates int `json:"max_templates"`
+	// TemplateDiskMiB is the disk all template snapshots may take
+	// together; past it the least recently used ones are removed.
+	// Default 2048.
+	TemplateDiskMiB int64 `json:"template_disk_mib"`
 	// Egress is the egress policy enforcement of bridged sandboxes.
 	Egress EgressConfig `json:"egress"`
 }
@@ -107,6 +116,8 @@ func Defaults() Config {
 		ReservedMemoryMiB: 1024,
 		Templates:         true,
 		WarmPool:          2,
+		MaxTemplates:      sandbox.DefaultMaxTemplates,
+		TemplateDiskMiB:   sandbox.DefaultTemplateDiskMiB,
 	}
 	if os.Geteuid() == 0 {
 		c.StateDir = "/var/lib/volant"
@@ -234,6 +245,12 @@ func (c *Config) Validate() error {
 	}
 	if c.WarmPool < 0 || c.WarmPool > 16 {
 		return errdefs.Invalid("warm_pool %d: between 0 (off) and 16", c.WarmPool)
+	}
+	if c.MaxTemplates < 1 || c.MaxTemplates > 1024 {
+		return errdefs.Invalid("max_templates %d: between 1 and 1024 (turn templates off with templates: false)", c.MaxTemplates)
+	}
+	if c.TemplateDiskMiB < 64 || c.TemplateDiskMiB > 1<<30 {
+		return errdefs.Invalid("template_disk_mib %d: between 64 and 1073741824", c.TemplateDiskMiB)
 	}
 	for _, d := range c.PluginDirs {
 		if !filepath.IsAbs(d) {

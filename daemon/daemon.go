@@ -150,6 +150,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		Version:   Version,
 		Logger:    log,
 	}
+	mcfg.TemplateLimits = sandbox.TemplateLimits{MaxTemplates: cfg.MaxTemplates, DiskMiB: cfg.TemplateDiskMiB}
 	if cfg.BridgeNetwork {
 		if os.Geteuid() != 0 {
 			return nil, errdefs.Invalid("bridge networking needs root; run as root or turn bridge_network off (VOLANT_BRIDGE_NETWORK=false)")

@@ -198,6 +198,10 @@ func TestMetrics(t *testing.T) {
 		`volant_http_request_duration_seconds_bucket{method="POST",route="/v1/sandboxes",status="201",le="+Inf"} 1`,
 		`volant_sandboxes{state="running"} 1`,
 		"# TYPE volant_http_request_duration_seconds histogram",
+		// Templates and warm guests, from the engine's SystemInfo.
+		"volant_templates 0",
+		"# TYPE volant_warm_guest_vcpus gauge",
+		"volant_template_builders 0",
 	} {
 		if !strings.Contains(string(body), s) {
 			t.Errorf("metrics lack %q:\n%s", s, body)

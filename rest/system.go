@@ -66,5 +66,6 @@ func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.metrics.write(w, states)
+	s.writeTemplateMetrics(r.Context(), w)
 	s.writeEgressMetrics(w)
 }

@@ -26,6 +26,7 @@ func (m *Manager) unadmit(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.reserved, id)
+	m.roomFreedLocked() // background.go: a refused template or warm guest may fit now
 }
 
 func (m *Manager) usageLocked() Capacity {

@@ -69,6 +69,9 @@ type SystemInfo struct {
 	Capacity    Capacity `json:"capacity"`
 	Usage       Capacity `json:"usage"`
 	Sandboxes   int      `json:"sandboxes"`
+	// Templates is what template snapshots, template builders and warm
+	// guests hold; Usage counts only sandboxes.
+	Templates TemplateUsage `json:"templates"`
 
 	// DriverReason says why the daemon runs this driver.
 	DriverReason string `json:"driver_reason,omitempty"`

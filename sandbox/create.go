@@ -46,6 +46,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if err := m.admit(id, spec); err != nil {
 		return nil, err
 	}
+	m.makeRoom() // background.go: warm guests give way
 	unlock := m.locks.lock(id)
 	defer unlock()
 	if spec, err = m.insertRecord(ctx, id, spec, from); err != nil {

@@ -155,7 +155,16 @@ func (m *Manager) Exec(ctx context.Context, idOrName string, req ExecRequest, ou
 			out(s, b)
 		}
 	}
-	res, err := in.agent.Exec(ctx, creq, onOut)
+	// hung.go: the answer is waited for the command's timeout and a grace.
+	actx, cancel := m.agentDeadline(ctx, timeout)
+	defer cancel()
+	res, err := in.agent.Exec(actx, creq, onOut)
+	if herr := m.agentTimedOut(ctx, actx, rec, err); herr != nil {
+		return nil, herr
+	}
+	if err == nil {
+		m.agentAnswered(ctx, rec)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			m.publish(ctx, events.ExecFinished, rec.ID, map[string]any{"cmd": req.Cmd, "cancelled": true})

@@ -96,6 +96,7 @@ func (m *Manager) Start(ctx context.Context, idOrName string) (*Sandbox, error) 
 	if err := m.admit(rec.ID, spec); err != nil {
 		return nil, err
 	}
+	m.makeRoom() // background.go: warm guests give way
 	if err := m.boot(ctx, rec.ID, spec, rt, nil, nil); err != nil {
 		m.unadmit(rec.ID)
 		_, _ = m.update(context.WithoutCancel(ctx), rec.ID, func(r *store.Sandbox) error {

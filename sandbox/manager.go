@@ -93,6 +93,12 @@ type Config struct {
 	// WarmPool keeps this many guests per template restored ahead of
 	// time (and warmed up), so a create only gives one its identity.
 	WarmPool int
+	// AgentGrace is how long past a call's own timeout the engine waits
+	// for the agent before it gives up and marks the sandbox (hung.go);
+	// 0 is DefaultAgentGrace.
+	AgentGrace time.Duration
+	// TemplateLimits caps the template snapshots (count and disk).
+	TemplateLimits TemplateLimits
 	// Egress enforces egress policies and secrets for bridged sandboxes.
 	Egress EgressConfig
 	// BootTimeout bounds boot to agent-ready; default 60 s.
@@ -164,6 +170,9 @@ type Manager struct {
 	tplErr  map[string]error
 	warmErr map[string]error
 	tplWake chan struct{}
+	// bg holds the background VMs' reservations and the templates' last
+	// uses (background.go).
+	bg background
 
 	closeOnce sync.Once
 }

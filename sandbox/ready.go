@@ -56,6 +56,32 @@ func (m *Manager) WaitWarm(ctx context.Context, spec Spec) (string, error) {
 		warm, filling := len(m.warm[key]), m.warmFilling[key]
 		building, broken, buildErr, warmErr := m.tplBuilding[key], m.tplBroken[key], m.tplErr[key], m.warmErr[key]
 		m.tplMu.Unlock()
+		// background.go: a build or restore refused for lack of room is
+		// retried once room is freed.
+		var room <-chan struct{}
+		if ref == nil && !building && buildErr != nil {
+			now, wait := m.retryAfterRoom(buildErr)
+			if now {
+				m.tplMu.Lock()
+				delete(m.tplErr, key)
+				m.tplMu.Unlock()
+				m.ensureTemplate(spec, rt)
+				continue
+			}
+			if wait != nil {
+				room, buildErr, building = wait, nil, true
+			}
+		}
+		if ref != nil && filling == 0 && warmErr != nil && warm < m.cfg.WarmPool {
+			now, wait := m.retryAfterRoom(warmErr)
+			if now {
+				m.fillWarm(key, ref, spec)
+				continue
+			}
+			if wait != nil {
+				room, warmErr, filling = wait, nil, -1
+			}
+		}
 		switch {
 		case ref != nil && warm >= m.cfg.WarmPool:
 			return ref.id, nil
@@ -79,6 +105,7 @@ func (m *Manager) WaitWarm(ctx context.Context, spec Spec) (string, error) {
 			return "", fmt.Errorf("waiting for the template of %s: %w", spec, ctx.Err())
 		case <-m.life.Done():
 		case <-wake:
+		case <-room:
 		}
 	}
 }

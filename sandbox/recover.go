@@ -52,6 +52,7 @@ func (m *Manager) recover(ctx context.Context) error {
 		}
 	}
 	m.sweep(ctx, keep)
+	m.sweepSnapshots(ctx) // sweep_snapshots.go
 	return nil
 }
 
@@ -70,9 +71,11 @@ func (m *Manager) adoptExisting(ctx context.Context, rec store.Sandbox) bool {
 	}
 	agent := client.New(vm.DialAgent)
 	st, err := vm.State(ctx)
-	if err == nil && st == hypervisor.StatePaused && State(rec.State) == StateCreating {
+	if err == nil && st == hypervisor.StatePaused && (State(rec.State) == StateCreating || State(rec.State) == StateRunning) {
 		// The daemon died between starting the VMM (paused, so no console
-		// output is lost) and letting it run: finish the boot.
+		// output is lost) and letting it run: finish the boot. Or it died
+		// in a snapshot or fork of a running sandbox, which pauses the VM
+		// for the copy: the sandbox was never asked to pause, so resume it.
 		if p, ok := vm.(hypervisor.Pauser); ok {
 			err = p.Resume(ctx)
 			st = hypervisor.StateRunning

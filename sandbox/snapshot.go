@@ -48,6 +48,9 @@ type Manifest struct {
 	// BaseTemplate is the image template the snapshot's copy-on-write
 	// root disk descends from (its backing file is there), if any.
 	BaseTemplate string `json:"base_template,omitempty"`
+	// Seals holds the size (and digest, if small) of every file the
+	// snapshot wrote, checked before a restore (integrity.go).
+	Seals map[string]fileSeal `json:"seals,omitempty"`
 }
 
 // snapshotRef is a snapshot a VM can be restored from.
@@ -123,11 +126,15 @@ func (m *Manager) snapshotVM(ctx context.Context, snapper hypervisor.Snapshotter
 	info, err := snapper.Snapshot(ctx, dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
-		return store.Snapshot{}, man, err
+		return store.Snapshot{}, man, explainNoSpace(err, filepath.Dir(dir), man.MemoryMiB) // space.go
 	}
 	man.Version, man.ID = ManifestVersion, snapID
 	man.VMM, man.VMMVersion, man.Device = info.VMM, info.VMMVersion, info
 	man.Created, man.SizeBytes = time.Now().UTC(), dirSize(dir)
+	if man.Seals, err = sealFiles(dir, info.Files); err != nil { // integrity.go
+		_ = os.RemoveAll(dir)
+		return store.Snapshot{}, man, fmt.Errorf("sealing the snapshot: %w", err)
+	}
 	if err := writeManifest(dir, man); err != nil {
 		_ = os.RemoveAll(dir)
 		return store.Snapshot{}, man, err
@@ -249,6 +256,9 @@ func (m *Manager) loadRef(sn store.Snapshot) (*snapshotRef, error) {
 	}
 	if _, err := os.Stat(filepath.Join(sn.Dir, "manifest.json")); err != nil {
 		return nil, errdefs.Unavailable("snapshot %s: its directory %s is missing or incomplete", sn.ID, sn.Dir)
+	}
+	if err := checkSeals(sn.ID, sn.Dir, man.Seals); err != nil { // integrity.go
+		return nil, err
 	}
 	return &snapshotRef{id: sn.ID, dir: sn.Dir, man: man}, nil
 }

@@ -22,6 +22,7 @@ func (m *Manager) System(ctx context.Context) (*SystemInfo, error) {
 		Capacity:    m.cfg.Budget,
 		Usage:       usage,
 		Sandboxes:   live,
+		Templates:   m.templateUsage(),
 	}
 	info.DriverReason = m.cfg.DriverReason
 	if rt, ok := m.runtimes[DefaultRuntime]; ok {

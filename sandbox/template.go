@@ -31,9 +31,14 @@ func (m *Manager) template(spec Spec, rt Runtime) *snapshotRef {
 	if !m.cfg.Templates {
 		return nil
 	}
+	key := m.templateKey(spec, rt)
 	m.tplMu.Lock()
 	defer m.tplMu.Unlock()
-	return m.tpl[m.templateKey(spec, rt)]
+	ref := m.tpl[key]
+	if ref != nil {
+		m.touchTemplateLocked(key) // background.go: LRU
+	}
+	return ref
 }
 
 // dropTemplate forgets a template (deleted, or no longer restorable).
@@ -117,6 +122,15 @@ func (m *Manager) loadTemplates(ctx context.Context) {
 		m.tpl[ref.man.Key] = ref
 		m.tplChangedLocked()
 		m.tplMu.Unlock()
+	}
+	m.evictTemplates(ctx, "") // background.go: the caps may be lower now
+	m.tplMu.Lock()
+	refs := make([]*snapshotRef, 0, len(m.tpl))
+	for _, ref := range m.tpl {
+		refs = append(refs, ref)
+	}
+	m.tplMu.Unlock()
+	for _, ref := range refs {
 		spec := Spec{Runtime: ref.man.Runtime, VCPUs: ref.man.VCPUs, MemoryMiB: ref.man.MemoryMiB, Network: ref.man.Network}
 		if img := ref.man.RootImage; img != nil { // images.go
 			spec.Image, spec.image = img.Ref, img.rootFS()
@@ -166,10 +180,25 @@ func (m *Manager) ensureTemplate(spec Spec, rt Runtime) {
 			m.tplChangedLocked()
 			m.tplMu.Unlock()
 		}()
+		// background.go: the builder is admitted into what sandboxes
+		// leave free, or skipped (creates cold boot meanwhile).
+		bgID := "build:" + key
+		if err = m.admitBackground(bgID, bgTemplate, spec); err != nil {
+			m.log.Info("template build skipped", "key", key, "err", err)
+			return
+		}
 		start := time.Now()
 		ref, err := m.buildTemplate(m.life, key, spec, rt)
+		m.releaseBackground(bgID)
 		if err != nil {
 			m.log.Warn("building template failed; creates cold boot", "key", key, "err", err)
+			return
+		}
+		m.evictTemplates(m.life, key)
+		m.tplMu.Lock()
+		evicted := m.tpl[key] != ref
+		m.tplMu.Unlock()
+		if evicted {
 			return
 		}
 		m.fillWarm(key, ref, spec)
@@ -254,6 +283,7 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 	ref := &snapshotRef{id: sn.ID, dir: sn.Dir, man: man}
 	m.tplMu.Lock()
 	m.tpl[key] = ref
+	m.touchTemplateLocked(key)
 	m.tplChangedLocked()
 	m.tplMu.Unlock()
 	return ref, nil

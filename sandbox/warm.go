@@ -20,6 +20,7 @@ const warmPrefix = "warm-"
 
 // warmVM is one pooled guest.
 type warmVM struct {
+	id    string // its background reservation (background.go)
 	vm    hypervisor.VM
 	agent *client.Client
 	tap   string
@@ -27,6 +28,7 @@ type warmVM struct {
 
 // kill throws a pooled guest away.
 func (w *warmVM) kill(m *Manager) {
+	defer m.releaseBackground(w.id)
 	_ = w.vm.Kill()
 	_ = os.RemoveAll(w.vm.Dir())
 	if w.tap != "" && m.cfg.Network != nil {
@@ -46,15 +48,18 @@ func (m *Manager) takeWarm(key string, ref *snapshotRef, spec Spec) *warmVM {
 		m.warm[key] = pool[:len(pool)-1]
 	}
 	m.tplMu.Unlock()
-	m.fillWarm(key, ref, spec)
 	if w != nil {
 		select {
 		case <-w.vm.Done():
 			w.kill(m)
-			return nil
+			w = nil
 		default:
+			// It becomes the sandbox, admitted as such: the pool's
+			// reservation goes before the refill asks for one.
+			m.releaseBackground(w.id)
 		}
 	}
+	m.fillWarm(key, ref, spec)
 	return w
 }
 
@@ -107,21 +112,27 @@ func (m *Manager) restoreWarm(ctx context.Context, ref *snapshotRef, spec Spec) 
 		return nil, errors.New("the driver cannot restore")
 	}
 	id := newID(warmPrefix)
+	// background.go: a warm guest only takes what sandboxes leave free.
+	if err := m.admitBackground(id, bgWarm, spec); err != nil {
+		return nil, err
+	}
 	cfg := m.vmConfig(id, spec, m.imageOf(spec.Runtime))
 	cfg.MemoryFile = ""
-	w := &warmVM{}
+	w := &warmVM{id: id}
 	switch spec.Network {
 	case NetworkUser:
 		cfg.Net = hypervisor.Net{Mode: hypervisor.NetUser, MAC: userMAC(id)}
 	case NetworkBridge:
 		w.tap = network.TapName(id)
 		if err := m.cfg.Network.CreateTap(ctx, w.tap); err != nil {
+			m.releaseBackground(id)
 			return nil, err
 		}
 		cfg.Net = hypervisor.Net{Mode: hypervisor.NetTap, Tap: w.tap, MAC: userMAC(id)}
 	}
 	vm, err := restorer.Restore(ctx, cfg, ref.dir)
 	if err != nil {
+		m.releaseBackground(id)
 		_ = os.RemoveAll(cfg.Dir)
 		if w.tap != "" {
 			_ = m.cfg.Network.DeleteTap(context.WithoutCancel(ctx), w.tap)
