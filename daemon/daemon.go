@@ -143,8 +143,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		Images:    ociImages{d.images},
 		Templates: cfg.Templates,
 		WarmPool:  cfg.WarmPool,
-		Version:   Version,
-		Logger:    log,
+		// A user-mode guest bypasses the bridge's firewall: refused on
+		// a bridge daemon unless the operator allows it.
+		AllowUserNetwork: cfg.AllowUserNetwork,
+		Version:          Version,
+		Logger:           log,
 	}
 	if cfg.BridgeNetwork {
 		if os.Geteuid() != 0 {

@@ -95,6 +95,12 @@ type Config struct {
 	WarmPool int
 	// Egress enforces egress policies and secrets for bridged sandboxes.
 	Egress EgressConfig
+	// AllowUserNetwork lets callers choose network "user" on a daemon
+	// with bridge networking. The VMM's user-mode stack bypasses the
+	// bridge's firewall and egress policy and reaches the host's loopback
+	// services, so it is refused there unless the operator allows it (or
+	// makes it the default network). Without a bridge it is always taken.
+	AllowUserNetwork bool
 	// BootTimeout bounds boot to agent-ready; default 60 s.
 	BootTimeout time.Duration
 	Version     string
