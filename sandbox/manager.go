@@ -143,6 +143,9 @@ type Manager struct {
 
 	// secrets holds secret values (STATE_DIR/secrets, 0700/0600).
 	secrets *secretStore
+	// freeMiB measures free space for data disks (diskspace.go); nil
+	// asks the file system. Tests replace it.
+	freeMiB func(dir string) (int64, error)
 
 	mu sync.Mutex
 	// vms holds the live VM of each running or paused sandbox.
