@@ -125,6 +125,7 @@ func New(opts Options) http.Handler {
 		s.maxUpload = DefaultMaxUploadBytes
 	}
 	s.api = humago.New(s.mux, s.config())
+	s.api.UseMiddleware(formBodies(s.api))
 	s.routes()
 	omitPatternDescriptions(s.api.OpenAPI())
 
@@ -136,7 +137,7 @@ func New(opts Options) http.Handler {
 		}
 		authed.ServeHTTP(w, r)
 	})
-	return s.metrics.wrap(s.mux, h)
+	return s.metrics.wrap(s.mux, s.muxErrors(h))
 }
 
 func (s *server) config() huma.Config {
