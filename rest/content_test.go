@@ -92,3 +92,15 @@ func TestDocsCurlExamples(t *testing.T) {
 		t.Errorf("ran %d curl examples of docs/api.md, want the list and the create", ran)
 	}
 }
+
+// TestExecInAMissingCwd is told which directory is missing, not a bare
+// exit 126.
+func TestExecInAMissingCwd(t *testing.T) {
+	e := newEnv(t)
+	var sb struct {
+		ID string `json:"id"`
+	}
+	want(t, e.do("POST", "/v1/sandboxes", map[string]any{}), http.StatusCreated, &sb)
+	resp := e.do("POST", "/v1/sandboxes/"+sb.ID+"/exec", map[string]any{"cmd": []string{"true"}, "cwd": "/no/such/dir"})
+	wantProblem(t, resp, http.StatusBadRequest, "cwd /no/such/dir", "give an existing directory")
+}
