@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	}
 	if d.plugins, err = plugins.Open(ctx, plugins.Config{
 		Store: d.store, Dir: filepath.Join(cfg.StateDir, "plugins"), Events: d.bus, InUse: inUse, Logger: log,
-		SourceDirs: cfg.PluginDirs,
+		SourceDirs: cfg.PluginDirs, HostLimits: pluginLimits(cfg),
 	}); err != nil {
 		return nil, fmt.Errorf("opening the plugin registry: %w", err)
 	}
@@ -268,6 +268,14 @@ func budget(cfg Config) sandbox.Capacity {
 		VCPUs:     int(float64(runtime.NumCPU()) * cfg.CPUOvercommit),
 		MemoryMiB: int(float64(memMiB) * cfg.MemoryOvercommit),
 	}
+}
+
+// pluginLimits is the largest sandbox this daemon gives: the engine's
+// limits capped by the host's admission budget. A plugin declaring more is
+// refused at install, since none of its creates could succeed.
+func pluginLimits(cfg Config) plugins.HostLimits {
+	b, l := budget(cfg), sandbox.DefaultLimits
+	return plugins.HostLimits{VCPUs: min(b.VCPUs, l.MaxVCPUs), MemoryMiB: min(b.MemoryMiB, l.MaxMemoryMiB)}
 }
 
 // SocketPath is the unix socket a daemon serves its API on, in dir.

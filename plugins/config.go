@@ -51,6 +51,9 @@ type Config struct {
 	// Logger receives warnings about broken plugins and leftover files.
 	// Optional.
 	Logger *slog.Logger
+	// HostLimits bound the resources a manifest may declare (the largest
+	// sandbox the daemon gives); zero fields are not checked.
+	HostLimits HostLimits
 }
 
 // Validate reports whether the config can open a registry.

@@ -212,7 +212,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.Defaults.Network = defaultNetwork(cfg.Driver, cfg.Network != nil)
 	}
 	if cfg.Limits == (Limits{}) {
-		cfg.Limits = Limits{MaxVCPUs: 16, MaxMemoryMiB: 64 * 1024, MaxDiskMiB: 1024 * 1024, MaxTTL: 30 * 24 * 3600}
+		cfg.Limits = DefaultLimits
 	}
 	if cfg.MemoryDir == "" {
 		cfg.MemoryDir = defaultMemoryDir(cfg.StateDir)
