@@ -40,7 +40,9 @@ const (
 	lockFile   = "volantd.lock"
 	socketFile = "volantd.sock"
 	tokenFile  = "token"
-	dbFile     = "volant.db"
+	// portKeyFile signs guest port URLs (auth.LoadPortKey).
+	portKeyFile = "port.key"
+	dbFile      = "volant.db"
 )
 
 // Daemon is one volantd: the engine of a state directory and its APIs.
@@ -175,14 +177,28 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 
 // routes mounts REST, MCP (streamable HTTP at /mcp, SSE at /sse) on one handler.
 func (d *Daemon) routes() http.Handler {
-	api := rest.New(rest.Options{Manager: d.mgr, Plugins: d.plugins, Images: d.imageAPI, Auth: d.auth, Events: d.bus, Logger: d.log, Version: Version})
+	// Guest ports have origins of their own (rest/guestorigin.go), signed
+	// with a key that outlives restarts.
+	key, err := auth.LoadPortKey(filepath.Join(d.cfg.StateDir, portKeyFile))
+	if err != nil {
+		d.log.Warn("no port key; signed port URLs will not outlive this process", "err", err)
+	}
+	_, listenPort, _ := net.SplitHostPort(d.cfg.Listen)
+	api := rest.New(rest.Options{Manager: d.mgr, Plugins: d.plugins, Images: d.imageAPI, Auth: d.auth, Events: d.bus, Logger: d.log, Version: Version,
+		PortKey: key, GuestPort: listenPort})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", d.auth.Middleware(d.mcp.Handler()))
 	mux.Handle("/mcp/", d.auth.Middleware(d.mcp.Handler()))
 	mux.Handle("/sse", d.auth.Middleware(d.mcp.SSEHandler()))
 	mux.Handle("/sse/", d.auth.Middleware(d.mcp.SSEHandler()))
 	mux.Handle("/", api)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest.IsGuestHost(r.Host) {
+			api.ServeHTTP(w, r) // a guest origin: every path is the guest's, /mcp included
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Handler is the daemon's HTTP handler (REST and MCP).

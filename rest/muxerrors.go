@@ -14,6 +14,10 @@ import (
 // wrapped, so a guest server's own 404 through the port proxy is kept.
 func (s *server) muxErrors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, _, guest := guestHost(r.Host); guest {
+			next.ServeHTTP(w, r) // a guest origin: the guest's answers as they are
+			return
+		}
 		if _, pattern := s.mux.Handler(r); pattern == "" {
 			w = &muxErrorWriter{ResponseWriter: w, r: r}
 		}
