@@ -292,6 +292,13 @@ func (a *Action) validate(p *problems, f string) {
 type problems struct{ errs []error }
 
 func (p *problems) add(field, format string, args ...any) {
+	// A refused value is quoted, not repeated in full: a hostile
+	// manifest's megabyte name does not come back in the error.
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > 80 {
+			args[i] = s[:80] + "..."
+		}
+	}
 	p.errs = append(p.errs, errdefs.Invalid("%s: %s", field, fmt.Sprintf(format, args...)))
 }
 
