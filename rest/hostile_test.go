@@ -15,15 +15,15 @@ import (
 
 	"github.com/volant-sh/volant/image/oci"
 	"github.com/volant-sh/volant/plugins"
-	"github.com/volant-sh/volant/store"
 	"github.com/volant-sh/volant/rest"
 	"github.com/volant-sh/volant/sandbox"
+	"github.com/volant-sh/volant/store"
 )
 
 // hostileCase is one hostile request to one operation.
 type hostileCase struct {
 	class, op, method, path, ctype string
-	body                          string
+	body                           string
 }
 
 // openAPIOp is what the hostile test reads of an operation.
