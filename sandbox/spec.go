@@ -108,7 +108,7 @@ func (s Spec) Validate(l Limits) error {
 	switch s.Network {
 	case "", NetworkBridge, NetworkUser, NetworkNone:
 	default:
-		return errdefs.Invalid("network %q: use bridge, user or none", s.Network)
+		return errdefs.Invalid("network %q: use bridge, user or none", clip(string(s.Network)))
 	}
 	maxTTL := MaxDurationSeconds
 	if l.MaxTTL > 0 {
