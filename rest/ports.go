@@ -84,7 +84,7 @@ func (s *server) proxy(w http.ResponseWriter, r *http.Request, g *sandbox.Guest,
 				pr.Out.URL.Path = "/" + strings.TrimPrefix(r.PathValue("path"), "/")
 				pr.Out.URL.RawPath = ""
 			}
-			stripCredentials(pr.Out)
+			stripCredentials(pr.Out, !sandboxed)
 			pr.SetXForwarded()
 			if prefix != "" {
 				pr.Out.Header.Set("X-Forwarded-Prefix", prefix)
@@ -140,12 +140,21 @@ const guestSandboxCSP = "sandbox allow-scripts allow-forms allow-popups allow-mo
 
 // stripCredentials removes from a request bound for a guest everything
 // that belongs to the API and not to the guest: the token (Authorization
-// and ?access_token=), the browser's cookies (the API's origin's, or the
-// guest origin's pass cookie) and the Referer (which may hold a token in
-// its query).
-func stripCredentials(out *http.Request) {
+// and ?access_token=), the Referer (which may hold a token in its query)
+// and cookies: on the API's origin all of them (they are the API
+// origin's), on a guest origin only the port pass (portCookie), the rest
+// being the guest's own.
+func stripCredentials(out *http.Request, guestOrigin bool) {
+	cookies := out.Cookies()
 	for _, h := range []string{"Authorization", "Proxy-Authorization", "Cookie", "Referer"} {
 		out.Header.Del(h)
+	}
+	if guestOrigin {
+		for _, c := range cookies {
+			if c.Name != portCookie {
+				out.AddCookie(c)
+			}
+		}
 	}
 	q := out.URL.Query()
 	if q.Has(auth.QueryParam) || q.Has(portSigParam) {
