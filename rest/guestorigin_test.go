@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -162,6 +163,32 @@ func TestAPIPagesSendNoReferrer(t *testing.T) {
 		}
 		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
 			t.Errorf("%s: Content-Security-Policy %q", path, csp)
+		}
+	}
+}
+
+// TestGuestOriginPassesTheRebindingGuard: the daemon's HostGuard takes a
+// guest origin's *.localhost Host on a loopback listener, and still
+// refuses other names.
+func TestGuestOriginPassesTheRebindingGuard(t *testing.T) {
+	e := newEnv(t)
+	id, port := e.sandbox(t), headerEcho(t)
+	srv := httptest.NewServer(auth.HostGuard(nil, e.srv.Config.Handler))
+	t.Cleanup(srv.Close)
+	for host, status := range map[string]int{
+		fmt.Sprintf("%d-%s.localhost", port, id): http.StatusOK,
+		fmt.Sprintf("%d-%s.evil.example", port, id): http.StatusForbidden,
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+		req.Host = host
+		req.Header.Set("Authorization", "Bearer "+e.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != status {
+			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, status)
 		}
 	}
 }
