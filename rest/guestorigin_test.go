@@ -176,7 +176,7 @@ func TestGuestOriginPassesTheRebindingGuard(t *testing.T) {
 	srv := httptest.NewServer(auth.HostGuard(nil, e.srv.Config.Handler))
 	t.Cleanup(srv.Close)
 	for host, status := range map[string]int{
-		fmt.Sprintf("%d-%s.localhost", port, id): http.StatusOK,
+		fmt.Sprintf("%d-%s.localhost", port, id):    http.StatusOK,
 		fmt.Sprintf("%d-%s.evil.example", port, id): http.StatusForbidden,
 	} {
 		req, _ := http.NewRequest("GET", srv.URL+"/", nil)
