@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -61,4 +62,27 @@ func ResponseError(resp *http.Response) error {
 // sandbox, through the port proxy.
 func (c *Client) PortWebSocket(ctx context.Context, idOrName string, port int, path string) (*websocket.Conn, error) {
 	return c.dialWebSocket(ctx, portPath(idOrName, port, path))
+}
+
+// SignedPortURL is a signed URL to a guest port on its own origin.
+type SignedPortURL struct {
+	URL       string    `json:"url"`
+	Origin    string    `json:"origin"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// SignPortURL asks for a URL that opens TCP port port of the sandbox in a
+// browser, on the port's own origin (http://<port>-<id>.localhost:<api
+// port>/), without the client's token: it grants that port only, for
+// ttlSeconds (0: one hour, at most a day).
+func (c *Client) SignPortURL(ctx context.Context, idOrName string, port, ttlSeconds int) (*SignedPortURL, error) {
+	body := struct {
+		Port int `json:"port"`
+		TTL  int `json:"ttl_s,omitempty"`
+	}{port, ttlSeconds}
+	var out SignedPortURL
+	if err := c.call(ctx, request{method: http.MethodPost, path: sandboxPath(idOrName, "port-urls"), jsonBody: body}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -39,6 +39,7 @@ var covered = map[string]string{
 	"GET /v1/sandboxes/{id}/console":                    "Console",
 	"GET /v1/sandboxes/{id}/logs":                       "Logs",
 	"GET /v1/sandboxes/{id}/ports/{port}/{path}":        "PortDo, PortWebSocket",
+	"POST /v1/sandboxes/{id}/port-urls":                 "SignPortURL",
 	"POST /v1/sandboxes/{id}/ports/{port}/{path}":       "PortDo",
 	"PUT /v1/sandboxes/{id}/ports/{port}/{path}":        "PortDo",
 	"PATCH /v1/sandboxes/{id}/ports/{port}/{path}":      "PortDo",

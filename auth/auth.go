@@ -52,7 +52,8 @@ func (t *Token) Revoked() bool { return t.RevokedAt != nil }
 // Expired reports whether the token's expiry has passed at now.
 func (t *Token) Expired(now time.Time) bool { return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) }
 
-// TokenStore persists token records by hash. TokenByHash and RevokeToken
+// TokenStore persists token records by hash. TokenByHash finds revoked
+// tokens too (Check tells them they were revoked); it and RevokeToken
 // answer errors wrapping errdefs.ErrNotFound for unknown tokens.
 // CreateToken's expiresAt is the zero time for a token that never expires.
 type TokenStore interface {
@@ -180,7 +181,7 @@ func (a *Auth) Check(ctx context.Context, token string) (*Token, error) {
 		return nil, fmt.Errorf("looking up token: %w", err)
 	}
 	if rec.Revoked() {
-		return nil, errUnauthenticated("the token was revoked")
+		return nil, errUnauthenticated("the token was revoked; use another token, or ask an admin for a new one")
 	}
 	if rec.Expired(a.now()) {
 		return nil, errUnauthenticated("the token expired")

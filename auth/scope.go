@@ -99,14 +99,16 @@ var routeScopes = map[string]Scope{
 	"POST /v1/sandboxes/{id}/files/mkdir": ScopeOperator,
 	"PUT /v1/sandboxes/{id}/files/tar":    ScopeOperator,
 	// A guest port may do anything its server does, GET included.
-	"GET /v1/sandboxes/{id}/ports/{port}/{path}":        ScopeOperator,
-	"HEAD /v1/sandboxes/{id}/ports/{port}/{path}":       ScopeOperator,
-	"POST /v1/sandboxes/{id}/ports/{port}/{path}":       ScopeOperator,
-	"PUT /v1/sandboxes/{id}/ports/{port}/{path}":        ScopeOperator,
-	"PATCH /v1/sandboxes/{id}/ports/{port}/{path}":      ScopeOperator,
-	"DELETE /v1/sandboxes/{id}/ports/{port}/{path}":     ScopeOperator,
-	"OPTIONS /v1/sandboxes/{id}/ports/{port}/{path}":    ScopeOperator,
-	"GET /v1/sandboxes/{id}/ports/{port}":               ScopeOperator,
+	"GET /v1/sandboxes/{id}/ports/{port}/{path}":     ScopeOperator,
+	"HEAD /v1/sandboxes/{id}/ports/{port}/{path}":    ScopeOperator,
+	"POST /v1/sandboxes/{id}/ports/{port}/{path}":    ScopeOperator,
+	"PUT /v1/sandboxes/{id}/ports/{port}/{path}":     ScopeOperator,
+	"PATCH /v1/sandboxes/{id}/ports/{port}/{path}":   ScopeOperator,
+	"DELETE /v1/sandboxes/{id}/ports/{port}/{path}":  ScopeOperator,
+	"OPTIONS /v1/sandboxes/{id}/ports/{port}/{path}": ScopeOperator,
+	"GET /v1/sandboxes/{id}/ports/{port}":            ScopeOperator,
+	// A signed port URL grants what the port route does.
+	"POST /v1/sandboxes/{id}/port-urls":                 ScopeOperator,
 	"POST /v1/sandboxes/{id}/actions/{plugin}/{action}": ScopeOperator,
 
 	// Workloads (supervised processes, e.g. a Pod's container) and raw

@@ -40,6 +40,12 @@ type Config struct {
 	NAT bool `json:"nat"`
 	// AllowGuestToGuest turns off bridge port isolation.
 	AllowGuestToGuest bool `json:"allow_guest_to_guest"`
+	// AllowUserNetwork lets callers choose network "user" on a daemon with
+	// bridge networking. Off by default: a user-mode guest is outside the
+	// bridge's firewall and egress policy and reaches the host's loopback
+	// services (docs/security.md). Without a bridge, user mode is always
+	// offered.
+	AllowUserNetwork bool `json:"allow_user_network"`
 	// DefaultNetwork is bridge, user or none; default bridge as root, else user.
 	DefaultNetwork string `json:"default_network"`
 	// DefaultVCPUs and DefaultMemoryMiB size sandboxes that do not say.
@@ -178,7 +184,8 @@ func (c *Config) LoadEnv() error {
 	if v, ok := os.LookupEnv("VOLANT_ALLOWED_HOSTS"); ok {
 		c.AllowedHosts = strings.Split(v, ",")
 	}
-	for k, p := range map[string]*bool{"VOLANT_NAT": &c.NAT, "VOLANT_BRIDGE_NETWORK": &c.BridgeNetwork, "VOLANT_TEMPLATES": &c.Templates} {
+	for k, p := range map[string]*bool{"VOLANT_NAT": &c.NAT, "VOLANT_BRIDGE_NETWORK": &c.BridgeNetwork, "VOLANT_TEMPLATES": &c.Templates,
+		"VOLANT_ALLOW_USER_NETWORK": &c.AllowUserNetwork} {
 		if v, ok := os.LookupEnv(k); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {

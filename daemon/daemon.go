@@ -40,7 +40,9 @@ const (
 	lockFile   = "volantd.lock"
 	socketFile = "volantd.sock"
 	tokenFile  = "token"
-	dbFile     = "volant.db"
+	// portKeyFile signs guest port URLs (auth.LoadPortKey).
+	portKeyFile = "port.key"
+	dbFile      = "volant.db"
 )
 
 // Daemon is one volantd: the engine of a state directory and its APIs.
@@ -134,6 +136,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if d.plugins, err = plugins.Open(ctx, plugins.Config{
 		Store: d.store, Dir: filepath.Join(cfg.StateDir, "plugins"), Events: d.bus, InUse: inUse, Logger: log,
 		SourceDirs: cfg.PluginDirs, TrustedKeys: pluginKeys, Images: pluginImages{d.images},
+		HostLimits: pluginLimits(cfg),
 	}); err != nil {
 		return nil, fmt.Errorf("opening the plugin registry: %w", err)
 	}
@@ -147,8 +150,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		Images:    ociImages{d.images},
 		Templates: cfg.Templates,
 		WarmPool:  cfg.WarmPool,
-		Version:   Version,
-		Logger:    log,
+		// A user-mode guest bypasses the bridge's firewall: refused on
+		// a bridge daemon unless the operator allows it.
+		AllowUserNetwork: cfg.AllowUserNetwork,
+		Version:          Version,
+		Logger:           log,
 	}
 	mcfg.TemplateLimits = sandbox.TemplateLimits{MaxTemplates: cfg.MaxTemplates, DiskMiB: cfg.TemplateDiskMiB}
 	if cfg.BridgeNetwork {
@@ -177,14 +183,28 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 
 // routes mounts REST, MCP (streamable HTTP at /mcp, SSE at /sse) on one handler.
 func (d *Daemon) routes() http.Handler {
-	api := rest.New(rest.Options{Manager: d.mgr, Plugins: d.plugins, Images: d.imageAPI, Auth: d.auth, Events: d.bus, Logger: d.log, Version: Version})
+	// Guest ports have origins of their own (rest/guestorigin.go), signed
+	// with a key that outlives restarts.
+	key, err := auth.LoadPortKey(filepath.Join(d.cfg.StateDir, portKeyFile))
+	if err != nil {
+		d.log.Warn("no port key; signed port URLs will not outlive this process", "err", err)
+	}
+	_, listenPort, _ := net.SplitHostPort(d.cfg.Listen)
+	api := rest.New(rest.Options{Manager: d.mgr, Plugins: d.plugins, Images: d.imageAPI, Auth: d.auth, Events: d.bus, Logger: d.log, Version: Version,
+		PortKey: key, GuestPort: listenPort})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", d.auth.Middleware(d.mcp.Handler()))
 	mux.Handle("/mcp/", d.auth.Middleware(d.mcp.Handler()))
 	mux.Handle("/sse", d.auth.Middleware(d.mcp.SSEHandler()))
 	mux.Handle("/sse/", d.auth.Middleware(d.mcp.SSEHandler()))
 	mux.Handle("/", api)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest.IsGuestHost(r.Host) {
+			api.ServeHTTP(w, r) // a guest origin: every path is the guest's, /mcp included
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Handler is the daemon's HTTP handler (REST and MCP).
@@ -270,6 +290,14 @@ func budget(cfg Config) sandbox.Capacity {
 		VCPUs:     int(float64(runtime.NumCPU()) * cfg.CPUOvercommit),
 		MemoryMiB: int(float64(memMiB) * cfg.MemoryOvercommit),
 	}
+}
+
+// pluginLimits is the largest sandbox this daemon gives: the engine's
+// limits capped by the host's admission budget. A plugin declaring more is
+// refused at install, since none of its creates could succeed.
+func pluginLimits(cfg Config) plugins.HostLimits {
+	b, l := budget(cfg), sandbox.DefaultLimits
+	return plugins.HostLimits{VCPUs: min(b.VCPUs, l.MaxVCPUs), MemoryMiB: min(b.MemoryMiB, l.MaxMemoryMiB)}
 }
 
 // SocketPath is the unix socket a daemon serves its API on, in dir.

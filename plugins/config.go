@@ -62,6 +62,9 @@ type Config struct {
 	// Logger receives warnings about broken plugins and leftover files.
 	// Optional.
 	Logger *slog.Logger
+	// HostLimits bound the resources a manifest may declare (the largest
+	// sandbox the daemon gives); zero fields are not checked.
+	HostLimits HostLimits
 }
 
 // Images is the image store as the registry needs it; the daemon's OCI

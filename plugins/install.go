@@ -38,6 +38,9 @@ func (r *Registry) install(ctx context.Context, m *Manifest) (_ *entry, err erro
 		return nil, errdefs.WithRemedy(errdefs.Conflict("plugin %q is already installed (version %s); remove it first or install this one under another name",
 			m.Name, old.rec.Version), errdefs.OpPluginRemove, "name", m.Name)
 	}
+	if err := m.CheckHostLimits(r.cfg.HostLimits); err != nil {
+		return nil, err
+	}
 
 	keys, err := r.requiredKeys(m)
 	if err != nil {

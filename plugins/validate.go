@@ -310,6 +310,13 @@ func (a *Action) validate(p *problems, f string) {
 type problems struct{ errs []error }
 
 func (p *problems) add(field, format string, args ...any) {
+	// A refused value is quoted, not repeated in full: a hostile
+	// manifest's megabyte name does not come back in the error.
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > 80 {
+			args[i] = s[:80] + "..."
+		}
+	}
 	p.errs = append(p.errs, errdefs.Invalid("%s: %s", field, fmt.Sprintf(format, args...)))
 }
 
@@ -320,3 +327,30 @@ func (p *problems) err() error { return errors.Join(p.errs...) }
 // reservedNames are plugin names whose tools (<plugin>_<action>) would
 // sit among the built-in MCP tools.
 var reservedNames = map[string]bool{"sandbox": true, "snapshot": true, "process": true, "file": true, "plugin": true}
+
+// HostLimits are the largest sandbox the daemon can give: the engine's
+// limits on a sandbox, capped by the host's admission budget. Zero fields
+// are not checked.
+type HostLimits struct {
+	VCPUs     int
+	MemoryMiB int
+}
+
+// CheckHostLimits refuses a manifest whose resources no sandbox on this
+// daemon can have, at install: otherwise the plugin installs but every
+// create of it fails.
+func (m *Manifest) CheckHostLimits(l HostLimits) error {
+	r := m.Resources
+	if r == nil {
+		return nil
+	}
+	if l.VCPUs > 0 && r.VCPUs > l.VCPUs {
+		return errdefs.Invalid("plugin %s: resources.vcpus is %d, but sandboxes on this daemon get at most %d vCPUs; "+
+			"declare %d or fewer (or 0 for the daemon's default)", m.Name, r.VCPUs, l.VCPUs, l.VCPUs)
+	}
+	if l.MemoryMiB > 0 && r.MemoryMiB > l.MemoryMiB {
+		return errdefs.Invalid("plugin %s: resources.memory_mib is %d, but sandboxes on this daemon get at most %d MiB; "+
+			"declare %d or less (or 0 for the daemon's default)", m.Name, r.MemoryMiB, l.MemoryMiB, l.MemoryMiB)
+	}
+	return nil
+}

@@ -107,6 +107,13 @@ func newProblem(status int, msg string, errs ...error) huma.StatusError {
 	if he == nil {
 		he = &huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: msg}
 	}
+	// Huma echoes the offending value; a hostile request's megabytes are
+	// not sent back.
+	for _, d := range he.Errors {
+		if d != nil {
+			d.Value = clipValue(d.Value)
+		}
+	}
 	return &problem{ErrorModel: *he}
 }
 
@@ -150,4 +157,25 @@ func writeJSONResponse(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+// maxEchoed bounds how much of a refused value an error answer repeats.
+const maxEchoed = 128
+
+// clipValue is v as an error may echo it: short values as they are, long
+// strings cut, and large structures left out.
+func clipValue(v any) any {
+	switch x := v.(type) {
+	case nil, bool, int, int64, float64:
+		return v
+	case string:
+		if len(x) > maxEchoed {
+			return x[:maxEchoed] + "..."
+		}
+		return x
+	}
+	if b, err := json.Marshal(v); err != nil || len(b) > maxEchoed {
+		return nil
+	}
+	return v
 }

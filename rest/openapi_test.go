@@ -23,7 +23,7 @@ var routes = []string{
 	"GET /v1/sandboxes/{id}/console", "GET /v1/sandboxes/{id}/logs",
 	"GET /v1/sandboxes/{id}/ports/{port}/{path}", "POST /v1/sandboxes/{id}/ports/{port}/{path}",
 	"PUT /v1/sandboxes/{id}/ports/{port}/{path}", "PATCH /v1/sandboxes/{id}/ports/{port}/{path}",
-	"DELETE /v1/sandboxes/{id}/ports/{port}/{path}",
+	"DELETE /v1/sandboxes/{id}/ports/{port}/{path}", "POST /v1/sandboxes/{id}/port-urls",
 	"GET /v1/snapshots", "GET /v1/snapshots/{id}", "DELETE /v1/snapshots/{id}",
 	"GET /v1/sandboxes/{id}/egress", "PUT /v1/sandboxes/{id}/egress", "DELETE /v1/sandboxes/{id}/egress",
 	"POST /v1/secrets", "GET /v1/secrets", "DELETE /v1/secrets/{name}",

@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/volant-sh/volant/auth"
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/sandbox"
 )
 
 func (s *server) portRoutes() {
@@ -25,7 +27,8 @@ func (s *server) portRoutes() {
 		http.Redirect(w, r, u.RequestURI(), http.StatusPermanentRedirect)
 	})
 	desc := "Reverse-proxies the request, of any method, to TCP port {port} on the sandbox's loopback through the agent channel " +
-		"(the guest needs no network). WebSocket upgrades pass through. The Authorization header is not forwarded. " +
+		"(the guest needs no network). WebSocket upgrades pass through. For API clients with a bearer token; browsers should use the guest origin of POST /v1/sandboxes/{id}/port-urls. " +
+		"Authorization, Cookie, Referer and ?access_token= are not forwarded, and the answer carries a CSP sandbox (guest pages get an opaque origin, not the API's). " +
 		"Answers 502 when nothing listens on the port."
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		o := op(m, "/v1/sandboxes/{id}/ports/{port}/{path}", strings.ToLower(m)+"-port", "ports",
@@ -61,6 +64,13 @@ func (s *server) proxyPort(w http.ResponseWriter, r *http.Request) {
 	if !found {
 		rest = "/" + r.PathValue("path")
 	}
+	s.proxy(w, r, g, id, port, rest, prefix, true)
+}
+
+// proxy forwards r to port in the guest g at the escaped path rest. On
+// the API's origin (prefix set, sandboxed) the guest's answer is put in an
+// opaque origin; on a guest origin it is served as is.
+func (s *server) proxy(w http.ResponseWriter, r *http.Request, g *sandbox.Guest, id string, port int, rest, prefix string, sandboxed bool) {
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			target := fmt.Sprintf("127.0.0.1:%d", port)
@@ -71,12 +81,25 @@ func (s *server) proxyPort(w http.ResponseWriter, r *http.Request) {
 			if p, err := unescapePath(rest); err == nil {
 				pr.Out.URL.Path = p
 			} else {
-				pr.Out.URL.Path = "/" + r.PathValue("path")
+				pr.Out.URL.Path = "/" + strings.TrimPrefix(r.PathValue("path"), "/")
 				pr.Out.URL.RawPath = ""
 			}
-			pr.Out.Header.Del("Authorization")
+			stripCredentials(pr.Out, !sandboxed)
 			pr.SetXForwarded()
-			pr.Out.Header.Set("X-Forwarded-Prefix", prefix)
+			if prefix != "" {
+				pr.Out.Header.Set("X-Forwarded-Prefix", prefix)
+			}
+		},
+		// Guest content on the API's origin runs in an opaque origin
+		// of its own (CSP sandbox, no allow-same-origin): its scripts
+		// cannot read the API's storage or call it as the page's user.
+		// Browsers should use the guest origin (guestorigin.go).
+		ModifyResponse: func(resp *http.Response) error {
+			if sandboxed {
+				resp.Header.Add("Content-Security-Policy", guestSandboxCSP)
+				resp.Header.Set("Referrer-Policy", "no-referrer")
+			}
+			return nil
 		},
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -109,3 +132,34 @@ func (s *server) proxyPort(w http.ResponseWriter, r *http.Request) {
 }
 
 func unescapePath(p string) (string, error) { return url.PathUnescape(p) }
+
+// guestSandboxCSP puts guest pages served on the API's own origin in an
+// opaque origin: scripts, forms and popups work, same-origin access to the
+// API does not.
+const guestSandboxCSP = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
+
+// stripCredentials removes from a request bound for a guest everything
+// that belongs to the API and not to the guest: the token (Authorization
+// and ?access_token=), the Referer (which may hold a token in its query)
+// and cookies: on the API's origin all of them (they are the API
+// origin's), on a guest origin only the port pass (portCookie), the rest
+// being the guest's own.
+func stripCredentials(out *http.Request, guestOrigin bool) {
+	cookies := out.Cookies()
+	for _, h := range []string{"Authorization", "Proxy-Authorization", "Cookie", "Referer"} {
+		out.Header.Del(h)
+	}
+	if guestOrigin {
+		for _, c := range cookies {
+			if c.Name != portCookie {
+				out.AddCookie(c)
+			}
+		}
+	}
+	q := out.URL.Query()
+	if q.Has(auth.QueryParam) || q.Has(portSigParam) {
+		q.Del(auth.QueryParam)
+		q.Del(portSigParam)
+		out.URL.RawQuery = q.Encode()
+	}
+}

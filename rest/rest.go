@@ -91,6 +91,13 @@ type Options struct {
 	// MaxUploadBytes bounds file and tar uploads; 0 means
 	// DefaultMaxUploadBytes.
 	MaxUploadBytes int64
+	// PortKey signs per-port guest URLs (auth.LoadPortKey); empty means a
+	// random key, so URLs die with the process.
+	PortKey []byte
+	// GuestPort is the listener's port, for the guest origins of signed
+	// port URLs (http://<port>-<id>.localhost:<GuestPort>/); empty takes
+	// the port of the request's Host.
+	GuestPort string
 }
 
 // server holds what the handlers share.
@@ -103,6 +110,8 @@ type server struct {
 	log       *slog.Logger
 	version   string
 	maxUpload int64
+	ports     *auth.PortSigner
+	guestPort string
 
 	mux     *http.ServeMux
 	api     huma.API
@@ -133,6 +142,8 @@ func New(opts Options) http.Handler {
 		log:       opts.Logger,
 		version:   opts.Version,
 		maxUpload: opts.MaxUploadBytes,
+		ports:     auth.NewPortSigner(opts.PortKey),
+		guestPort: opts.GuestPort,
 		mux:       http.NewServeMux(),
 		metrics:   newMetrics(),
 	}
@@ -146,18 +157,25 @@ func New(opts Options) http.Handler {
 		s.maxUpload = DefaultMaxUploadBytes
 	}
 	s.api = humago.New(s.mux, s.config())
+	s.api.UseMiddleware(formBodies(s.api))
 	s.routes()
 	omitPatternDescriptions(s.api.OpenAPI())
 
 	authed := s.auth.Authorize(s.mux)
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if port, id, ok := guestHost(r.Host); ok {
+			s.serveGuestOrigin(w, r, port, id)
+			return
+		}
+		apiHeaders(w, r)
+		r = r.WithContext(context.WithValue(r.Context(), requestKey{}, r))
 		if openPaths[r.URL.Path] {
 			s.mux.ServeHTTP(w, r)
 			return
 		}
 		authed.ServeHTTP(w, r)
 	})
-	return s.metrics.wrap(s.mux, h)
+	return s.metrics.wrap(s.mux, s.muxErrors(h))
 }
 
 func (s *server) config() huma.Config {
@@ -253,6 +271,7 @@ func (s *server) routes() {
 	s.fileRoutes()
 	s.consoleRoutes()
 	s.portRoutes()
+	s.portURLRoutes()
 	s.snapshotRoutes()
 	s.egressRoutes()
 	s.pluginRoutes()

@@ -147,8 +147,13 @@ func (s *server) workloadRoutes() {
 
 func (s *server) workloadLogs(w http.ResponseWriter, r *http.Request) {
 	id, name := r.PathValue("id"), r.PathValue("name")
-	// The engine checks the id (sandbox.ValidateID); REST only parses.
-	tail, err := parseInt("tail", r.URL.Query().Get("tail"), 0, 1<<30)
+	// The engine's own rule for the id and name, asked first, so that bad
+	// input is refused even by an engine without workloads.
+	err := sandbox.ValidateWorkloadRef(id, name)
+	var tail int64
+	if err == nil {
+		tail, err = parseInt("tail", r.URL.Query().Get("tail"), 0, 1<<30)
+	}
 	var wl Workloads
 	if err == nil {
 		wl, err = s.workloads()

@@ -27,6 +27,17 @@ func (o ListOptions) Validate() error {
 			return errdefs.Invalid("state %q: use one of creating, running, paused, stopped, failed, deleting", clip(string(s)))
 		}
 	}
+	if o.Runtime != "" && !runtimeRE.MatchString(o.Runtime) {
+		return errdefs.Invalid("runtime %q: runtimes are 1-64 lowercase letters, digits, '.', '_' and '-'; list the plugins to see them", clip(o.Runtime))
+	}
+	if len(o.Labels) > 64 {
+		return errdefs.Invalid("labels: at most 64 filters, got %d", len(o.Labels))
+	}
+	for _, k := range sortedKeys(o.Labels) {
+		if !labelKeyRE.MatchString(k) || len(o.Labels[k]) > 256 {
+			return errdefs.Invalid("label filter %q: keys are 1-64 letters, digits, '.', '_', '/', '-' and values at most 256 bytes", clip(k))
+		}
+	}
 	if len(o.Cursor) > 512 {
 		return errdefs.Invalid("cursor: %d bytes is longer than 512; pass the next of the previous page", len(o.Cursor))
 	}

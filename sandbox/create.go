@@ -98,6 +98,9 @@ func (m *Manager) resolve(ctx context.Context, spec Spec) (Spec, Runtime, *snaps
 	if spec.DiskMiB > 0 && spec.FromSnapshot == "" && !spec.ColdBoot {
 		spec.ColdBoot = true // templates have no data disk
 	}
+	if err := m.checkDiskSpace(spec.DiskMiB); err != nil {
+		return spec, rt, nil, err
+	}
 	// images: resolve spec.Image (images.go) before the template lookup,
 	// since templates are keyed by the image's digest.
 	if err := m.resolveImage(ctx, &spec, rt, from); err != nil {

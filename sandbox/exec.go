@@ -110,6 +110,9 @@ type ExecResult struct {
 	StdoutTruncated bool   `json:"stdout_truncated"`
 	StderrTruncated bool   `json:"stderr_truncated"`
 	DurationMS      int64  `json:"duration_ms"`
+	// Error says why the command could not start (exit code 126 or 127):
+	// not found, not executable. It is also the last line of Stderr.
+	Error string `json:"error,omitempty" doc:"Why the command could not start (exit code 126 or 127); also the last line of stderr." jsonschema:"why the command could not start (exit code 126 or 127)"`
 }
 
 // OutputFunc receives output as the command produces it; stream is
@@ -183,6 +186,11 @@ func (m *Manager) Exec(ctx context.Context, idOrName string, req ExecRequest, ou
 	}
 	if capture != nil {
 		capture.fill(r)
+	}
+	if res.Error != "" {
+		// A shell says why a command did not start on stderr; so do we.
+		r.Error = res.Error
+		r.Stderr += res.Error + "\n"
 	}
 	m.publish(ctx, events.ExecFinished, rec.ID, map[string]any{"cmd": req.Cmd, "exit_code": r.ExitCode, "duration_ms": r.DurationMS})
 	return r, nil

@@ -105,7 +105,7 @@ func checkImageRef(ref string) error {
 		return nil
 	}
 	if len(ref) > 512 || strings.ContainsAny(ref, " \t\r\n\x00") {
-		return errdefs.Invalid("image %q: give an image reference such as python:3.12-slim or a digest sha256:...", ref)
+		return errdefs.Invalid("image %q: give an image reference such as python:3.12-slim or a digest sha256:...", clip(ref))
 	}
 	return nil
 }

@@ -101,6 +101,12 @@ type Config struct {
 	TemplateLimits TemplateLimits
 	// Egress enforces egress policies and secrets for bridged sandboxes.
 	Egress EgressConfig
+	// AllowUserNetwork lets callers choose network "user" on a daemon
+	// with bridge networking. The VMM's user-mode stack bypasses the
+	// bridge's firewall and egress policy and reaches the host's loopback
+	// services, so it is refused there unless the operator allows it (or
+	// makes it the default network). Without a bridge it is always taken.
+	AllowUserNetwork bool
 	// BootTimeout bounds boot to agent-ready; default 60 s.
 	BootTimeout time.Duration
 	Version     string
@@ -143,6 +149,9 @@ type Manager struct {
 
 	// secrets holds secret values (STATE_DIR/secrets, 0700/0600).
 	secrets *secretStore
+	// freeMiB measures free space for data disks (diskspace.go); nil
+	// asks the file system. Tests replace it.
+	freeMiB func(dir string) (int64, error)
 
 	mu sync.Mutex
 	// vms holds the live VM of each running or paused sandbox.
@@ -212,7 +221,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.Defaults.Network = defaultNetwork(cfg.Driver, cfg.Network != nil)
 	}
 	if cfg.Limits == (Limits{}) {
-		cfg.Limits = Limits{MaxVCPUs: 16, MaxMemoryMiB: 64 * 1024, MaxDiskMiB: 1024 * 1024, MaxTTL: 30 * 24 * 3600}
+		cfg.Limits = DefaultLimits
 	}
 	if cfg.MemoryDir == "" {
 		cfg.MemoryDir = defaultMemoryDir(cfg.StateDir)

@@ -78,6 +78,9 @@ type Limits struct {
 	MaxTTL       int
 }
 
+// DefaultLimits are the limits of a Manager whose Config sets none.
+var DefaultLimits = Limits{MaxVCPUs: 16, MaxMemoryMiB: 64 * 1024, MaxDiskMiB: 1024 * 1024, MaxTTL: 30 * 24 * 3600}
+
 var (
 	runtimeRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -105,7 +108,7 @@ func (s Spec) Validate(l Limits) error {
 	switch s.Network {
 	case "", NetworkBridge, NetworkUser, NetworkNone:
 	default:
-		return errdefs.Invalid("network %q: use bridge, user or none", s.Network)
+		return errdefs.Invalid("network %q: use bridge, user or none", clip(string(s.Network)))
 	}
 	maxTTL := MaxDurationSeconds
 	if l.MaxTTL > 0 {

@@ -6,9 +6,20 @@ import (
 )
 
 // checkUserNet refuses network "user" on a driver whose VMM has no
-// user-mode network stack.
+// user-mode network stack, and on a daemon with bridge networking unless
+// the operator allows it (Config.AllowUserNetwork, or user as the default
+// network): a user-mode guest is outside the bridge's firewall and egress
+// policy and reaches the host's loopback services.
 func (m *Manager) checkUserNet(mode NetworkMode) error {
-	if mode != NetworkUser || m.cfg.Driver.Capabilities().UserNet {
+	if mode != NetworkUser {
+		return nil
+	}
+	if m.cfg.Network != nil && !m.cfg.AllowUserNetwork && m.cfg.Defaults.Network != NetworkUser {
+		return errdefs.Invalid("network user is turned off on this daemon: it has bridge networking, and a user-mode guest " +
+			"would bypass the bridge's firewall and egress policy and reach the host's loopback services; " +
+			"use network \"bridge\" (the default) or \"none\", or ask the operator to set allow_user_network")
+	}
+	if m.cfg.Driver.Capabilities().UserNet {
 		return nil
 	}
 	alt := `"none"`

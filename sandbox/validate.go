@@ -56,8 +56,16 @@ func validatePath(p string) error {
 	case !strings.HasPrefix(p, "/"):
 		return errdefs.Invalid("path %q: must be absolute (start with /), such as /root/file.txt", clip(p))
 	}
+	for name := range strings.SplitSeq(p, "/") {
+		if len(name) > MaxNameLen {
+			return errdefs.Invalid("path %q: the name %q is %d bytes; each name in a path is at most %d bytes", clip(p), clip(name), len(name), MaxNameLen)
+		}
+	}
 	return nil
 }
+
+// MaxNameLen bounds each name of a guest path, as Linux file systems do.
+const MaxNameLen = 255
 
 // validateSeconds checks a duration in seconds: 0 (whatever zero means for
 // it) up to MaxDurationSeconds.

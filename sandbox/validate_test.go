@@ -51,6 +51,8 @@ func TestRequestBounds(t *testing.T) {
 		{"remove the root", RemoveFileRequest{Path: "//"}.Validate(), "refusing to remove the root"},
 		{"relative path", FileRequest{Path: "etc"}.Validate(), "must be absolute"},
 		{"long path", FileRequest{Path: "/" + long}.Validate(), "longer than 4096"},
+		{"name over 255 bytes", FileRequest{Path: "/root/" + strings.Repeat("n", 256) + "/x"}.Validate(), "is 256 bytes; each name in a path is at most 255"},
+		{"name of 255 bytes", FileRequest{Path: "/root/" + strings.Repeat("n", 255)}.Validate(), ""},
 		{"inline write too large", WriteFileRequest{Path: "/x", Content: make([]byte, MaxInlineWriteBytes+1)}.Validate(), "write large files in parts"},
 		{"long id", validateRef("sandbox id", long), "1048576 bytes is longer than 128"},
 		{"wait above a minute", ReadProcessRequest{ProcessID: "p1", WaitSeconds: 61}.Validate(), "wait_s 61"},

@@ -30,9 +30,19 @@ var workloadNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 // validWorkloadName checks a caller's workload name. The plugin's own
 // workload may be read but not replaced or stopped: the engine set it up
 // and the plugin's actions depend on it.
+// ValidateWorkloadRef checks a sandbox id and a workload name as every
+// workload operation does, for callers that must refuse bad input before
+// they reach an engine.
+func ValidateWorkloadRef(id, name string) error {
+	if err := ValidateID("sandbox id", id); err != nil {
+		return err
+	}
+	return validWorkloadName(name, false)
+}
+
 func validWorkloadName(name string, write bool) error {
 	if !workloadNameRE.MatchString(name) {
-		return errdefs.Invalid("workload name %q: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit", name)
+		return errdefs.Invalid("workload name %q: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit", clip(name))
 	}
 	if write && name == workloadName {
 		return errdefs.Invalid("workload %q is the plugin runtime's own and is managed by the engine; pick another name", name)

@@ -163,8 +163,12 @@ func TestTokens(t *testing.T) {
 	if err := s.RevokeToken(ctx, tok.ID); err != nil {
 		t.Errorf("second RevokeToken: %v", err)
 	}
-	if _, err := s.TokenByHash(ctx, hash); !errors.Is(err, errdefs.ErrNotFound) {
-		t.Errorf("TokenByHash of a revoked token error = %v, want ErrNotFound", err)
+	// A revoked token is still found, so that it is told it was revoked.
+	if got, err := s.TokenByHash(ctx, hash); err != nil || !got.Revoked() {
+		t.Errorf("TokenByHash of a revoked token = %+v, %v; want it, revoked", got, err)
+	}
+	if _, err := s.TokenByHash(ctx, "no such hash"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("TokenByHash of an unknown hash error = %v, want ErrNotFound", err)
 	}
 	list, err := s.ListTokens(ctx)
 	if err != nil || len(list) != 1 || !list[0].Revoked() {

@@ -61,12 +61,13 @@ func (s *Store) CreateToken(ctx context.Context, t Token) (Token, error) {
 	return t, nil
 }
 
-// TokenByHash returns the valid (not revoked) token with the given hash, or
-// an error wrapping errdefs.ErrNotFound.
+// TokenByHash returns the token with the given hash, revoked or not (so
+// that a revoked token is told so), or an error wrapping
+// errdefs.ErrNotFound.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (Token, error) {
-	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = ? AND revoked_at IS NULL`, hash))
+	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Token{}, errdefs.NotFound("no valid token with that hash")
+		return Token{}, errdefs.NotFound("no token with that hash")
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("looking up token: %w", err)

@@ -1,12 +1,14 @@
 package files
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // pathParam returns the cleaned absolute path in ?path=.
@@ -96,4 +98,14 @@ func ownerParams(q url.Values) (uid, gid int, err error) {
 		*p.dst = int(v)
 	}
 	return uid, gid, nil
+}
+
+// evalSymlinks is filepath.EvalSymlinks whose link-loop error is ELOOP,
+// so that it is answered as the caller's mistake like the kernel's own.
+func evalSymlinks(p string) (string, error) {
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil && !errors.Is(err, syscall.ELOOP) && strings.Contains(err.Error(), "too many links") {
+		return "", &fs.PathError{Op: "resolve", Path: p, Err: syscall.ELOOP}
+	}
+	return r, err
 }

@@ -122,7 +122,7 @@ func list(w http.ResponseWriter, p string, recursive bool, limit int) {
 	}
 	// WalkDir does not follow symlinks, so the root must not be one either:
 	// walk the resolved directory and report paths under the name given.
-	root, err := filepath.EvalSymlinks(p)
+	root, err := evalSymlinks(p)
 	if err != nil {
 		reply.FromErr(w, err)
 		return

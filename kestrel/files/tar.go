@@ -17,7 +17,7 @@ func handleDownloadTar(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A symlink named by the caller is followed: they asked for its content.
-	root, err := filepath.EvalSymlinks(p)
+	root, err := evalSymlinks(p)
 	if err != nil {
 		reply.FromErr(w, err)
 		return

@@ -94,11 +94,17 @@ func TestExecInvalid(t *testing.T) {
 		{},
 		{Argv: []string{"true"}, Env: []string{"NOEQUALS"}},
 		{Argv: []string{"true"}, User: "no-such-user-xyz"},
+		// A cwd that is not there is said so, not a bare exit 126.
+		{Argv: []string{"true"}, Cwd: "/no/such/dir"},
+		{Argv: []string{"true"}, Cwd: "/etc/passwd"},
 	} {
 		_, err := c.Exec(context.Background(), req, nil)
 		var e *client.Error
 		if !asErr(err, &e) || e.Code != "invalid" {
 			t.Errorf("Exec(%+v) error = %v, want an invalid error", req, err)
+		}
+		if req.Cwd != "" && (e == nil || !strings.Contains(e.Message, "cwd "+req.Cwd)) {
+			t.Errorf("Exec(%+v) error = %v, want it to name the cwd", req, err)
 		}
 	}
 }

@@ -77,9 +77,17 @@ func resolve(req client.ExecRequest) (spec, error) {
 			dir = u.home
 		}
 	}
+	// A working directory the caller named that is not there is their
+	// mistake, said as such (not a bare exit 126).
 	if st, err := os.Stat(dir); err != nil {
+		if req.Cwd != "" {
+			return spec{}, &invalidError{fmt.Sprintf("cwd %s: %v in the guest; give an existing directory, or create it first", dir, errors.Unwrap(err))}
+		}
 		return spec{}, &StartError{ExitCannotExecute, fmt.Sprintf("working directory %s: %v", dir, errors.Unwrap(err))}
 	} else if !st.IsDir() {
+		if req.Cwd != "" {
+			return spec{}, &invalidError{fmt.Sprintf("cwd %s is not a directory in the guest; give a directory", dir)}
+		}
 		return spec{}, &StartError{ExitCannotExecute, fmt.Sprintf("working directory %s is not a directory", dir)}
 	}
 	path, err := lookPath(req.Argv[0], envValue(env, "PATH"), dir)

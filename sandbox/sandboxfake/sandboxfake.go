@@ -386,6 +386,9 @@ func (e *Engine) ListSnapshots(context.Context) ([]*sandbox.Snapshot, error) {
 
 // GetSnapshot returns one snapshot.
 func (e *Engine) GetSnapshot(_ context.Context, id string) (*sandbox.Snapshot, error) {
+	if err := sandbox.ValidateID("snapshot id", id); err != nil {
+		return nil, err // the engine checks ids first too
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	sn, ok := e.snapshots[id]
