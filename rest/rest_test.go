@@ -198,6 +198,8 @@ func TestMetrics(t *testing.T) {
 		`volant_http_request_duration_seconds_bucket{method="POST",route="/v1/sandboxes",status="201",le="+Inf"} 1`,
 		`volant_sandboxes{state="running"} 1`,
 		"# TYPE volant_http_request_duration_seconds histogram",
+		"# TYPE volant_measured_pss_mib gauge",
+		"volant_capacity_vcpus ",
 	} {
 		if !strings.Contains(string(body), s) {
 			t.Errorf("metrics lack %q:\n%s", s, body)

@@ -22,6 +22,8 @@ func (m *Manager) System(ctx context.Context) (*SystemInfo, error) {
 		Capacity:    m.cfg.Budget,
 		Usage:       usage,
 		Sandboxes:   live,
+		Host:        m.cfg.Host,
+		Measured:    m.Measured(),
 	}
 	info.DriverReason = m.cfg.DriverReason
 	if rt, ok := m.runtimes[DefaultRuntime]; ok {
