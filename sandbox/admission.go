@@ -76,6 +76,24 @@ func (m *Manager) admitLocked(spec Spec, pss map[string]int64) error {
 	return nil
 }
 
+// admitCheck reports whether n sandboxes of spec's size would be admitted
+// now, reserving nothing: a fork checks its fan-out with it up front (each
+// clone is still admitted by its own create).
+func (m *Manager) admitCheck(spec Spec, n int) error {
+	pss := m.measurePSS()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	all := spec
+	all.VCPUs, all.MemoryMiB = spec.VCPUs*n, spec.MemoryMiB*n
+	if err := m.admitLocked(all, pss); err != nil {
+		if n == 1 {
+			return err
+		}
+		return fmt.Errorf("%d clones of %d vCPUs and %d MiB each: %w", n, spec.VCPUs, spec.MemoryMiB, err)
+	}
+	return nil
+}
+
 // cpuBudgetNote explains the vCPU budget when the host's size is known.
 func cpuBudgetNote(h HostSize, b Capacity) string {
 	if h.CPUs <= 0 {

@@ -145,12 +145,17 @@ func (m *Manager) snapshotVM(ctx context.Context, snapper hypervisor.Snapshotter
 }
 
 // MaxForkCount bounds the clones of one fork.
-const MaxForkCount = 64
+const MaxForkCount = 100
+
+// forkParallel bounds the clones of one fork restored at the same time:
+// all restore from one snapshot (its memory mapped copy-on-write), so
+// more at once mostly queue on the host's CPUs and the agent handshakes.
+const forkParallel = 8
 
 // ForkRequest is the body of a fork.
 type ForkRequest struct {
 	// Count is how many clones; 0 means 1.
-	Count int `json:"count,omitempty" minimum:"0" maximum:"64" doc:"How many clones, 1 to 64; 0 means 1." jsonschema:"number of clones, 1 to 64; 0 means 1"`
+	Count int `json:"count,omitempty" minimum:"0" maximum:"100" doc:"How many clones, 1 to 100; 0 means 1." jsonschema:"number of clones, 1 to 100; 0 means 1"`
 }
 
 // Validate reports what is wrong with r.
@@ -172,6 +177,11 @@ func (m *Manager) Fork(ctx context.Context, idOrName string, n int) ([]*Sandbox,
 	if err != nil {
 		return nil, err
 	}
+	// Refuse a fan-out that cannot fit before snapshotting and restoring
+	// clones that would only be deleted again.
+	if err := m.admitCheck(src.Spec, n); err != nil {
+		return nil, err
+	}
 	snap, err := m.Snapshot(ctx, src.ID)
 	if err != nil {
 		return nil, err
@@ -181,7 +191,7 @@ func (m *Manager) Fork(ctx context.Context, idOrName string, n int) ([]*Sandbox,
 	clones := make([]*Sandbox, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
+	sem := make(chan struct{}, forkParallel)
 	for i := range n {
 		wg.Add(1)
 		go func() {

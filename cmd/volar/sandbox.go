@@ -247,7 +247,7 @@ func sandboxSnapshot(e *env, args []string) error {
 
 func sandboxFork(e *env, args []string) error {
 	c := e.newCommand("volar sandbox fork ID [--count N]")
-	count := c.fs.Int("count", 1, "how many clones, 1 to 64")
+	count := c.fs.Int("count", 1, fmt.Sprintf("how many clones, 1 to %d", sandbox.MaxForkCount))
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -255,8 +255,8 @@ func sandboxFork(e *env, args []string) error {
 	if err := c.nargs(pos, 1, 1); err != nil {
 		return err
 	}
-	if *count < 1 || *count > 64 {
-		return c.fail("--count %d: give 1 to 64", *count)
+	if *count < 1 || *count > sandbox.MaxForkCount {
+		return c.fail("--count %d: give 1 to %d", *count, sandbox.MaxForkCount)
 	}
 	api, err := e.api()
 	if err != nil {
