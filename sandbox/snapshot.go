@@ -70,6 +70,11 @@ func (m *Manager) Snapshot(ctx context.Context, idOrName string) (*Snapshot, err
 	}
 	unlock := m.locks.lock(rec.ID)
 	defer unlock()
+	if rec, err = m.cfg.Store.GetSandbox(ctx, rec.ID); err == nil && State(rec.State) == StateHibernated {
+		if err := m.wakeLocked(ctx, rec); err != nil { // hibernate.go
+			return nil, err
+		}
+	}
 	return m.snapshotLocked(ctx, rec.ID)
 }
 
