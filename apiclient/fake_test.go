@@ -193,6 +193,10 @@ func (e *hostEngine) Resume(_ context.Context, id string) (*sandbox.Sandbox, err
 	return e.move(id, sandbox.StateRunning)
 }
 
+func (e *hostEngine) Hibernate(_ context.Context, id string) (*sandbox.Sandbox, error) {
+	return e.move(id, sandbox.StateHibernated)
+}
+
 func (e *hostEngine) Delete(_ context.Context, id string) error {
 	if _, err := e.get(id); err != nil {
 		return err

@@ -31,6 +31,7 @@ type Engine interface {
 	Stop(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Pause(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Resume(ctx context.Context, id string) (*sandbox.Sandbox, error)
+	Hibernate(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Delete(ctx context.Context, id string) error
 	Exec(ctx context.Context, id string, req sandbox.ExecRequest, out sandbox.OutputFunc) (*sandbox.ExecResult, error)
 	Guest(ctx context.Context, id string) (*sandbox.Guest, error)

@@ -69,7 +69,7 @@ func TestListTools(t *testing.T) {
 	}
 	want := []string{"file_list", "file_read", "file_remove", "file_write", "image_list", "image_pull", "plugin_list", "process_delete", "process_read",
 		"process_signal", "process_start", "process_write", "sandbox_create", "sandbox_delete", "sandbox_exec", "sandbox_fork",
-		"sandbox_get", "sandbox_list", "sandbox_pause", "sandbox_resume", "sandbox_snapshot", "sandbox_start", "sandbox_stop",
+		"sandbox_get", "sandbox_hibernate", "sandbox_list", "sandbox_pause", "sandbox_resume", "sandbox_snapshot", "sandbox_start", "sandbox_stop",
 		"snapshot_delete", "snapshot_list"}
 	slices.Sort(names)
 	if diff := cmp.Diff(want, names); diff != "" {

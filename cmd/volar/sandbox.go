@@ -18,6 +18,7 @@ Commands:
   get ID
   rm ID...                     delete sandboxes (alias: delete)
   start|stop|pause|resume ID
+  hibernate ID                 save to disk and end the VM; the next request wakes it
   snapshot ID                  snapshot a running or paused sandbox
   fork ID [--count N]          snapshot a sandbox and restore N clones
   egress ID [--default D] [--allow R] [--deny R] [--reset]
@@ -39,7 +40,7 @@ func cmdSandbox(e *env, args []string) error {
 		"fork":     sandboxFork,
 		"egress":   sandboxEgress,
 	}
-	for _, v := range []string{"start", "stop", "pause", "resume"} {
+	for _, v := range []string{"start", "stop", "pause", "resume", "hibernate"} {
 		verbs[v] = func(e *env, args []string) error { return sandboxLifecycle(e, v, args) }
 	}
 	return subcommand(e, "sandbox", args, verbs, sandboxUsage)
@@ -112,7 +113,7 @@ func sandboxList(e *env, args []string) error {
 	var states listFlag
 	var labels kvFlag
 	var runtime string
-	c.fs.Var(&states, "state", "only sandboxes in this `state` (repeatable): creating, running, paused, stopped, failed, deleting")
+	c.fs.Var(&states, "state", "only sandboxes in this `state` (repeatable): creating, running, paused, stopped, failed, deleting, hibernated")
 	c.fs.Var(&labels, "label", "only sandboxes with this label `K=V` (repeatable; all must match)")
 	c.fs.StringVar(&runtime, "runtime", "", "only sandboxes of this runtime")
 	_, api, err := c.open(e, args, 0, 0)
@@ -218,6 +219,7 @@ func sandboxLifecycle(e *env, verb string, args []string) error {
 	}
 	fn := map[string]func(context.Context, string) (*sandbox.Sandbox, error){
 		"start": api.StartSandbox, "stop": api.StopSandbox, "pause": api.PauseSandbox, "resume": api.ResumeSandbox,
+		"hibernate": api.HibernateSandbox,
 	}[verb]
 	ctx, raw := e.rawContext()
 	sb, err := fn(ctx, pos[0])
