@@ -184,3 +184,19 @@ func (m *Manager) dropHibernation(id string) {
 		m.log.Warn("removing hibernation snapshots", "sandbox", id, "err", err)
 	}
 }
+
+// sweepHibernations removes the hibernation snapshots of sandboxes that
+// are gone (a delete cut short). A running sandbox keeps its own: a woken
+// guest's disks are overlays of them.
+func (m *Manager) sweepHibernations(all []store.Sandbox) {
+	known := make(map[string]bool, len(all))
+	for _, r := range all {
+		known[r.ID] = true
+	}
+	entries, _ := os.ReadDir(filepath.Join(m.cfg.StateDir, "hibernated"))
+	for _, e := range entries {
+		if !known[e.Name()] {
+			m.dropHibernation(e.Name())
+		}
+	}
+}

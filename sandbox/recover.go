@@ -52,6 +52,7 @@ func (m *Manager) recover(ctx context.Context) error {
 		}
 	}
 	m.sweep(ctx, keep)
+	m.sweepHibernations(all) // hibernate.go
 	return nil
 }
 
