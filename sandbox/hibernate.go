@@ -178,6 +178,26 @@ func (m *Manager) lastHibernation(id string) (string, Manifest, error) {
 		errdefs.OpSandboxDelete, "id", id)
 }
 
+// releaseHibernation removes rec's hibernation snapshots on delete, unless
+// a snapshot of the sandbox may hold disks that back onto them (a snapshot
+// of a woken guest freezes its overlay, whose backing file is here): those
+// are kept, and the daemon says so.
+func (m *Manager) releaseHibernation(ctx context.Context, rec store.Sandbox) {
+	if _, err := os.Stat(m.hibernateDir(rec.ID)); err != nil {
+		return
+	}
+	if meta := specOf(rec); meta.Spec.DiskMiB > 0 || meta.Image != nil {
+		snaps, err := m.cfg.Store.ListSnapshots(ctx)
+		for _, sn := range snaps {
+			if sn.SandboxID == rec.ID || err != nil {
+				m.log.Warn("keeping hibernation snapshots that a snapshot of the sandbox may back onto", "sandbox", rec.ID, "dir", m.hibernateDir(rec.ID))
+				return
+			}
+		}
+	}
+	m.dropHibernation(rec.ID)
+}
+
 // dropHibernation removes every hibernation snapshot of id.
 func (m *Manager) dropHibernation(id string) {
 	if err := os.RemoveAll(m.hibernateDir(id)); err != nil {
@@ -186,12 +206,20 @@ func (m *Manager) dropHibernation(id string) {
 }
 
 // sweepHibernations removes the hibernation snapshots of sandboxes that
-// are gone (a delete cut short). A running sandbox keeps its own: a woken
-// guest's disks are overlays of them.
-func (m *Manager) sweepHibernations(all []store.Sandbox) {
+// are gone (a delete cut short). A running sandbox keeps its own (a woken
+// guest's disks are overlays of them), as does a deleted one that
+// snapshots were taken of.
+func (m *Manager) sweepHibernations(ctx context.Context, all []store.Sandbox) {
 	known := make(map[string]bool, len(all))
 	for _, r := range all {
 		known[r.ID] = true
+	}
+	snaps, err := m.cfg.Store.ListSnapshots(ctx)
+	if err != nil {
+		return
+	}
+	for _, sn := range snaps {
+		known[sn.SandboxID] = true // see releaseHibernation
 	}
 	entries, _ := os.ReadDir(filepath.Join(m.cfg.StateDir, "hibernated"))
 	for _, e := range entries {

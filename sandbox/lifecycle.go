@@ -87,7 +87,7 @@ func (m *Manager) Stop(ctx context.Context, idOrName string) (*Sandbox, error) {
 	}
 	m.shutdownVM(ctx, rec, graceful)
 	m.releaseRuntime(ctx, rec, false)
-	m.dropHibernation(rec.ID) // a woken guest's disks were copied out above
+	m.releaseHibernation(ctx, rec) // a woken guest's disks were copied out above
 	if _, err := m.setState(ctx, rec.ID, StateStopped, ""); err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func (m *Manager) deleteLocked(ctx context.Context, rec store.Sandbox) error {
 	}
 	m.shutdownVM(ctx, rec, false)
 	m.releaseRuntime(ctx, rec, true)
-	m.dropHibernation(rec.ID)
+	m.releaseHibernation(ctx, rec) // hibernate.go
 	if err := m.cfg.Store.DeleteSandbox(ctx, rec.ID); err != nil {
 		return fmt.Errorf("deleting record of %s: %w", rec.ID, err)
 	}

@@ -52,7 +52,7 @@ func (m *Manager) recover(ctx context.Context) error {
 		}
 	}
 	m.sweep(ctx, keep)
-	m.sweepHibernations(all) // hibernate.go
+	m.sweepHibernations(ctx, all) // hibernate.go
 	return nil
 }
 
