@@ -107,3 +107,21 @@ func pssOf(n int, kib int64) map[string]int64 {
 }
 
 func idN(i int) string { return "sb" + string(rune('a'+i/26)) + string(rune('a'+i%26)) }
+
+func TestAdmitCheckFanOut(t *testing.T) {
+	m := &Manager{
+		cfg:      Config{Budget: Capacity{VCPUs: 8, MemoryMiB: 16384}, Host: HostSize{CPUs: 2, MemoryMiB: 8192}},
+		reserved: many(2, Capacity{VCPUs: 1, MemoryMiB: 256}),
+		vms:      map[string]*instance{},
+	}
+	if err := m.admitCheck(Spec{VCPUs: 1, MemoryMiB: 256}, 6); err != nil {
+		t.Fatalf("6 clones with 6 vCPUs left: %v", err)
+	}
+	err := m.admitCheck(Spec{VCPUs: 1, MemoryMiB: 256}, 7)
+	if !errors.Is(err, errdefs.ErrResourceExhausted) || !strings.Contains(err.Error(), "7 clones of 1 vCPUs and 256 MiB each") {
+		t.Fatalf("7 clones with 6 vCPUs left: %v; want a refusal naming the fan-out", err)
+	}
+	if len(m.reserved) != 2 {
+		t.Fatalf("admitCheck reserved something: %d reservations", len(m.reserved))
+	}
+}
