@@ -11,23 +11,25 @@ import (
 
 // Event types.
 const (
-	SandboxCreated = "sandbox.created"
-	SandboxRunning = "sandbox.running"
-	SandboxPaused  = "sandbox.paused"
-	SandboxStopped = "sandbox.stopped"
-	// SandboxHibernated: the sandbox was saved to disk and its VMM ended.
-	SandboxHibernated = "sandbox.hibernated"
-	SandboxFailed     = "sandbox.failed"
-	SandboxDeleted    = "sandbox.deleted"
-	ExecStarted       = "exec.started"
-	ExecFinished      = "exec.finished"
-	SnapshotCreated   = "snapshot.created"
-	SnapshotDeleted   = "snapshot.deleted"
-	PluginInstalled   = "plugin.installed"
-	PluginEnabled     = "plugin.enabled"
-	PluginDisabled    = "plugin.disabled"
-	PluginRemoved     = "plugin.removed"
+	SandboxCreated  = "sandbox.created"
+	SandboxRunning  = "sandbox.running"
+	SandboxPaused   = "sandbox.paused"
+	SandboxStopped  = "sandbox.stopped"
+	SandboxFailed   = "sandbox.failed"
+	SandboxDeleted  = "sandbox.deleted"
+	ExecStarted     = "exec.started"
+	ExecFinished    = "exec.finished"
+	SnapshotCreated = "snapshot.created"
+	SnapshotDeleted = "snapshot.deleted"
+	PluginInstalled = "plugin.installed"
+	PluginEnabled   = "plugin.enabled"
+	PluginDisabled  = "plugin.disabled"
+	PluginRemoved   = "plugin.removed"
 )
+
+// SandboxHibernated: a sandbox was saved to disk and its VMM ended; the
+// next request to its guest wakes it (sandbox.running).
+const SandboxHibernated = "sandbox.hibernated"
 
 // Event is one entry of the log.
 type Event struct {
