@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -153,9 +154,10 @@ func (m *Manager) snapshotVM(ctx context.Context, snapper hypervisor.Snapshotter
 const MaxForkCount = 100
 
 // forkParallel bounds the clones of one fork restored at the same time:
-// all restore from one snapshot (its memory mapped copy-on-write), so
-// more at once mostly queue on the host's CPUs and the agent handshakes.
-const forkParallel = 8
+// all restore from one snapshot (its memory mapped copy-on-write), and
+// more at once than about two per host CPU only queue on the CPUs and the
+// agent handshakes (on 2 cores under TCG, 8 at once was no faster than 4).
+var forkParallel = max(4, 2*runtime.NumCPU())
 
 // ForkRequest is the body of a fork.
 type ForkRequest struct {
