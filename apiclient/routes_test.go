@@ -23,6 +23,7 @@ var covered = map[string]string{
 	"POST /v1/sandboxes/{id}/start":                     "StartSandbox",
 	"POST /v1/sandboxes/{id}/stop":                      "StopSandbox",
 	"POST /v1/sandboxes/{id}/pause":                     "PauseSandbox",
+	"POST /v1/sandboxes/{id}/hibernate":                 "HibernateSandbox",
 	"POST /v1/sandboxes/{id}/resume":                    "ResumeSandbox",
 	"POST /v1/sandboxes/{id}/snapshot":                  "SnapshotSandbox",
 	"POST /v1/sandboxes/{id}/fork":                      "ForkSandbox",

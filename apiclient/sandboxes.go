@@ -76,6 +76,12 @@ func (c *Client) PauseSandbox(ctx context.Context, idOrName string) (*sandbox.Sa
 	return c.sandboxCall(ctx, http.MethodPost, sandboxPath(idOrName, "pause"))
 }
 
+// HibernateSandbox saves a sandbox to disk and ends its VM; the next
+// request that needs its guest wakes it.
+func (c *Client) HibernateSandbox(ctx context.Context, idOrName string) (*sandbox.Sandbox, error) {
+	return c.sandboxCall(ctx, http.MethodPost, sandboxPath(idOrName, "hibernate"))
+}
+
 // ResumeSandbox runs a paused sandbox again.
 func (c *Client) ResumeSandbox(ctx context.Context, idOrName string) (*sandbox.Sandbox, error) {
 	return c.sandboxCall(ctx, http.MethodPost, sandboxPath(idOrName, "resume"))

@@ -141,11 +141,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		return nil, fmt.Errorf("opening the plugin registry: %w", err)
 	}
 
+	budgetCap, host := budget(cfg)
 	mcfg := sandbox.Config{
 		StateDir: cfg.StateDir, Store: d.store, Driver: driver, DriverReason: driverWhy, Events: d.bus,
 		Runtimes:  []sandbox.Runtime{{Name: sandbox.DefaultRuntime, Kernel: img.Kernel, Initramfs: img.Initramfs, ImageDigest: img.Digest}},
 		Defaults:  sandbox.Defaults{VCPUs: cfg.DefaultVCPUs, MemoryMiB: cfg.DefaultMemoryMiB, Network: defaultNet},
-		Budget:    budget(cfg),
+		Budget:    budgetCap,
+		Host:      host,
 		Plugins:   d.plugins,
 		Images:    ociImages{d.images},
 		Templates: cfg.Templates,
@@ -275,28 +277,30 @@ func (d *Daemon) ensureImage(ctx context.Context) (*image.Image, error) {
 	return img, nil
 }
 
-// budget is the admission budget: host CPUs and memory times overcommit.
-func budget(cfg Config) sandbox.Capacity {
+// budget is the admission budget: configured vCPUs against host CPUs times
+// cpu_overcommit, configured memory against the host's memory minus the
+// headroom times memory_overcommit; and the host's size, with which the
+// engine also admits memory by the VMMs' measured PSS.
+func budget(cfg Config) (sandbox.Capacity, sandbox.HostSize) {
 	var si unix.Sysinfo_t
-	memMiB := 0
+	hostMiB := 0
 	if unix.Sysinfo(&si) == nil {
-		memMiB = int(uint64(si.Totalram) * uint64(si.Unit) >> 20)
+		hostMiB = int(uint64(si.Totalram) * uint64(si.Unit) >> 20)
 	}
-	memMiB -= cfg.ReservedMemoryMiB
-	if memMiB < 256 {
-		memMiB = 256
-	}
+	memMiB := max(hostMiB-cfg.ReservedMemoryMiB, 256)
+	host := sandbox.HostSize{CPUs: runtime.NumCPU(), MemoryMiB: hostMiB, HeadroomMiB: cfg.ReservedMemoryMiB}
 	return sandbox.Capacity{
-		VCPUs:     int(float64(runtime.NumCPU()) * cfg.CPUOvercommit),
+		VCPUs:     int(float64(host.CPUs) * cfg.CPUOvercommit),
 		MemoryMiB: int(float64(memMiB) * cfg.MemoryOvercommit),
-	}
+	}, host
 }
 
 // pluginLimits is the largest sandbox this daemon gives: the engine's
 // limits capped by the host's admission budget. A plugin declaring more is
 // refused at install, since none of its creates could succeed.
 func pluginLimits(cfg Config) plugins.HostLimits {
-	b, l := budget(cfg), sandbox.DefaultLimits
+	b, _ := budget(cfg)
+	l := sandbox.DefaultLimits
 	return plugins.HostLimits{VCPUs: min(b.VCPUs, l.MaxVCPUs), MemoryMiB: min(b.MemoryMiB, l.MaxMemoryMiB)}
 }
 

@@ -27,6 +27,10 @@ const (
 	PluginRemoved   = "plugin.removed"
 )
 
+// SandboxHibernated: a sandbox was saved to disk and its VMM ended; the
+// next request to its guest wakes it (sandbox.running).
+const SandboxHibernated = "sandbox.hibernated"
+
 // Event is one entry of the log.
 type Event struct {
 	// Seq is the event's position in the log, assigned on publish; it

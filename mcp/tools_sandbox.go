@@ -19,7 +19,7 @@ type CreateInput = sandbox.Spec
 
 // ListInput is the input of sandbox_list.
 type ListInput struct {
-	State   string            `json:"state,omitempty" jsonschema:"only sandboxes in this state: creating, running, paused, stopped, failed or deleting"`
+	State   string            `json:"state,omitempty" jsonschema:"only sandboxes in this state: creating, running, paused, stopped, failed, deleting or hibernated"`
 	Runtime string            `json:"runtime,omitempty" jsonschema:"only sandboxes of this runtime"`
 	Labels  map[string]string `json:"labels,omitempty" jsonschema:"only sandboxes with all of these labels"`
 	Limit   int               `json:"limit,omitempty" jsonschema:"page size; 0 means 100, at most 1000"`
@@ -115,7 +115,10 @@ func (s *Server) addSandboxTools() {
 		Description: "Freeze a running sandbox's vCPUs; memory and processes are kept. sandbox_resume continues it.",
 		Annotations: idempotent}, s.onSandbox(s.eng.Pause))
 	addTool(s, &sdk.Tool{Name: "sandbox_resume", Title: "Resume a sandbox",
-		Description: "Continue a paused sandbox.", Annotations: idempotent}, s.onSandbox(s.eng.Resume))
+		Description: "Continue a paused sandbox, or wake a hibernated one.", Annotations: idempotent}, s.onSandbox(s.eng.Resume))
+	addTool(s, &sdk.Tool{Name: "sandbox_hibernate", Title: "Hibernate a sandbox",
+		Description: "Save an idle sandbox to disk (memory, processes, files) and end its VM, so it costs no CPU or RAM. It keeps its address; the next tool call that needs it (exec, files, processes, ports) wakes it transparently.",
+		Annotations: idempotent}, s.onSandbox(s.eng.Hibernate))
 	addTool(s, &sdk.Tool{Name: "sandbox_stop", Title: "Stop a sandbox",
 		Description: "Power a sandbox off, keeping its record, disk and address; running processes end. sandbox_start boots it again.",
 		Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(false)}},

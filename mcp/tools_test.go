@@ -69,7 +69,7 @@ func TestListTools(t *testing.T) {
 	}
 	want := []string{"file_list", "file_read", "file_remove", "file_write", "image_list", "image_pull", "plugin_list", "process_delete", "process_read",
 		"process_signal", "process_start", "process_write", "sandbox_create", "sandbox_delete", "sandbox_exec", "sandbox_fork",
-		"sandbox_get", "sandbox_list", "sandbox_pause", "sandbox_resume", "sandbox_snapshot", "sandbox_start", "sandbox_stop",
+		"sandbox_get", "sandbox_hibernate", "sandbox_list", "sandbox_pause", "sandbox_resume", "sandbox_snapshot", "sandbox_start", "sandbox_stop",
 		"snapshot_delete", "snapshot_list"}
 	slices.Sort(names)
 	if diff := cmp.Diff(want, names); diff != "" {
@@ -166,7 +166,7 @@ func TestToolErrors(t *testing.T) {
 		{"missing file", "file_read", map[string]any{"sandbox_id": id, "path": "/nonexistent/file"}, []string{"file_list"}, ""},
 		{"remove root", "file_remove", map[string]any{"sandbox_id": id, "path": "/"}, []string{"sandbox_delete"}, ""},
 		{"bad state filter", "sandbox_list", map[string]any{"state": "sleeping"}, []string{"running"}, ""},
-		{"bad fork count", "sandbox_fork", map[string]any{"sandbox_id": id, "count": 99}, []string{"between 1 and 64"}, ""},
+		{"bad fork count", "sandbox_fork", map[string]any{"sandbox_id": id, "count": 101}, []string{"between 1 and 100"}, ""},
 		{"bad name", "sandbox_create", map[string]any{"name": "Bad_Name"}, []string{"invalid arguments", "lowercase"}, ""},
 		{"snapshot in use", "snapshot_delete", map[string]any{"snapshot_id": snap}, []string{"sandbox_delete"}, "DELETE"},
 		{"missing process", "process_read", map[string]any{"sandbox_id": id, "process_id": "p-nope"}, []string{"process_start"}, ""},

@@ -125,6 +125,25 @@ func (m *metrics) write(w io.Writer, states map[sandbox.State]int) {
 	}
 }
 
+// writeCapacityMetrics writes the admission figures: the configured budget
+// and usage, and what sandboxes really use (measured PSS, creates in
+// flight) against the host's memory less the headroom.
+func writeCapacityMetrics(w io.Writer, info *sandbox.SystemInfo) {
+	gauge := func(name, help string, v int) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
+	}
+	gauge("volant_capacity_vcpus", "Configured vCPUs the host admits (host CPUs times cpu_overcommit).", info.Capacity.VCPUs)
+	gauge("volant_usage_vcpus", "Configured vCPUs given to sandboxes.", info.Usage.VCPUs)
+	gauge("volant_capacity_memory_mib", "Configured guest memory the host admits (MiB).", info.Capacity.MemoryMiB)
+	gauge("volant_usage_memory_mib", "Configured guest memory given to sandboxes (MiB).", info.Usage.MemoryMiB)
+	gauge("volant_host_memory_mib", "The host's memory (MiB).", info.Host.MemoryMiB)
+	gauge("volant_memory_headroom_mib", "Memory the operator keeps for the host (MiB).", info.Host.HeadroomMiB)
+	gauge("volant_measured_memory_limit_mib", "Memory sandboxes may really use: host memory less the headroom (MiB).", info.Measured.LimitMiB)
+	gauge("volant_measured_pss_mib", "Summed PSS of the live VMMs (MiB).", info.Measured.PSSMiB)
+	gauge("volant_measured_vms", "Live VMMs measured.", info.Measured.VMs)
+	gauge("volant_inflight_memory_mib", "Configured memory of creates in flight, not yet measured (MiB).", info.Measured.InFlightMiB)
+}
+
 // labels formats k's labels; %q escapes backslash, quote and newline as
 // Prometheus wants, and routes are ASCII mux patterns.
 func (k routeKey) labels() string {

@@ -14,7 +14,7 @@ var routes = []string{
 	"GET /healthz", "GET /v1/system", "GET /metrics", "GET /docs",
 	"GET /v1/sandboxes", "POST /v1/sandboxes",
 	"GET /v1/sandboxes/{id}", "DELETE /v1/sandboxes/{id}",
-	"POST /v1/sandboxes/{id}/start", "POST /v1/sandboxes/{id}/stop", "POST /v1/sandboxes/{id}/pause",
+	"POST /v1/sandboxes/{id}/start", "POST /v1/sandboxes/{id}/stop", "POST /v1/sandboxes/{id}/pause", "POST /v1/sandboxes/{id}/hibernate",
 	"POST /v1/sandboxes/{id}/resume", "POST /v1/sandboxes/{id}/snapshot", "POST /v1/sandboxes/{id}/fork",
 	"POST /v1/sandboxes/{id}/exec", "GET /v1/sandboxes/{id}/exec/stream",
 	"GET /v1/sandboxes/{id}/files", "PUT /v1/sandboxes/{id}/files", "DELETE /v1/sandboxes/{id}/files",

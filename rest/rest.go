@@ -39,6 +39,7 @@ type Sandboxes interface {
 	Stop(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Pause(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Resume(ctx context.Context, id string) (*sandbox.Sandbox, error)
+	Hibernate(ctx context.Context, id string) (*sandbox.Sandbox, error)
 	Delete(ctx context.Context, id string) error
 }
 

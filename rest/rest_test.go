@@ -152,7 +152,7 @@ func TestSandboxErrors(t *testing.T) {
 		{"bad label filter", "GET", "/v1/sandboxes?label=novalue", nil, 400, []string{"key=value"}},
 		{"limit too big", "GET", "/v1/sandboxes?limit=5000", nil, 422, []string{"limit"}},
 		{"limit not a number", "GET", "/v1/sandboxes?limit=ten", nil, 422, []string{"limit"}},
-		{"fork count too big", "POST", "/v1/sandboxes/" + sb.ID + "/fork", map[string]int{"count": 1000}, 400, []string{"count 1000", "between 1 and 64"}},
+		{"fork count too big", "POST", "/v1/sandboxes/" + sb.ID + "/fork", map[string]int{"count": 1000}, 400, []string{"count 1000", "between 1 and 100"}},
 		{"unknown snapshot", "DELETE", "/v1/snapshots/nope", nil, 404, nil},
 		{"bad snapshot id", "GET", "/v1/snapshots/a%00b", nil, 422, nil},
 	}
@@ -202,6 +202,8 @@ func TestMetrics(t *testing.T) {
 		"volant_templates 0",
 		"# TYPE volant_warm_guest_vcpus gauge",
 		"volant_template_builders 0",
+		"# TYPE volant_measured_pss_mib gauge",
+		"volant_capacity_vcpus ",
 	} {
 		if !strings.Contains(string(body), s) {
 			t.Errorf("metrics lack %q:\n%s", s, body)

@@ -31,7 +31,7 @@ type createInput struct {
 }
 
 type listInput struct {
-	State   []string `query:"state,explode" enum:"creating,running,paused,stopped,failed,deleting" doc:"Only sandboxes in these states (repeat the parameter for several)."`
+	State   []string `query:"state,explode" enum:"creating,running,paused,stopped,failed,deleting,hibernated" doc:"Only sandboxes in these states (repeat the parameter for several)."`
 	Runtime string   `query:"runtime" maxLength:"64" doc:"Only sandboxes of this runtime."`
 	Label   []string `query:"label,explode" doc:"Only sandboxes with this label, as key=value (repeat for several; all must match)."`
 	Limit   int      `query:"limit" minimum:"0" maximum:"1000" doc:"Page size; 0 means 100."`
@@ -83,7 +83,7 @@ func (s *server) sandboxRoutes() {
 			opts := sandbox.ListOptions{Runtime: in.Runtime, Limit: in.Limit, Cursor: in.Cursor}
 			for _, st := range in.State {
 				if !sandbox.ValidState(st) {
-					return nil, s.fail(ctx, "list", errdefs.Invalid("state %q: use one of creating, running, paused, stopped, failed, deleting", st))
+					return nil, s.fail(ctx, "list", errdefs.Invalid("state %q: use one of creating, running, paused, stopped, failed, deleting, hibernated", st))
 				}
 				opts.States = append(opts.States, sandbox.State(st))
 			}
@@ -135,7 +135,8 @@ func (s *server) sandboxRoutes() {
 		{"start", "Start a stopped sandbox", "Boots a stopped sandbox again with its disks and address.", s.eng.Start},
 		{"stop", "Stop a sandbox", "Powers the sandbox off, keeping its record, disks and address.", s.eng.Stop},
 		{"pause", "Pause a sandbox", "Freezes the sandbox's vCPUs; memory stays allocated.", s.eng.Pause},
-		{"resume", "Resume a paused sandbox", "", s.eng.Resume},
+		{"resume", "Resume a paused sandbox", "Continues a paused sandbox, or wakes a hibernated one.", s.eng.Resume},
+		{"hibernate", "Hibernate a sandbox", "Saves a running or paused sandbox to disk (memory, processes, disks) and ends its VMM: no CPU, no RAM; it keeps its address and identity. The next request that needs its guest (exec, files, processes, terminals, ports, actions) wakes it first.", s.eng.Hibernate},
 	}
 	for _, l := range lifecycle {
 		huma.Register(s.api, op(http.MethodPost, "/v1/sandboxes/{id}/"+l.verb, l.verb+"-sandbox", "sandboxes",

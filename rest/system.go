@@ -53,7 +53,7 @@ func (s *server) systemRoutes() {
 	s.mux.HandleFunc("GET /metrics", s.serveMetrics)
 	s.document(op(http.MethodGet, "/metrics", "get-metrics", "system",
 		"Prometheus metrics",
-		"Request counts and durations by route and status, and sandboxes by state, in the Prometheus text format (version 0.0.4)."),
+		"Request counts and durations by route and status, sandboxes by state, and the admission figures (configured budget and usage, measured PSS, creates in flight), in the Prometheus text format (version 0.0.4)."),
 		nil, textResponse("Prometheus text exposition format.", "text/plain"))
 }
 
@@ -67,5 +67,8 @@ func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.metrics.write(w, states)
 	s.writeTemplateMetrics(r.Context(), w)
+	if info, err := s.eng.System(r.Context()); err == nil {
+		writeCapacityMetrics(w, info)
+	}
 	s.writeEgressMetrics(w)
 }

@@ -79,7 +79,11 @@ type SystemInfo struct {
 	Kernel      string   `json:"kernel,omitempty"`
 	Capacity    Capacity `json:"capacity"`
 	Usage       Capacity `json:"usage"`
-	Sandboxes   int      `json:"sandboxes"`
+	// Host and Measured are the host's size and what sandboxes really
+	// use (measured PSS plus creates in flight), as admission counts it.
+	Host      HostSize      `json:"host"`
+	Measured  MeasuredUsage `json:"measured"`
+	Sandboxes int           `json:"sandboxes"`
 	// Templates is what template snapshots, template builders and warm
 	// guests hold; Usage counts only sandboxes.
 	Templates TemplateUsage `json:"templates"`

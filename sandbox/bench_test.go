@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/volant-sh/volant/internal/benchfig"
 	"github.com/volant-sh/volant/plugins"
 	"github.com/volant-sh/volant/sandbox"
 	"github.com/volant-sh/volant/sandbox/sandboxtest"
@@ -123,11 +124,8 @@ func BenchmarkFork10(b *testing.B) {
 			_ = m.Delete(ctx, c.ID)
 		}
 	}
-	reportMedian(b, walls, "fork10-ms")
-	sort.Float64s(pss)
-	if len(pss) > 0 {
-		b.ReportMetric(pss[len(pss)/2], "pss-MiB/clone")
-	}
+	benchfig.Durations(b, "fork10-wall", walls)
+	benchfig.Report(b, "pss-per-idle-clone", "MiB", pss)
 }
 
 // pssMiB is a process's proportional set size.

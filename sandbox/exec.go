@@ -203,6 +203,11 @@ func (m *Manager) running(ctx context.Context, idOrName string) (store.Sandbox, 
 	if err != nil {
 		return rec, nil, err
 	}
+	if State(rec.State) == StateHibernated { // hibernate.go
+		if rec, err = m.wake(ctx, rec.ID); err != nil {
+			return rec, nil, err
+		}
+	}
 	if err := needRunning(fromRecord(rec)); err != nil {
 		return rec, nil, err
 	}

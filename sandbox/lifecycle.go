@@ -22,6 +22,8 @@ func eventOf(s State) string {
 		return events.SandboxStopped
 	case StateFailed:
 		return events.SandboxFailed
+	case StateHibernated:
+		return events.SandboxHibernated
 	}
 	return ""
 }
@@ -34,6 +36,25 @@ func (m *Manager) Stop(ctx context.Context, idOrName string) (*Sandbox, error) {
 		return nil, err
 	}
 	defer unlock()
+	if State(rec.State) == StateHibernated {
+		spec := specOf(rec)
+		if spec.Spec.DiskMiB == 0 && spec.Image == nil {
+			// Nothing on disk to keep: the snapshot is simply dropped.
+			m.dropHibernation(rec.ID)
+			if _, err := m.setState(ctx, rec.ID, StateStopped, ""); err != nil {
+				return nil, err
+			}
+			return m.Get(ctx, rec.ID)
+		}
+		// Its disks live in the snapshot: wake it so that they are kept
+		// as a stop keeps them.
+		if err := m.wakeLocked(ctx, rec); err != nil {
+			return nil, err
+		}
+		if rec, err = m.cfg.Store.GetSandbox(ctx, rec.ID); err != nil {
+			return nil, err
+		}
+	}
 	switch State(rec.State) {
 	case StateStopped:
 		return fromRecord(rec), nil
@@ -66,6 +87,7 @@ func (m *Manager) Stop(ctx context.Context, idOrName string) (*Sandbox, error) {
 	}
 	m.shutdownVM(ctx, rec, graceful)
 	m.releaseRuntime(ctx, rec, false)
+	m.releaseHibernation(ctx, rec) // a woken guest's disks were copied out above
 	if _, err := m.setState(ctx, rec.ID, StateStopped, ""); err != nil {
 		return nil, err
 	}
@@ -124,6 +146,12 @@ func (m *Manager) pauseResume(ctx context.Context, idOrName string, pause bool) 
 		return nil, err
 	}
 	defer unlock()
+	if !pause && State(rec.State) == StateHibernated {
+		if err := m.wakeLocked(ctx, rec); err != nil {
+			return nil, err
+		}
+		return m.Get(ctx, rec.ID)
+	}
 	from, to := StateRunning, StatePaused
 	if !pause {
 		from, to = StatePaused, StateRunning
@@ -176,6 +204,7 @@ func (m *Manager) deleteLocked(ctx context.Context, rec store.Sandbox) error {
 	}
 	m.shutdownVM(ctx, rec, false)
 	m.releaseRuntime(ctx, rec, true)
+	m.releaseHibernation(ctx, rec) // hibernate.go
 	if err := m.cfg.Store.DeleteSandbox(ctx, rec.ID); err != nil {
 		return fmt.Errorf("deleting record of %s: %w", rec.ID, err)
 	}

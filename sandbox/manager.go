@@ -82,8 +82,13 @@ type Config struct {
 	Images   Images
 	Defaults Defaults
 	Limits   Limits
-	// Budget is the host's admission budget (overcommit included).
+	// Budget is the host's admission budget of configured sizes
+	// (overcommit included).
 	Budget Capacity
+	// Host is the host's size and the operator's memory headroom: with
+	// Host.MemoryMiB set, memory is also admitted by the measured PSS of
+	// the VMMs (see admission.go).
+	Host HostSize
 	// MemoryDir holds the VMs' RAM files; default /dev/shm/volant-<hash of
 	// StateDir> when /dev/shm exists, else STATE_DIR/mem.
 	MemoryDir string
@@ -159,6 +164,8 @@ type Manager struct {
 	// reserved is the capacity admitted to sandboxes that hold a VM or
 	// are being created.
 	reserved map[string]Capacity
+	// pss caches the VMMs' measured PSS for admission.
+	pss pssCache
 	// pending counts the creates under way of each runtime.
 	pending map[string]int
 

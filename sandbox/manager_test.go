@@ -300,7 +300,7 @@ func TestDataDiskSurvivesStopStart(t *testing.T) {
 	}
 }
 
-func TestIdleTimeoutStops(t *testing.T) {
+func TestIdleTimeoutHibernates(t *testing.T) {
 	env := sandboxtest.New(t, nil)
 	ctx := context.Background()
 	sb, err := env.Manager.Create(ctx, sandbox.Spec{IdleTimeoutSeconds: 1})
@@ -313,11 +313,11 @@ func TestIdleTimeoutStops(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.State == sandbox.StateStopped {
+		if got.State == sandbox.StateHibernated || got.State == sandbox.StateStopped {
 			waitGone(t, sb.PID)
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatal("sandbox with idle_timeout_s=1 still not stopped after a minute")
+	t.Fatal("sandbox with idle_timeout_s=1 still not hibernated after a minute")
 }

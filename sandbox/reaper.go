@@ -28,13 +28,14 @@ func (m *Manager) startReaper() {
 	}()
 }
 
-// reap deletes expired sandboxes and stops idle ones.
+// reap deletes expired sandboxes and hibernates idle ones (or stops them
+// when the driver cannot snapshot and restore).
 func (m *Manager) reap(ctx context.Context) {
 	now := time.Now()
 	cursor := ""
 	for {
 		page, next, err := m.cfg.Store.ListSandboxes(ctx, store.SandboxFilter{
-			States: []string{string(StateRunning), string(StatePaused), string(StateStopped), string(StateFailed)},
+			States: []string{string(StateRunning), string(StatePaused), string(StateStopped), string(StateFailed), string(StateHibernated)},
 			Limit:  500, After: cursor,
 		})
 		if err != nil {
@@ -46,6 +47,13 @@ func (m *Manager) reap(ctx context.Context) {
 				m.log.Info("ttl expired; deleting", "sandbox", rec.ID)
 				if err := m.Delete(ctx, rec.ID); err != nil {
 					m.log.Warn("deleting expired sandbox", "sandbox", rec.ID, "err", err)
+				}
+			case rec.State == string(StateRunning) && idle(rec, now) && m.canHibernate():
+				// Hibernate keeps memory and processes and wakes on the
+				// next request; a stop would lose them (hibernate.go).
+				m.log.Info("idle timeout; hibernating", "sandbox", rec.ID)
+				if _, err := m.Hibernate(ctx, rec.ID); err != nil {
+					m.log.Warn("hibernating idle sandbox", "sandbox", rec.ID, "err", err)
 				}
 			case rec.State == string(StateRunning) && idle(rec, now):
 				m.log.Info("idle timeout; stopping", "sandbox", rec.ID)

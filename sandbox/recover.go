@@ -42,8 +42,8 @@ func (m *Manager) recover(ctx context.Context) error {
 			if err := m.deleteLocked(ctx, rec); err != nil {
 				m.log.Warn("finishing an interrupted delete", "sandbox", rec.ID, "err", err)
 			}
-		case StateStopped:
-			keep[rec.ID] = true // keeps its lease, holds no VM
+		case StateStopped, StateHibernated:
+			keep[rec.ID] = true // keeps its lease (and snapshot), holds no VM
 			m.shutdownVM(ctx, rec, false)
 			m.releaseRuntime(ctx, rec, false)
 		case StateFailed:
@@ -52,7 +52,8 @@ func (m *Manager) recover(ctx context.Context) error {
 		}
 	}
 	m.sweep(ctx, keep)
-	m.sweepSnapshots(ctx) // sweep_snapshots.go
+	m.sweepSnapshots(ctx)         // sweep_snapshots.go
+	m.sweepHibernations(ctx, all) // hibernate.go
 	return nil
 }
 

@@ -44,9 +44,10 @@ type Spec struct {
 	Labels map[string]string `json:"labels,omitempty" doc:"Free key/value pairs to filter on." jsonschema:"free key/value labels to filter sandbox_list on"`
 	// TTLSeconds deletes the sandbox this long after creation; 0 means never.
 	TTLSeconds int `json:"ttl_s,omitempty" minimum:"0" doc:"Delete the sandbox this many seconds after creation; 0 means never." jsonschema:"delete the sandbox this many seconds after creation; 0 means never"`
-	// IdleTimeoutSeconds stops the sandbox after this long without API
-	// activity; 0 means never.
-	IdleTimeoutSeconds int `json:"idle_timeout_s,omitempty" minimum:"0" doc:"Stop the sandbox after this many seconds without API activity; 0 means never." jsonschema:"stop the sandbox after this many seconds without activity; 0 means never"`
+	// IdleTimeoutSeconds hibernates the sandbox after this long without
+	// API activity (the next request wakes it), or stops it when the
+	// driver cannot snapshot; 0 means never.
+	IdleTimeoutSeconds int `json:"idle_timeout_s,omitempty" minimum:"0" doc:"Hibernate the sandbox after this many seconds without API activity (the next request wakes it; stop when the driver cannot snapshot); 0 means never." jsonschema:"hibernate the sandbox after this many seconds without activity (the next request wakes it); 0 means never"`
 	// FromSnapshot restores the sandbox from this snapshot id.
 	FromSnapshot string `json:"from_snapshot,omitempty" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"Restore from this snapshot id." jsonschema:"restore from this snapshot id (see snapshot_list)"`
 	// ColdBoot forces a cold boot even when a template snapshot exists.

@@ -10,7 +10,9 @@ import (
 type State string
 
 // The lifecycle: creating -> running <-> paused; running/paused -> stopped;
-// stopped -> running (start); any -> failed (with a reason); any -> deleting.
+// stopped -> running (start); running/paused -> hibernated (saved to disk,
+// no VMM) -> running (woken by the next request that needs it) or stopped;
+// any -> failed (with a reason); any -> deleting.
 const (
 	StateCreating State = "creating"
 	StateRunning  State = "running"
@@ -18,18 +20,23 @@ const (
 	StateStopped  State = "stopped"
 	StateFailed   State = "failed"
 	StateDeleting State = "deleting"
+	// StateHibernated is a sandbox saved to disk whose VMM has ended: it
+	// costs no CPU and no RAM, keeps its lease and identity, and is woken
+	// from its snapshot by the next request that needs its guest.
+	StateHibernated State = "hibernated"
 )
 
 // States lists every state, for validation of filters.
-var States = []State{StateCreating, StateRunning, StatePaused, StateStopped, StateFailed, StateDeleting}
+var States = []State{StateCreating, StateRunning, StatePaused, StateStopped, StateFailed, StateDeleting, StateHibernated}
 
 var transitions = map[State][]State{
-	StateCreating: {StateRunning, StateFailed, StateDeleting},
-	StateRunning:  {StatePaused, StateStopped, StateFailed, StateDeleting},
-	StatePaused:   {StateRunning, StateStopped, StateFailed, StateDeleting},
-	StateStopped:  {StateRunning, StateFailed, StateDeleting, StateCreating},
-	StateFailed:   {StateDeleting},
-	StateDeleting: {StateFailed},
+	StateCreating:   {StateRunning, StateFailed, StateDeleting},
+	StateRunning:    {StatePaused, StateStopped, StateFailed, StateDeleting, StateHibernated},
+	StatePaused:     {StateRunning, StateStopped, StateFailed, StateDeleting, StateHibernated},
+	StateHibernated: {StateRunning, StateStopped, StateFailed, StateDeleting},
+	StateStopped:    {StateRunning, StateFailed, StateDeleting, StateCreating},
+	StateFailed:     {StateDeleting},
+	StateDeleting:   {StateFailed},
 }
 
 // canMove reports whether from -> to is a legal transition.
@@ -90,6 +97,9 @@ func needRunning(sb *Sandbox) error {
 		return errdefs.WithRemedy(errdefs.Conflict("sandbox %s is paused; resume it first", sb.ID), errdefs.OpSandboxResume, "id", sb.ID)
 	case StateStopped:
 		return errdefs.WithRemedy(errdefs.Conflict("sandbox %s is stopped; start it first", sb.ID), errdefs.OpSandboxStart, "id", sb.ID)
+	case StateHibernated:
+		// The engine wakes a hibernated sandbox itself; fakes answer this.
+		return errdefs.WithRemedy(errdefs.Conflict("sandbox %s is hibernated; resume it first", sb.ID), errdefs.OpSandboxResume, "id", sb.ID)
 	case StateFailed:
 		return errdefs.WithRemedy(errdefs.Conflict("sandbox %s failed (%s); delete it and create a new one", sb.ID, sb.Reason), errdefs.OpSandboxDelete, "id", sb.ID)
 	default:

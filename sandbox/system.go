@@ -23,6 +23,8 @@ func (m *Manager) System(ctx context.Context) (*SystemInfo, error) {
 		Usage:       usage,
 		Sandboxes:   live,
 		Templates:   m.templateUsage(),
+		Host:        m.cfg.Host,
+		Measured:    m.Measured(),
 	}
 	info.DriverReason = m.cfg.DriverReason
 	if rt, ok := m.runtimes[DefaultRuntime]; ok {

@@ -46,7 +46,7 @@ func TestRequestBounds(t *testing.T) {
 		{"idle timeout that would overflow", Spec{IdleTimeoutSeconds: 1<<63 - 1}.Validate(Limits{}), "idle_timeout_s"},
 		{"ttl above ten years", Spec{TTLSeconds: MaxDurationSeconds + 1}.Validate(Limits{}), "ttl_s"},
 		{"memory with no limit configured", Spec{MemoryMiB: 64}.Validate(Limits{}), "memory_mib 64: must be at least 128"},
-		{"fork of 65", ForkRequest{Count: 65}.Validate(), "between 1 and 64"},
+		{"fork of 101", ForkRequest{Count: 101}.Validate(), "between 1 and 100"},
 		{"fork of 0 means 1", ForkRequest{}.Validate(), ""},
 		{"remove the root", RemoveFileRequest{Path: "//"}.Validate(), "refusing to remove the root"},
 		{"relative path", FileRequest{Path: "etc"}.Validate(), "must be absolute"},

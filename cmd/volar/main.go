@@ -34,7 +34,7 @@ Commands:
   sandbox ls [--state S] [--label K=V]
   sandbox get ID
   sandbox rm ID...               (alias: delete)
-  sandbox start|stop|pause|resume ID
+  sandbox start|stop|pause|resume|hibernate ID
   sandbox snapshot ID            snapshot a sandbox; prints the snapshot
   sandbox fork ID [--count N]
   exec ID [flags] -- CMD ARGS... run a command; exits with its exit code

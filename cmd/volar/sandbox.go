@@ -18,6 +18,7 @@ Commands:
   get ID
   rm ID...                     delete sandboxes (alias: delete)
   start|stop|pause|resume ID
+  hibernate ID                 save to disk and end the VM; the next request wakes it
   snapshot ID                  snapshot a running or paused sandbox
   fork ID [--count N]          snapshot a sandbox and restore N clones
   egress ID [--default D] [--allow R] [--deny R] [--reset]
@@ -39,7 +40,7 @@ func cmdSandbox(e *env, args []string) error {
 		"fork":     sandboxFork,
 		"egress":   sandboxEgress,
 	}
-	for _, v := range []string{"start", "stop", "pause", "resume"} {
+	for _, v := range []string{"start", "stop", "pause", "resume", "hibernate"} {
 		verbs[v] = func(e *env, args []string) error { return sandboxLifecycle(e, v, args) }
 	}
 	return subcommand(e, "sandbox", args, verbs, sandboxUsage)
@@ -113,7 +114,7 @@ func sandboxList(e *env, args []string) error {
 	var states listFlag
 	var labels kvFlag
 	var runtime string
-	c.fs.Var(&states, "state", "only sandboxes in this `state` (repeatable): creating, running, paused, stopped, failed, deleting")
+	c.fs.Var(&states, "state", "only sandboxes in this `state` (repeatable): creating, running, paused, stopped, failed, deleting, hibernated")
 	c.fs.Var(&labels, "label", "only sandboxes with this label `K=V` (repeatable; all must match)")
 	c.fs.StringVar(&runtime, "runtime", "", "only sandboxes of this runtime")
 	_, api, err := c.open(e, args, 0, 0)
@@ -219,6 +220,7 @@ func sandboxLifecycle(e *env, verb string, args []string) error {
 	}
 	fn := map[string]func(context.Context, string) (*sandbox.Sandbox, error){
 		"start": api.StartSandbox, "stop": api.StopSandbox, "pause": api.PauseSandbox, "resume": api.ResumeSandbox,
+		"hibernate": api.HibernateSandbox,
 	}[verb]
 	ctx, raw := e.rawContext()
 	sb, err := fn(ctx, pos[0])
@@ -248,7 +250,7 @@ func sandboxSnapshot(e *env, args []string) error {
 
 func sandboxFork(e *env, args []string) error {
 	c := e.newCommand("volar sandbox fork ID [--count N]")
-	count := c.fs.Int("count", 1, "how many clones, 1 to 64")
+	count := c.fs.Int("count", 1, fmt.Sprintf("how many clones, 1 to %d", sandbox.MaxForkCount))
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -256,8 +258,8 @@ func sandboxFork(e *env, args []string) error {
 	if err := c.nargs(pos, 1, 1); err != nil {
 		return err
 	}
-	if *count < 1 || *count > 64 {
-		return c.fail("--count %d: give 1 to 64", *count)
+	if *count < 1 || *count > sandbox.MaxForkCount {
+		return c.fail("--count %d: give 1 to %d", *count, sandbox.MaxForkCount)
 	}
 	api, err := e.api()
 	if err != nil {

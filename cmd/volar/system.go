@@ -35,7 +35,11 @@ func cmdSystem(e *env, args []string) error {
 	}
 	t.row("sandboxes:", fmt.Sprint(s.Sandboxes))
 	t.row("vcpus:", fmt.Sprintf("%d used of %d", s.Usage.VCPUs, s.Capacity.VCPUs))
-	t.row("memory:", fmt.Sprintf("%d MiB used of %d MiB", s.Usage.MemoryMiB, s.Capacity.MemoryMiB))
+	t.row("memory:", fmt.Sprintf("%d MiB configured of %d MiB", s.Usage.MemoryMiB, s.Capacity.MemoryMiB))
+	if m := s.Measured; m.LimitMiB > 0 {
+		t.row("measured:", fmt.Sprintf("%d MiB used of %d MiB (PSS of %d VMs %d MiB, %d starting %d MiB; headroom %d MiB)",
+			m.UsedMiB(), m.LimitMiB, m.VMs, m.PSSMiB, m.InFlight, m.InFlightMiB, s.Host.HeadroomMiB))
+	}
 	t.flush()
 	return nil
 }

@@ -268,7 +268,7 @@ func TestSameAnswerEverywhere(t *testing.T) {
 		{"bad network", create(map[string]any{"network": "wifi"}), true, invalid, "network \"wifi\": use bridge, user or none", ""},
 		{"unknown snapshot", create(map[string]any{"from_snapshot": "snap-nope"}), true, notFound, "snapshot \"snap-nope\" not found", ""},
 		{"default runtime", create(map[string]any{}), false, nil, "default", "runtime"},
-		{"fork count above 64", fork(65), true, invalid, "count 65: fork between 1 and 64 clones", ""},
+		{"fork count above 100", fork(101), true, invalid, "count 101: fork between 1 and 100 clones", ""},
 		{"negative fork count", fork(-1), true, invalid, "count -1", ""},
 		{"empty command", exec(map[string]any{"cmd": []string{}}), true, invalid, "cmd: give the command as a non-empty argv array", ""},
 		{"relative cwd", exec(map[string]any{"cmd": []string{"true"}, "cwd": "tmp"}), true, invalid, "cwd \"tmp\": must be an absolute path", ""},

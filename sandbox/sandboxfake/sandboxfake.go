@@ -232,9 +232,15 @@ func (e *Engine) Pause(_ context.Context, id string) (*sandbox.Sandbox, error) {
 	return e.setState(id, sandbox.StatePaused, sandbox.StateRunning)
 }
 
-// Resume resumes a paused sandbox.
+// Resume resumes a paused sandbox or wakes a hibernated one.
 func (e *Engine) Resume(_ context.Context, id string) (*sandbox.Sandbox, error) {
-	return e.setState(id, sandbox.StateRunning, sandbox.StatePaused)
+	return e.setState(id, sandbox.StateRunning, sandbox.StatePaused, sandbox.StateHibernated)
+}
+
+// Hibernate hibernates a running or paused sandbox. Unlike the engine, the
+// fake does not wake it on the next request (NeedRunning says to resume).
+func (e *Engine) Hibernate(_ context.Context, id string) (*sandbox.Sandbox, error) {
+	return e.setState(id, sandbox.StateHibernated, sandbox.StateRunning, sandbox.StatePaused)
 }
 
 // Delete forgets a sandbox.
