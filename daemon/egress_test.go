@@ -256,6 +256,21 @@ func TestEgressWithGuest(t *testing.T) {
 	} else {
 		t.Errorf("fork: %+v", clones)
 	}
+	// A fork given a policy gets that one, not the parent's.
+	var given struct {
+		Items []bridgeSandbox `json:"items"`
+	}
+	if err := d.call(context.Background(), "POST", "/v1/sandboxes/"+sb.ID+"/fork", map[string]any{
+		"count": 1, "egress": map[string]any{"default": "deny", "allow": []string{"denied.test"}},
+	}, &given); err != nil {
+		t.Fatal(err)
+	}
+	if len(given.Items) != 1 {
+		t.Fatalf("fork with a policy: %+v", given)
+	}
+	if a, b := lookupA(t, d, given.Items[0].ID, gw, "denied.test"), lookupA(t, d, given.Items[0].ID, gw, "allowed.test"); a != outB || b != "NXDOMAIN" {
+		t.Errorf("fork given a policy: denied.test %q, allowed.test %q; want %s and NXDOMAIN", a, b, outB)
+	}
 
 	var sbJSON json.RawMessage
 	_ = d.call(context.Background(), "GET", "/v1/sandboxes/"+sb.ID, nil, &sbJSON)

@@ -136,7 +136,7 @@ func (s *Server) addSandboxTools() {
 		Description: "Snapshot a sandbox and start count clones of it, each with its own identity (address, hostname). Returns the clones.",
 		Annotations: additive},
 		func(ctx context.Context, _ *sdk.CallToolRequest, in ForkInput) (*sdk.CallToolResult, *SandboxesOutput, error) {
-			sbs, err := s.eng.Fork(ctx, in.SandboxID, in.Count)
+			sbs, err := s.eng.Fork(ctx, in.SandboxID, in.ForkRequest)
 			if err != nil {
 				return nil, nil, toolError(err)
 			}

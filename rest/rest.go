@@ -54,7 +54,7 @@ type Guests interface {
 // Snapshots are snapshots and forks.
 type Snapshots interface {
 	Snapshot(ctx context.Context, id string) (*sandbox.Snapshot, error)
-	Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error)
+	Fork(ctx context.Context, id string, req sandbox.ForkRequest) ([]*sandbox.Sandbox, error)
 	ListSnapshots(ctx context.Context) ([]*sandbox.Snapshot, error)
 	GetSnapshot(ctx context.Context, id string) (*sandbox.Snapshot, error)
 	DeleteSnapshot(ctx context.Context, id string) error

@@ -170,7 +170,7 @@ func (s *server) sandboxRoutes() {
 	fork.DefaultStatus = http.StatusCreated
 	fork = engineChecked(fork)
 	huma.Register(s.api, fork, func(ctx context.Context, in *forkInput) (*sandboxesOutput, error) {
-		clones, err := s.eng.Fork(ctx, in.ID, in.Body.Count)
+		clones, err := s.eng.Fork(ctx, in.ID, in.Body.ForkRequest)
 		if err != nil {
 			return nil, s.fail(ctx, "fork", err)
 		}

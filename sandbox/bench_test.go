@@ -109,7 +109,7 @@ func BenchmarkFork10(b *testing.B) {
 	var pss []float64
 	for b.Loop() {
 		start := time.Now()
-		clones, err := m.Fork(ctx, src.ID, 10)
+		clones, err := m.Fork(ctx, src.ID, sandbox.ForkRequest{Count: 10})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -267,3 +267,13 @@ func TestForkSpec(t *testing.T) {
 		t.Fatalf("a clone's spec does not validate: %v", err)
 	}
 }
+
+// A fork's own policy is checked like a create's.
+func TestForkRequestEgress(t *testing.T) {
+	if err := (ForkRequest{Count: 1, Egress: &EgressPolicy{Default: "maybe"}}).Validate(); err == nil {
+		t.Errorf("a bad fork policy was accepted")
+	}
+	if err := (ForkRequest{Count: 2, Egress: &EgressPolicy{Default: egress.Deny, Allow: []string{"pypi.org"}}}).Validate(); err != nil {
+		t.Errorf("a good fork policy: %v", err)
+	}
+}

@@ -320,7 +320,7 @@ func TestImageSandboxes(t *testing.T) {
 		coldFirstExec.Round(time.Millisecond), templateFirstExec.Round(time.Millisecond))
 
 	t.Run("fork", func(t *testing.T) {
-		clones, err := m.Fork(ctx, sb1.ID, 2)
+		clones, err := m.Fork(ctx, sb1.ID, sandbox.ForkRequest{Count: 2})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -170,6 +170,9 @@ var forkParallel = max(4, 2*runtime.NumCPU())
 type ForkRequest struct {
 	// Count is how many clones; 0 means 1.
 	Count int `json:"count,omitempty" minimum:"0" maximum:"100" doc:"How many clones, 1 to 100; 0 means 1." jsonschema:"number of clones, 1 to 100; 0 means 1"`
+	// Egress is the clones' egress policy; nil gives them a copy of the
+	// parent's policy as it is at the fork.
+	Egress *EgressPolicy `json:"egress,omitempty" doc:"The clones' egress policy (bridge network only); absent: a copy of the parent's policy as it is now." jsonschema:"the clones' egress policy (bridge network only); omit for a copy of the parent's policy as it is now"`
 }
 
 // Validate reports what is wrong with r.
@@ -177,16 +180,21 @@ func (r ForkRequest) Validate() error {
 	if r.Count < 0 || r.Count > MaxForkCount {
 		return errdefs.Invalid("count %d: fork between 1 and %d clones (0 means 1)", r.Count, MaxForkCount)
 	}
+	if r.Egress != nil {
+		return r.Egress.Validate()
+	}
 	return nil
 }
 
-// Fork snapshots a sandbox and restores n clones of it (0 means 1), each
-// with its own identity (id, address, MAC, hostname, entropy, clock).
-func (m *Manager) Fork(ctx context.Context, idOrName string, n int) ([]*Sandbox, error) {
-	if err := (ForkRequest{Count: n}).Validate(); err != nil {
+// Fork snapshots a sandbox and restores req.Count clones of it (0 means
+// 1), each with its own identity (id, address, MAC, hostname, entropy,
+// clock) and the egress policy req gives (by default a copy of the
+// parent's as it is now; later changes to either do not reach the other).
+func (m *Manager) Fork(ctx context.Context, idOrName string, req ForkRequest) ([]*Sandbox, error) {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	n = max(n, 1)
+	n := max(req.Count, 1)
 	src, err := m.Get(ctx, idOrName)
 	if err != nil {
 		return nil, err
@@ -201,6 +209,10 @@ func (m *Manager) Fork(ctx context.Context, idOrName string, n int) ([]*Sandbox,
 		return nil, err
 	}
 	spec := forkSpec(src.Spec)
+	if req.Egress != nil {
+		p := req.Egress.Normalize()
+		spec.Egress = &p
+	}
 	spec.Name, spec.FromSnapshot, spec.ColdBoot = "", snap.ID, false
 	clones := make([]*Sandbox, n)
 	errs := make([]error, n)

@@ -73,7 +73,7 @@ func TestSnapshotForkAndChain(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	clones, err := m.Fork(ctx, src.ID, 2)
+	clones, err := m.Fork(ctx, src.ID, sandbox.ForkRequest{Count: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestForkWithDataDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	execOut(t, m, src.ID, "sh", "-c", "echo base > /data/f && sync")
-	clones, err := m.Fork(ctx, src.ID, 1)
+	clones, err := m.Fork(ctx, src.ID, sandbox.ForkRequest{Count: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

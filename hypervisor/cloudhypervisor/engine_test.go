@@ -63,7 +63,7 @@ func TestEngineOnCloudHypervisor(t *testing.T) {
 	if err != nil || strings.TrimSpace(res.Stdout) != "on ch" {
 		t.Fatalf("Exec: got %+v, %v", res, err)
 	}
-	forks, err := m.Fork(ctx, sb.ID, 1)
+	forks, err := m.Fork(ctx, sb.ID, sandbox.ForkRequest{Count: 1})
 	if err != nil {
 		t.Fatalf("Fork: %v", err)
 	}

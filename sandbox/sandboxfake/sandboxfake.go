@@ -352,10 +352,11 @@ func (e *Engine) Snapshot(_ context.Context, id string) (*sandbox.Snapshot, erro
 
 // Fork validates its count, snapshots the sandbox as the engine does and
 // restores the clones' records from that snapshot.
-func (e *Engine) Fork(ctx context.Context, id string, n int) ([]*sandbox.Sandbox, error) {
-	if err := (sandbox.ForkRequest{Count: n}).Validate(); err != nil {
+func (e *Engine) Fork(ctx context.Context, id string, req sandbox.ForkRequest) ([]*sandbox.Sandbox, error) {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
+	n := req.Count
 	src, err := e.lookup(id)
 	if err != nil {
 		return nil, err
