@@ -8,12 +8,16 @@ LISTEN     ?= 127.0.0.1:7777
 GOFLAGS_STATIC := CGO_ENABLED=0
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all deps build image run test test-short bench fuzz lint clean k8s-bins
+.PHONY: all deps test-deps build image run test test-short bench fuzz lint clean k8s-bins
 
 all: build
 
 deps:
 	@scripts/deps.sh
+
+# What only the tests need (Chromium, matplotlib), on top of deps.
+test-deps:
+	@scripts/deps.sh --test
 
 build:
 	@mkdir -p $(BIN)
@@ -33,7 +37,7 @@ k8s-bins:
 	@scripts/k8s-bins.sh >/dev/null
 
 # Every test, including the ones that boot real guests under QEMU.
-test: deps build k8s-bins
+test: deps test-deps build k8s-bins
 	go vet ./...
 	scripts/lint-openapi.sh
 	KUBEBUILDER_ASSETS=$$(scripts/k8s-bins.sh) go test -count=1 -timeout $(TEST_TIMEOUT) -p 2 ./...

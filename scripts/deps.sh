@@ -15,6 +15,16 @@ pkgs=(
   ca-certificates
 )
 
+# `deps.sh --test` also installs what only the tests use: Chromium for the
+# browser runtime's tests, matplotlib for the python runtime's.
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(
+    chromium            # runtimes/browser tests drive it on the host
+    fonts-dejavu-core   # so its pages render text
+    python3-matplotlib  # runtimes/python's figure test
+  )
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
