@@ -26,6 +26,9 @@ func TestValid(t *testing.T) {
 // TestAutoSaysWhy checks auto's choice on this host and its reason. Here
 // there is no cloud-hypervisor, so auto falls back to QEMU and says why.
 func TestAutoSaysWhy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: this test runs qemu-system-x86_64 (run `make test` for the full suite)")
+	}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("no qemu-system-x86_64 here")
 	}
