@@ -78,3 +78,13 @@ func (c *Client) DialTCP(ctx context.Context, idOrName string, port int) (net.Co
 	conn.SetReadLimit(-1)
 	return websocket.NetConn(context.Background(), conn, websocket.MessageBinary), nil
 }
+
+// SandboxStats measures a running sandbox's usage on the host (GET
+// /v1/sandboxes/{id}/stats): its VMM's CPU time and memory.
+func (c *Client) SandboxStats(ctx context.Context, idOrName string) (*sandbox.UsageStats, error) {
+	var st sandbox.UsageStats
+	if err := c.call(ctx, request{method: http.MethodGet, path: sandboxPath(idOrName, "stats")}, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}

@@ -75,6 +75,7 @@ type workloadsOutput struct {
 // a raw TCP tunnel to a guest port: what the Kubernetes provider needs
 // for a Pod's container, its logs and kubectl port-forward.
 func (s *server) workloadRoutes() {
+	s.statsRoutes()
 	const path = "/v1/sandboxes/{id}/workloads/{name}"
 	errs := []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusNotImplemented, http.StatusServiceUnavailable}
 	huma.Register(s.api, op(http.MethodPut, path, "put-workload", "exec", "Start a supervised workload",
