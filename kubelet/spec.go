@@ -80,6 +80,9 @@ type plan struct {
 	// Workload is the container's process; nil when the container gives
 	// neither command nor args (the sandbox itself is the container).
 	Workload *sandbox.WorkloadSpec
+	// Mounts are the container's volumes, made in the guest before its
+	// command starts (volumes.go).
+	Mounts []mount
 	// Warnings are told to the user as events: what was accepted but
 	// is not carried out.
 	Warnings []string
@@ -100,20 +103,12 @@ func planPod(pod *corev1.Pod, capacity sandbox.Capacity, nodeName string) (*plan
 	if len(pod.Spec.InitContainers) > 0 {
 		return nil, refuse(ReasonUnsupported, "init containers are not supported; run their steps in the container's command")
 	}
-	p := &plan{}
-	for _, v := range pod.Spec.Volumes {
-		switch {
-		case v.EmptyDir != nil:
-			// The guest's own filesystem is private and writable; an
-			// emptyDir is a directory in it.
-		case v.Projected != nil:
-			// The service account token Kubernetes adds to every Pod.
-			p.Warnings = append(p.Warnings, fmt.Sprintf("volume %s (projected) is not mounted in the sandbox", v.Name))
-		default:
-			return nil, refuse(ReasonUnsupported, "volume %s: only emptyDir volumes are supported", v.Name)
-		}
-	}
 	c := pod.Spec.Containers[0]
+	mounts, warnings, r := planMounts(pod, c)
+	if r != nil {
+		return nil, r
+	}
+	p := &plan{Mounts: mounts, Warnings: warnings}
 	spec := sandbox.Spec{
 		Name: SandboxName(string(pod.UID)),
 		Labels: map[string]string{
