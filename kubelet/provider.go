@@ -50,6 +50,10 @@ type provider struct {
 	capacity sandbox.Capacity
 	// lister is virtual-kubelet's cache of this node's Pods.
 	lister corev1listers.PodLister
+	// cpu is each measured sandbox's last CPU time, for the rate.
+	cpu map[string]cpuSample
+	// started is when the provider started (the node's stats start).
+	started time.Time
 }
 
 // podState is one Pod and what the provider knows of its sandbox.
@@ -69,7 +73,7 @@ func podKey(namespace, name string) string { return namespace + "/" + name }
 func newProvider(vol *apiclient.Client, nodeName, hostIP string, log *slog.Logger, rec record.EventRecorder, poll time.Duration) *provider {
 	life, cancel := context.WithCancel(context.Background())
 	return &provider{vol: vol, nodeName: nodeName, hostIP: hostIP, log: log, recorder: rec, poll: poll,
-		life: life, cancel: cancel, pods: map[string]*podState{}}
+		life: life, cancel: cancel, pods: map[string]*podState{}, cpu: map[string]cpuSample{}, started: time.Now()}
 }
 
 // close ends the provider's goroutines and waits for them. Sandboxes are
