@@ -109,6 +109,9 @@ func planPod(pod *corev1.Pod, capacity sandbox.Capacity, nodeName string) (*plan
 		return nil, r
 	}
 	p := &plan{Mounts: mounts, Warnings: warnings}
+	if pod.Spec.DNSConfig != nil {
+		p.Warnings = append(p.Warnings, "dnsConfig is ignored: the sandbox resolves names through the engine's network (its egress policy decides what it reaches)")
+	}
 	spec := sandbox.Spec{
 		Name: SandboxName(string(pod.UID)),
 		Labels: map[string]string{
