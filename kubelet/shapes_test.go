@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -83,25 +84,19 @@ func TestPodShapes(t *testing.T) {
 	w := newWorld(t, func(c *sandbox.Config) { c.Images = images })
 	ctx := context.Background()
 	kube := w.cluster.Client
-	// The controller manager, which does not run here, publishes the
-	// cluster's CA to every namespace; the token volume projects it.
 	ca, err := os.ReadFile(w.cluster.Config.TLSClientConfig.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, cm := range []*corev1.ConfigMap{
-		{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt"}, Data: map[string]string{"ca.crt": string(ca)}},
-		{ObjectMeta: metav1.ObjectMeta{Name: "settings"}, Data: map[string]string{"greeting": "hello from a configMap"}},
-	} {
-		if _, err := kube.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings"}, Data: map[string]string{"greeting": "hello from a configMap"}}
+	if _, err := kube.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := kube.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds"},
 		Data: map[string][]byte{"password": []byte("s3cret")}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	w.startKubelet()
+	w.kubeletAddr = w.startKubelet().Addr().String()
 	// Each subtest has the world on its own t.
 	sub := func(t *testing.T) *world { c := *w; c.t = t; return &c }
 	t.Run("debian", func(t *testing.T) { sub(t).debianPod(t, string(ca)) })
@@ -238,11 +233,12 @@ func (w *world) debianPod(t *testing.T, ca string) {
 		t.Errorf("attach -i: %v; want a refusal saying the command is not interactive", err)
 	}
 
-	// /stats/summary, through the API server's node proxy, has the Pod's
-	// measured sandbox.
+	// /stats/summary has the Pod's measured sandbox. It is read with the
+	// API server's kubelet client certificate: the API server's node proxy
+	// does not dial a loopback node address.
 	var sum statsv1alpha1.Summary
 	k8stest.WaitFor(t, ctx, "pod stats", 2*time.Minute, func() (bool, string) {
-		raw, err := kube.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/" + testNode + "/proxy/stats/summary").DoRaw(ctx)
+		raw, err := w.kubeletGet(ctx, "/stats/summary")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -256,6 +252,9 @@ func (w *world) debianPod(t *testing.T, ca string) {
 		}
 		return false, string(raw)
 	})
+	if raw, err := w.kubeletGet(ctx, "/metrics/resource"); err != nil || !bytes.Contains(raw, []byte(`pod_memory_working_set_bytes{namespace="default",pod="deb"}`)) {
+		t.Errorf("/metrics/resource: %v\n%s", err, raw)
+	}
 
 	if err := kube.CoreV1().Pods("default").Delete(ctx, "deb", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -418,7 +417,13 @@ func (w *world) agentSandboxPod(t *testing.T) {
 	if after, err := w.vol.GetSandbox(ctx, before.ID); err != nil || after.State != sandbox.StateRunning {
 		t.Errorf("the claimed pod's sandbox %s: %+v %v, want it running still", before.ID, after, err)
 	}
-	if n := len(w.podSandboxes()); n != 2 {
+	n := 0
+	for _, sb := range w.podSandboxes() {
+		if l := sb.Labels[LabelPod]; l == "agent-1" || l == "warm-abc12" {
+			n++
+		}
+	}
+	if n != 2 {
 		t.Errorf("%d sandboxes for the two agent-sandbox pods", n)
 	}
 	evs, err := kube.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=agent-1"})
@@ -435,4 +440,30 @@ func (w *world) agentSandboxPod(t *testing.T) {
 		}
 		w.waitGone(name)
 	}
+}
+
+// kubeletGet reads a path of the provider's kubelet API as the API server
+// does, with its kubelet client certificate.
+func (w *world) kubeletGet(ctx context.Context, path string) ([]byte, error) {
+	cert, err := tls.LoadX509KeyPair(w.cluster.KubeletClientCert, w.cluster.KubeletClientKey)
+	if err != nil {
+		return nil, err
+	}
+	// The serving certificate is the provider's self-signed one.
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true}}}
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+w.kubeletAddr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	return b, err
 }
