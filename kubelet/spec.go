@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -24,9 +25,10 @@ const (
 	// AnnotationTTL deletes the sandbox this long after it was created
 	// ("90s", "1h" or whole seconds).
 	AnnotationTTL = "volant.sh/ttl"
-	// AnnotationEgress is the egress policy of the sandbox. The engine
-	// has no egress policy yet: the provider accepts the annotation,
-	// ignores it and says so in a Warning event on the Pod.
+	// AnnotationEgress is the sandbox's egress policy: "deny", "allow",
+	// or the policy as JSON ({"default":"deny","allow":["pypi.org"]}).
+	// The engine enforces it on bridged sandboxes and refuses it on
+	// others.
 	AnnotationEgress = "volant.sh/egress"
 )
 
@@ -139,7 +141,11 @@ func planPod(pod *corev1.Pod, capacity sandbox.Capacity, nodeName string) (*plan
 		spec.TTLSeconds = ttl
 	}
 	if v, ok := pod.Annotations[AnnotationEgress]; ok {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("annotation %s=%q is ignored: this volantd has no egress policy yet, the sandbox's network is the engine's default", AnnotationEgress, v))
+		pol, err := parseEgress(v)
+		if err != nil {
+			return nil, refuse(ReasonInvalid, "annotation %s=%q: %v", AnnotationEgress, v, err)
+		}
+		spec.Egress = pol
 	}
 	env := map[string]string{}
 	for _, e := range c.Env {
@@ -253,4 +259,24 @@ func restartOf(p corev1.RestartPolicy) string {
 		return "on-failure"
 	}
 	return "always"
+}
+
+// parseEgress reads an egress annotation: "deny" or "allow" (the default
+// with no rules), or the policy as JSON.
+func parseEgress(v string) (*sandbox.EgressPolicy, error) {
+	var pol sandbox.EgressPolicy
+	switch v = strings.TrimSpace(v); v {
+	case "deny", "allow":
+		pol.Default = v
+	default:
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&pol); err != nil {
+			return nil, fmt.Errorf(`give "deny", "allow" or a policy as JSON, e.g. {"default":"deny","allow":["pypi.org"]}: %v`, err)
+		}
+	}
+	if err := pol.Validate(); err != nil {
+		return nil, err
+	}
+	return &pol, nil
 }

@@ -55,11 +55,20 @@ func TestPlanPod(t *testing.T) {
 			c.Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}
 			c.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}
 		}, want: &plan{Spec: sandbox.Spec{Name: "pod-1234-abcd", Runtime: "default", Labels: labels, MemoryMiB: 128}}},
-		{name: "egress and an emptyDir's sizeLimit are warnings", mod: func(p *corev1.Pod) {
-			p.Annotations = map[string]string{AnnotationEgress: "deny"}
+		{name: "an emptyDir's sizeLimit and dnsConfig are warnings", mod: func(p *corev1.Pod) {
 			lim := resource.MustParse("1Gi")
 			p.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &lim}}}}
+			p.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"8.8.8.8"}}
 		}, warnings: 2},
+		{name: "egress shorthand", mod: func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationEgress: "deny"} },
+			want: &plan{Spec: sandbox.Spec{Name: "pod-1234-abcd", Runtime: "default", Labels: labels, Egress: &sandbox.EgressPolicy{Default: "deny"}}}},
+		{name: "egress as JSON", mod: func(p *corev1.Pod) {
+			p.Annotations = map[string]string{AnnotationEgress: `{"default":"deny","allow":["pypi.org"]}`}
+		}, want: &plan{Spec: sandbox.Spec{Name: "pod-1234-abcd", Runtime: "default", Labels: labels, Egress: &sandbox.EgressPolicy{Default: "deny", Allow: []string{"pypi.org"}}}}},
+		{name: "bad egress", mod: func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationEgress: `{"default":"maybe"}`} },
+			refusal: ReasonInvalid, phase: corev1.PodFailed},
+		{name: "egress with an unknown field", mod: func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationEgress: `{"deafult":"deny"}`} },
+			refusal: ReasonInvalid, phase: corev1.PodFailed},
 		{name: "volumes mounted at their paths", mod: func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{
 				{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
