@@ -101,6 +101,7 @@ func TestPodShapes(t *testing.T) {
 	sub := func(t *testing.T) *world { c := *w; c.t = t; return &c }
 	t.Run("debian", func(t *testing.T) { sub(t).debianPod(t, string(ca)) })
 	t.Run("agent-sandbox", func(t *testing.T) { sub(t).agentSandboxPod(t) })
+	t.Run("previous", func(t *testing.T) { sub(t).previousLogs(t) })
 }
 
 // debianPod: a Pod of image "debian" runs in the built-in Debian image,
@@ -466,4 +467,34 @@ func (w *world) kubeletGet(ctx context.Context, path string) ([]byte, error) {
 		err = fmt.Errorf("%s: %s", resp.Status, b)
 	}
 	return b, err
+}
+
+// previousLogs: kubectl logs --previous answers the run before the
+// container's last restart.
+func (w *world) previousLogs(t *testing.T) {
+	ctx := context.Background()
+	pods := w.cluster.Client.CoreV1().Pods("default")
+	// The first run fails; the second stays.
+	pod := testPodSpec("again", "volant.sh/runtime/default", "sh", "-c",
+		"n=$(cat /tmp/runs 2>/dev/null || echo 0); echo run-$n; echo $((n+1)) > /tmp/runs; [ $n -ge 1 ] && exec sleep infinity; exit 3")
+	pod.Spec.AutomountServiceAccountToken = ptr(false)
+	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.waitPod("again", "restarted and running", func(p *corev1.Pod) bool {
+		cs := p.Status.ContainerStatuses
+		return p.Status.Phase == corev1.PodRunning && len(cs) == 1 && cs[0].RestartCount == 1 && cs[0].State.Running != nil
+	})
+	prev, err := pods.GetLogs("again", &corev1.PodLogOptions{Previous: true}).DoRaw(ctx)
+	if err != nil || string(prev) != "run-0\n" {
+		t.Errorf("logs --previous = %q, %v; want run-0", prev, err)
+	}
+	cur, err := pods.GetLogs("again", &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil || !strings.Contains(string(cur), "run-1") {
+		t.Errorf("logs = %q, %v; want run-1 in it", cur, err)
+	}
+	if err := pods.Delete(ctx, "again", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.waitGone("again")
 }

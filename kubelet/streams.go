@@ -51,7 +51,21 @@ func (p *provider) GetContainerLogs(ctx context.Context, namespace, podName, con
 		return nil, err
 	}
 	if opts.Previous {
-		return nil, vkerrdefs.InvalidInput("previous logs are not kept: a restarted workload's output continues in the same log")
+		if !hasWL {
+			return nil, vkerrdefs.NotFound("the container runs no command, so it has no previous run")
+		}
+		data, err := p.vol.WorkloadPreviousLogs(ctx, id, workloadName)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return nil, vkerrdefs.NotFoundf("previous terminated container %q in pod %q not found: it has not restarted", containerName, podName)
+		}
+		if err != nil {
+			return nil, err
+		}
+		data = lastLines(data, opts.Tail)
+		if opts.LimitBytes > 0 && len(data) > opts.LimitBytes {
+			data = data[:opts.LimitBytes]
+		}
+		return io.NopCloser(bytes.NewReader(data)), nil
 	}
 	if !hasWL {
 		return p.vol.Logs(ctx, id, opts.Tail, opts.Follow)
