@@ -78,3 +78,21 @@ func (c *Client) DialTCP(ctx context.Context, idOrName string, port int) (net.Co
 	conn.SetReadLimit(-1)
 	return websocket.NetConn(context.Background(), conn, websocket.MessageBinary), nil
 }
+
+// WorkloadPreviousLogs returns the output of the workload's previous run,
+// before its last restart (GET .../logs?previous=true); ErrNotFound when
+// it has not restarted.
+func (c *Client) WorkloadPreviousLogs(ctx context.Context, idOrName, name string) ([]byte, error) {
+	return c.text(ctx, request{method: http.MethodGet, path: workloadPath(idOrName, name) + "/logs", query: url.Values{"previous": {"true"}},
+		header: http.Header{"Accept": {"text/plain, application/problem+json"}}})
+}
+
+// SandboxStats measures a running sandbox's usage on the host (GET
+// /v1/sandboxes/{id}/stats): its VMM's CPU time and memory.
+func (c *Client) SandboxStats(ctx context.Context, idOrName string) (*sandbox.UsageStats, error) {
+	var st sandbox.UsageStats
+	if err := c.call(ctx, request{method: http.MethodGet, path: sandboxPath(idOrName, "stats")}, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}

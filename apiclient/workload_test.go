@@ -21,6 +21,7 @@ func init() {
 		"GET /v1/sandboxes/{id}/workloads":             "Workloads",
 		"GET /v1/sandboxes/{id}/workloads/{name}/logs": "WorkloadLogs",
 		"GET /v1/sandboxes/{id}/tcp/{port}":            "DialTCP",
+		"GET /v1/sandboxes/{id}/stats":                 "SandboxStats",
 	} {
 		covered[r] = m
 	}

@@ -120,6 +120,8 @@ var routeScopes = map[string]Scope{
 	"PUT /v1/sandboxes/{id}/workloads/{name}":      ScopeOperator,
 	"DELETE /v1/sandboxes/{id}/workloads/{name}":   ScopeOperator,
 	"GET /v1/sandboxes/{id}/tcp/{port}":            ScopeOperator,
+	// A sandbox's measured usage (the provider's /stats/summary).
+	"GET /v1/sandboxes/{id}/stats": ScopeRead,
 
 	"GET /v1/snapshots":         ScopeRead,
 	"GET /v1/snapshots/{id}":    ScopeRead,

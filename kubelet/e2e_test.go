@@ -43,6 +43,9 @@ type world struct {
 	// down makes the REST API drop every connection, as a volantd that
 	// went away.
 	down *atomic.Bool
+	// kubeletAddr is the running provider's kubelet API, when a test
+	// notes it.
+	kubeletAddr string
 }
 
 func newWorld(t *testing.T, mod func(*sandbox.Config)) *world {
@@ -56,6 +59,17 @@ func newWorld(t *testing.T, mod func(*sandbox.Config)) *world {
 	// Pods need is made here.
 	ctx := context.Background()
 	_, err := cluster.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	// The controller manager also publishes the cluster's CA to every
+	// namespace; the service account token volume projects it.
+	ca, err := os.ReadFile(cluster.Config.TLSClientConfig.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cluster.Client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt"},
+		Data: map[string]string{"ca.crt": string(ca)}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}

@@ -141,6 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Kubelet, error) {
 	rec := eb.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "volant-kubelet", Host: cfg.NodeName})
 
 	p := newProvider(cfg.Volant, cfg.NodeName, cfg.NodeIP, log, rec, cfg.StatusInterval)
+	p.kube = cfg.Kube
 	ns := &nodeStatus{p: p, interval: cfg.StatusInterval, node: nodeSpec(cfg.NodeName, cfg.Hostname, cfg.NodeIP, int32(port), cfg.Version)}
 	ns.check(ctx)
 

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 
@@ -25,7 +26,10 @@ import (
 // implements virtual-kubelet's pod lifecycle (node.PodLifecycleHandler and
 // node.PodNotifier) and the kubelet API's streams (streams.go).
 type provider struct {
-	vol      *apiclient.Client
+	vol *apiclient.Client
+	// kube reads the ConfigMaps and Secrets of volumes and requests
+	// service account tokens.
+	kube     kubernetes.Interface
 	nodeName string
 	hostIP   string
 	log      *slog.Logger
@@ -46,6 +50,10 @@ type provider struct {
 	capacity sandbox.Capacity
 	// lister is virtual-kubelet's cache of this node's Pods.
 	lister corev1listers.PodLister
+	// cpu is each measured sandbox's last CPU time, for the rate.
+	cpu map[string]cpuSample
+	// started is when the provider started (the node's stats start).
+	started time.Time
 }
 
 // podState is one Pod and what the provider knows of its sandbox.
@@ -56,6 +64,8 @@ type podState struct {
 	// cancels it.
 	creating chan struct{}
 	stop     context.CancelFunc
+	// keepStop ends the refresh of the Pod's service account tokens.
+	keepStop context.CancelFunc
 }
 
 func podKey(namespace, name string) string { return namespace + "/" + name }
@@ -63,7 +73,7 @@ func podKey(namespace, name string) string { return namespace + "/" + name }
 func newProvider(vol *apiclient.Client, nodeName, hostIP string, log *slog.Logger, rec record.EventRecorder, poll time.Duration) *provider {
 	life, cancel := context.WithCancel(context.Background())
 	return &provider{vol: vol, nodeName: nodeName, hostIP: hostIP, log: log, recorder: rec, poll: poll,
-		life: life, cancel: cancel, pods: map[string]*podState{}}
+		life: life, cancel: cancel, pods: map[string]*podState{}, cpu: map[string]cpuSample{}, started: time.Now()}
 }
 
 // close ends the provider's goroutines and waits for them. Sandboxes are
@@ -157,6 +167,15 @@ func (p *provider) create(ctx context.Context, key string, st *podState, pl *pla
 	}
 	if err == nil && sb.State != sandbox.StateRunning {
 		err = refuse("SandboxFailed", "the sandbox is %s: %s", sb.State, sb.Reason)
+	}
+	if err == nil && len(pl.Mounts) > 0 {
+		issued := time.Now()
+		var expires time.Time
+		if expires, err = p.mountVolumes(ctx, sb.ID, p.podOf(key), pl.Mounts); err != nil {
+			err = &refusal{Phase: corev1.PodPending, Reason: ReasonFailedMount, Message: err.Error() + "; the pod must be made again once that is fixed"}
+		} else if !expires.IsZero() {
+			p.startTokenRefresh(key, st, sb.ID, pl.Mounts, issued, expires)
+		}
 	}
 	if err == nil && pl.Workload != nil {
 		_, err = p.vol.StartWorkload(ctx, sb.ID, workloadName, *pl.Workload)
@@ -308,7 +327,19 @@ func (p *provider) UpdatePod(ctx context.Context, pod *corev1.Pod) error {
 	status := st.pod.Status
 	st.pod = pod.DeepCopy()
 	st.pod.Status = status
+	var id string
+	if st.obs.Sandbox != nil && st.obs.Refused == nil && st.keepStop == nil && st.creating == nil {
+		id = st.obs.Sandbox.ID
+	}
 	p.mu.Unlock()
+	if id != "" {
+		// An adopted Pod (its real spec arrives here): its tokens are
+		// written again at once, the provider does not know their age.
+		if pl, _ := planPod(pod, sandbox.Capacity{}, p.nodeName); pl != nil && hasToken(pl.Mounts) {
+			now := time.Now()
+			p.startTokenRefresh(key, st, id, pl.Mounts, now, now)
+		}
+	}
 	p.publish(key)
 	return nil
 }
@@ -319,6 +350,9 @@ func (p *provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	key := podKey(pod.Namespace, pod.Name)
 	p.mu.Lock()
 	st, ok := p.pods[key]
+	if ok && st.keepStop != nil {
+		st.keepStop()
+	}
 	p.mu.Unlock()
 	if ok && st.stop != nil {
 		st.stop()

@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -24,9 +25,10 @@ const (
 	// AnnotationTTL deletes the sandbox this long after it was created
 	// ("90s", "1h" or whole seconds).
 	AnnotationTTL = "volant.sh/ttl"
-	// AnnotationEgress is the egress policy of the sandbox. The engine
-	// has no egress policy yet: the provider accepts the annotation,
-	// ignores it and says so in a Warning event on the Pod.
+	// AnnotationEgress is the sandbox's egress policy: "deny", "allow",
+	// or the policy as JSON ({"default":"deny","allow":["pypi.org"]}).
+	// The engine enforces it on bridged sandboxes and refuses it on
+	// others.
 	AnnotationEgress = "volant.sh/egress"
 )
 
@@ -80,6 +82,9 @@ type plan struct {
 	// Workload is the container's process; nil when the container gives
 	// neither command nor args (the sandbox itself is the container).
 	Workload *sandbox.WorkloadSpec
+	// Mounts are the container's volumes, made in the guest before its
+	// command starts (volumes.go).
+	Mounts []mount
 	// Warnings are told to the user as events: what was accepted but
 	// is not carried out.
 	Warnings []string
@@ -100,20 +105,15 @@ func planPod(pod *corev1.Pod, capacity sandbox.Capacity, nodeName string) (*plan
 	if len(pod.Spec.InitContainers) > 0 {
 		return nil, refuse(ReasonUnsupported, "init containers are not supported; run their steps in the container's command")
 	}
-	p := &plan{}
-	for _, v := range pod.Spec.Volumes {
-		switch {
-		case v.EmptyDir != nil:
-			// The guest's own filesystem is private and writable; an
-			// emptyDir is a directory in it.
-		case v.Projected != nil:
-			// The service account token Kubernetes adds to every Pod.
-			p.Warnings = append(p.Warnings, fmt.Sprintf("volume %s (projected) is not mounted in the sandbox", v.Name))
-		default:
-			return nil, refuse(ReasonUnsupported, "volume %s: only emptyDir volumes are supported", v.Name)
-		}
-	}
 	c := pod.Spec.Containers[0]
+	mounts, warnings, r := planMounts(pod, c)
+	if r != nil {
+		return nil, r
+	}
+	p := &plan{Mounts: mounts, Warnings: warnings}
+	if pod.Spec.DNSConfig != nil {
+		p.Warnings = append(p.Warnings, "dnsConfig is ignored: the sandbox resolves names through the engine's network (its egress policy decides what it reaches)")
+	}
 	spec := sandbox.Spec{
 		Name: SandboxName(string(pod.UID)),
 		Labels: map[string]string{
@@ -141,7 +141,11 @@ func planPod(pod *corev1.Pod, capacity sandbox.Capacity, nodeName string) (*plan
 		spec.TTLSeconds = ttl
 	}
 	if v, ok := pod.Annotations[AnnotationEgress]; ok {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("annotation %s=%q is ignored: this volantd has no egress policy yet, the sandbox's network is the engine's default", AnnotationEgress, v))
+		pol, err := parseEgress(v)
+		if err != nil {
+			return nil, refuse(ReasonInvalid, "annotation %s=%q: %v", AnnotationEgress, v, err)
+		}
+		spec.Egress = pol
 	}
 	env := map[string]string{}
 	for _, e := range c.Env {
@@ -255,4 +259,24 @@ func restartOf(p corev1.RestartPolicy) string {
 		return "on-failure"
 	}
 	return "always"
+}
+
+// parseEgress reads an egress annotation: "deny" or "allow" (the default
+// with no rules), or the policy as JSON.
+func parseEgress(v string) (*sandbox.EgressPolicy, error) {
+	var pol sandbox.EgressPolicy
+	switch v = strings.TrimSpace(v); v {
+	case "deny", "allow":
+		pol.Default = v
+	default:
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&pol); err != nil {
+			return nil, fmt.Errorf(`give "deny", "allow" or a policy as JSON, e.g. {"default":"deny","allow":["pypi.org"]}: %v`, err)
+		}
+	}
+	if err := pol.Validate(); err != nil {
+		return nil, err
+	}
+	return &pol, nil
 }

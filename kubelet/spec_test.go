@@ -1,7 +1,9 @@
 package kubelet
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -33,6 +35,7 @@ func TestPlanPod(t *testing.T) {
 		refusal  string
 		phase    corev1.PodPhase
 		warnings int
+		check    func(*testing.T, *plan)
 	}{
 		{name: "plain", want: &plan{Spec: sandbox.Spec{Name: "pod-1234-abcd", Runtime: "default", Labels: labels}}},
 		{name: "command, env, resources, annotations", mod: func(p *corev1.Pod) {
@@ -52,11 +55,55 @@ func TestPlanPod(t *testing.T) {
 			c.Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}
 			c.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}
 		}, want: &plan{Spec: sandbox.Spec{Name: "pod-1234-abcd", Runtime: "default", Labels: labels, MemoryMiB: 128}}},
-		{name: "egress and projected volume are warnings", mod: func(p *corev1.Pod) {
-			p.Annotations = map[string]string{AnnotationEgress: "deny"}
-			p.Spec.Volumes = []corev1.Volume{{Name: "tok", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{}}},
-				{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		{name: "an emptyDir's sizeLimit and dnsConfig are warnings", mod: func(p *corev1.Pod) {
+			lim := resource.MustParse("1Gi")
+			p.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &lim}}}}
+			p.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"8.8.8.8"}}
 		}, warnings: 2},
+		{name: "egress shorthand", mod: func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationEgress: "deny"} },
+			want: &plan{Spec: sandbox.Spec{Name: "pod-1234-abcd", Runtime: "default", Labels: labels, Egress: &sandbox.EgressPolicy{Default: "deny"}}}},
+		{name: "egress as JSON", mod: func(p *corev1.Pod) {
+			p.Annotations = map[string]string{AnnotationEgress: `{"default":"deny","allow":["pypi.org"]}`}
+		}, want: &plan{Spec: sandbox.Spec{Name: "pod-1234-abcd", Runtime: "default", Labels: labels, Egress: &sandbox.EgressPolicy{Default: "deny", Allow: []string{"pypi.org"}}}}},
+		{name: "bad egress", mod: func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationEgress: `{"default":"maybe"}`} },
+			refusal: ReasonInvalid, phase: corev1.PodFailed},
+		{name: "egress with an unknown field", mod: func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationEgress: `{"deafult":"deny"}`} },
+			refusal: ReasonInvalid, phase: corev1.PodFailed},
+		{name: "volumes mounted at their paths", mod: func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{
+				{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "unmounted", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "tok", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}},
+					{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+				}}}},
+			}
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "scratch", MountPath: "/scratch/"}, {Name: "tok", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}}
+		}, check: func(t *testing.T, pl *plan) {
+			var got []string
+			for _, m := range pl.Mounts {
+				got = append(got, fmt.Sprintf("%s %s token=%v files=%v", m.Volume.Name, m.Path, m.Token, m.files()))
+			}
+			want := []string{"scratch /scratch token=false files=false", "tok /var/run/secrets/kubernetes.io/serviceaccount token=true files=true"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("mounts (-want +got):\n%s", diff)
+			}
+		}},
+		{name: "subPath", mod: func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "s", MountPath: "/s", SubPath: "x"}}
+		}, refusal: ReasonUnsupported, phase: corev1.PodFailed},
+		{name: "persistentVolumeClaim volume", mod: func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "d", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "c"}}}}
+		}, refusal: ReasonUnsupported, phase: corev1.PodFailed},
+		{name: "downwardAPI resourceFieldRef", mod: func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "d", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+				{Path: "cpu", ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.cpu"}}}}}}}
+		}, refusal: ReasonUnsupported, phase: corev1.PodFailed},
+		{name: "clusterTrustBundle projection", mod: func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "b", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{ClusterTrustBundle: &corev1.ClusterTrustBundleProjection{Path: "b"}}}}}}}
+		}, refusal: ReasonUnsupported, phase: corev1.PodFailed},
 		{name: "two containers", mod: func(p *corev1.Pod) {
 			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "side", Image: "x"})
 		}, refusal: ReasonUnsupported, phase: corev1.PodFailed},
@@ -95,10 +142,13 @@ func TestPlanPod(t *testing.T) {
 			if len(got.Warnings) != tt.warnings {
 				t.Errorf("warnings = %q, want %d", got.Warnings, tt.warnings)
 			}
+			if tt.check != nil {
+				tt.check(t, got)
+			}
 			if tt.want == nil {
 				return
 			}
-			got.Warnings = nil
+			got.Warnings, got.Mounts = nil, nil
 			if diff := cmp.Diff(tt.want, got, cmpopts.IgnoreUnexported(sandbox.Spec{})); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
@@ -150,5 +200,23 @@ func TestPlanOCIImage(t *testing.T) {
 	spec = sandbox.Spec{}
 	if r := imageSpec("registry.local/app@sha256:00", "echo", &spec); r != nil || spec.Image != "registry.local/app@sha256:00" || spec.Runtime != "echo" {
 		t.Errorf("with a runtime annotation: refusal %v, spec %+v", r, spec)
+	}
+}
+
+func TestRefreshAt(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		life time.Duration
+		want time.Duration
+	}{
+		{time.Hour, 48 * time.Minute},
+		{10 * time.Minute, 8 * time.Minute},
+		{0, time.Second},
+		{-time.Minute, time.Second},
+	}
+	for _, tt := range tests {
+		if got := refreshAt(t0, t0.Add(tt.life)).Sub(t0); got != tt.want {
+			t.Errorf("life %s: refresh after %s, want %s", tt.life, got, tt.want)
+		}
 	}
 }

@@ -45,7 +45,7 @@ func podIP(sb *sandbox.Sandbox) string {
 // podStatus is the status of pod given what was observed of its sandbox.
 // hostIP is the node's address; now stamps transitions first seen now.
 func podStatus(pod *corev1.Pod, o observed, hostIP string, now time.Time) corev1.PodStatus {
-	st := corev1.PodStatus{HostIP: hostIP, QOSClass: corev1.PodQOSBestEffort}
+	st := corev1.PodStatus{HostIP: hostIP, QOSClass: qosOf(pod)}
 	if hostIP != "" {
 		st.HostIPs = []corev1.HostIP{{IP: hostIP}}
 	}
@@ -198,4 +198,33 @@ func conditions(pod *corev1.Pod, st corev1.PodStatus, ready bool, now time.Time)
 		cond(corev1.ContainersReady, ready, notReady),
 		cond(corev1.PodReady, ready, notReady),
 	}
+}
+
+// qosOf is the Pod's QoS class: the API server's, which it sets at create
+// and does not let change, else computed as Kubernetes does for the
+// resources of the Pod's containers.
+func qosOf(pod *corev1.Pod) corev1.PodQOSClass {
+	if pod.Status.QOSClass != "" {
+		return pod.Status.QOSClass
+	}
+	asked, guaranteed := false, true
+	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			req, hasReq := c.Resources.Requests[name]
+			lim, hasLim := c.Resources.Limits[name]
+			if (hasReq && !req.IsZero()) || (hasLim && !lim.IsZero()) {
+				asked = true
+			}
+			if !hasLim || lim.IsZero() || (hasReq && req.Cmp(lim) != 0) {
+				guaranteed = false
+			}
+		}
+	}
+	switch {
+	case !asked:
+		return corev1.PodQOSBestEffort
+	case guaranteed:
+		return corev1.PodQOSGuaranteed
+	}
+	return corev1.PodQOSBurstable
 }

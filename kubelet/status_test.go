@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/volant-sh/volant/sandbox"
 )
@@ -69,5 +70,32 @@ func TestPodStatus(t *testing.T) {
 				t.Errorf("Ready condition %v, want %v", podReady, tt.ready)
 			}
 		})
+	}
+}
+
+func TestQOSOf(t *testing.T) {
+	res := func(req, lim corev1.ResourceList) *corev1.Pod {
+		return &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{Requests: req, Limits: lim}}}}}
+	}
+	both := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")}
+	mem := corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}
+	set := res(nil, nil)
+	set.Status.QOSClass = corev1.PodQOSBurstable
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		want corev1.PodQOSClass
+	}{
+		{"none", res(nil, nil), corev1.PodQOSBestEffort},
+		{"limits of both", res(nil, both), corev1.PodQOSGuaranteed},
+		{"requests equal limits", res(both, both), corev1.PodQOSGuaranteed},
+		{"memory limit only", res(mem, mem), corev1.PodQOSBurstable},
+		{"requests only", res(both, nil), corev1.PodQOSBurstable},
+		{"the API server's wins", set, corev1.PodQOSBurstable},
+	}
+	for _, tt := range tests {
+		if got := qosOf(tt.pod); got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
 	}
 }

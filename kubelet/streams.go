@@ -9,11 +9,8 @@ import (
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	vkerrdefs "github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	utilexec "k8s.io/utils/exec"
 
 	"github.com/volant-sh/volant/apiclient"
@@ -54,7 +51,21 @@ func (p *provider) GetContainerLogs(ctx context.Context, namespace, podName, con
 		return nil, err
 	}
 	if opts.Previous {
-		return nil, vkerrdefs.InvalidInput("previous logs are not kept: a restarted workload's output continues in the same log")
+		if !hasWL {
+			return nil, vkerrdefs.NotFound("the container runs no command, so it has no previous run")
+		}
+		data, err := p.vol.WorkloadPreviousLogs(ctx, id, workloadName)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return nil, vkerrdefs.NotFoundf("previous terminated container %q in pod %q not found: it has not restarted", containerName, podName)
+		}
+		if err != nil {
+			return nil, err
+		}
+		data = lastLines(data, opts.Tail)
+		if opts.LimitBytes > 0 && len(data) > opts.LimitBytes {
+			data = data[:opts.LimitBytes]
+		}
+		return io.NopCloser(bytes.NewReader(data)), nil
 	}
 	if !hasWL {
 		return p.vol.Logs(ctx, id, opts.Tail, opts.Follow)
@@ -82,6 +93,12 @@ func (p *provider) followWorkload(ctx context.Context, id string, data []byte, o
 	if _, err := w.Write(lastLines(data, opts.Tail)); err != nil || !opts.Follow {
 		return err
 	}
+	return p.followFrom(ctx, id, data, w)
+}
+
+// followFrom writes what the workload writes after data (its log as read
+// last) until ctx ends or the sandbox goes.
+func (p *provider) followFrom(ctx context.Context, id string, data []byte, w io.Writer) error {
 	t := time.NewTicker(followEvery)
 	defer t.Stop()
 	for {
@@ -265,10 +282,34 @@ func (p *provider) RunInContainer(ctx context.Context, namespace, podName, conta
 	}
 }
 
-// AttachToContainer is not offered: a workload's output is read with
-// kubectl logs, and commands run with kubectl exec.
+// AttachToContainer streams the container's output from now on (kubectl
+// attach without -i). A Volant workload is supervised in the background
+// with its output going to a log, so it has no stdin or terminal to
+// attach to: asking for them (-i, -t) is refused, saying what to use.
 func (p *provider) AttachToContainer(ctx context.Context, namespace, podName, containerName string, attach api.AttachIO) error {
-	return vkerrdefs.InvalidInput("attach is not supported by the Volant provider; use kubectl logs -f or kubectl exec")
+	id, hasWL, _, err := p.running(namespace, podName)
+	if err != nil {
+		return err
+	}
+	if !hasWL {
+		return vkerrdefs.InvalidInput("the container runs no command, so there is no process to attach to; use kubectl exec -it to run one, kubectl logs for the console")
+	}
+	if attach.Stdin() != nil || attach.TTY() {
+		return vkerrdefs.InvalidInput("the container's command is not interactive: Volant runs it in the background with no stdin or terminal; " +
+			"kubectl attach without -i/-t streams its output, kubectl exec -it runs an interactive process")
+	}
+	out := attach.Stdout()
+	if out == nil {
+		out = attach.Stderr()
+	}
+	if out == nil {
+		return vkerrdefs.InvalidInput("attach asked for no output stream")
+	}
+	data, err := p.vol.WorkloadLogs(ctx, id, workloadName, 0)
+	if err != nil {
+		return err
+	}
+	return p.followFrom(ctx, id, data, out)
 }
 
 // PortForward carries one kubectl port-forward connection to port in the
@@ -294,15 +335,4 @@ func (p *provider) PortForward(ctx context.Context, namespace, podName string, p
 	_ = stream.Close()
 	<-done
 	return nil
-}
-
-// GetStatsSummary answers the node's name only: the engine keeps no
-// per-sandbox usage statistics yet.
-func (p *provider) GetStatsSummary(ctx context.Context) (*statsv1alpha1.Summary, error) {
-	return &statsv1alpha1.Summary{Node: statsv1alpha1.NodeStats{NodeName: p.nodeName, StartTime: metav1.Now()}}, nil
-}
-
-// GetMetricsResource answers no metrics, for the same reason.
-func (p *provider) GetMetricsResource(ctx context.Context) ([]*dto.MetricFamily, error) {
-	return nil, nil
 }

@@ -27,6 +27,14 @@ type Workloads interface {
 
 var _ Workloads = (*sandbox.Manager)(nil)
 
+// previousLogs is the part of the engine that answers a workload's
+// previous run's output (?previous=true).
+type previousLogs interface {
+	WorkloadPreviousLogs(ctx context.Context, idOrName, name string) ([]byte, error)
+}
+
+var _ previousLogs = (*sandbox.Manager)(nil)
+
 // workloads returns the engine's workload part, or a 501 error.
 func (s *server) workloads() (Workloads, error) {
 	if w, ok := s.eng.(Workloads); ok {
@@ -75,6 +83,7 @@ type workloadsOutput struct {
 // a raw TCP tunnel to a guest port: what the Kubernetes provider needs
 // for a Pod's container, its logs and kubectl port-forward.
 func (s *server) workloadRoutes() {
+	s.statsRoutes()
 	const path = "/v1/sandboxes/{id}/workloads/{name}"
 	errs := []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusNotImplemented, http.StatusServiceUnavailable}
 	huma.Register(s.api, op(http.MethodPut, path, "put-workload", "exec", "Start a supervised workload",
@@ -135,7 +144,8 @@ func (s *server) workloadRoutes() {
 	s.document(op(http.MethodGet, path+"/logs", "get-workload-logs", "exec", "Read a workload's output",
 		"The last bytes of the workload's combined stdout and stderr, as the agent keeps them (64 KiB).", errs...),
 		nil, textResponse("The workload's output.", "text/plain"),
-		queryParam("tail", "integer", "Only the last N bytes; default all that is kept."))
+		queryParam("tail", "integer", "Only the last N bytes; default all that is kept."),
+		queryParam("previous", "boolean", "The previous run's output (before the last restart), as much as is kept; 404 when it has not restarted."))
 
 	s.mux.HandleFunc("GET /v1/sandboxes/{id}/tcp/{port}", s.tcpTunnel)
 	s.document(op(http.MethodGet, "/v1/sandboxes/{id}/tcp/{port}", "tcp-tunnel", "ports", "Open a raw TCP tunnel to a port in the sandbox",
@@ -154,12 +164,24 @@ func (s *server) workloadLogs(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		tail, err = parseInt("tail", r.URL.Query().Get("tail"), 0, 1<<30)
 	}
+	prev := r.URL.Query().Get("previous")
+	if err == nil && prev != "" && prev != "true" && prev != "false" {
+		err = errdefs.Invalid("previous %q: give true or false", truncate(prev, 20))
+	}
 	var wl Workloads
 	if err == nil {
 		wl, err = s.workloads()
 	}
 	var data []byte
-	if err == nil {
+	switch {
+	case err != nil:
+	case prev == "true":
+		if pl, ok := wl.(previousLogs); ok {
+			data, err = pl.WorkloadPreviousLogs(r.Context(), id, name)
+		} else {
+			err = errNoWorkloads
+		}
+	default:
 		data, err = wl.WorkloadLogs(r.Context(), id, name, int(tail))
 	}
 	if errors.Is(err, errNoWorkloads) {

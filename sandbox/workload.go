@@ -109,6 +109,20 @@ func (m *Manager) WorkloadLogs(ctx context.Context, idOrName, name string, tail 
 	return in.agent.WorkloadLogs(ctx, name, tail)
 }
 
+// WorkloadPreviousLogs answers the output of the workload's previous run
+// (before its last restart), as much as the agent still keeps;
+// ErrNotFound when it has not restarted.
+func (m *Manager) WorkloadPreviousLogs(ctx context.Context, idOrName, name string) ([]byte, error) {
+	if err := validWorkloadName(name, false); err != nil {
+		return nil, err
+	}
+	_, in, err := m.running(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	return in.agent.WorkloadPreviousLogs(ctx, name)
+}
+
 // StopWorkload stops the workload name and makes the agent forget it.
 func (m *Manager) StopWorkload(ctx context.Context, idOrName, name string) error {
 	if err := validWorkloadName(name, true); err != nil {

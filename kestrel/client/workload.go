@@ -144,6 +144,18 @@ func (c *Client) WorkloadLogs(ctx context.Context, name string, tail int) ([]byt
 	return io.ReadAll(resp.Body)
 }
 
+// WorkloadPreviousLogs returns the output of the workload's previous run
+// (as much as the agent's log still keeps); ErrNotFound when it has not
+// restarted.
+func (c *Client) WorkloadPreviousLogs(ctx context.Context, name string) ([]byte, error) {
+	resp, err := c.Do(ctx, http.MethodGet, workloadPath(name)+"/logs", url.Values{"previous": {"true"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
 // StopWorkload stops the workload name (TERM to its process group, KILL
 // after a grace period) and makes the agent forget it.
 func (c *Client) StopWorkload(ctx context.Context, name string) error {

@@ -132,6 +132,13 @@ func (s *Service) handleLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := wl.logs.tail(tail)
+	if r.URL.Query().Get("previous") == "true" {
+		var ok bool
+		if data, ok = wl.logs.previous(); !ok {
+			reply.Error(w, http.StatusNotFound, reply.CodeNotFound, fmt.Sprintf("workload %s has not restarted: there is no previous run", wl.name))
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))

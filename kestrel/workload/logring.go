@@ -13,6 +13,10 @@ type logRing struct {
 
 	mu  sync.Mutex
 	buf []byte
+	// total counts the bytes ever written; cur and prev are total when
+	// the current and the previous run started, runs how many started.
+	total, cur, prev int64
+	runs             int
 }
 
 func newLogRing(limit int) *logRing { return &logRing{limit: limit} }
@@ -22,6 +26,7 @@ func (l *logRing) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := len(p)
+	l.total += int64(n)
 	if n >= l.limit {
 		l.buf = append(l.buf[:0], p[n-l.limit:]...)
 		return n, nil
@@ -45,4 +50,26 @@ func (l *logRing) tail(n int) []byte {
 		b = b[len(b)-n:]
 	}
 	return append([]byte(nil), b...)
+}
+
+// mark notes that a run starts: what is written from now on is its
+// output.
+func (l *logRing) mark() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.prev, l.cur = l.cur, l.total
+	l.runs++
+}
+
+// previous returns a copy of the previous run's output, as much of it as
+// the ring still keeps; false when there was no previous run.
+func (l *logRing) previous() ([]byte, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.runs < 2 {
+		return nil, false
+	}
+	start := l.total - int64(len(l.buf)) // the offset of buf[0]
+	from, to := max(l.prev, start), max(l.cur, start)
+	return append([]byte(nil), l.buf[from-start:to-start]...), true
 }

@@ -46,3 +46,38 @@ func TestLogRingKeepsLast64KiB(t *testing.T) {
 		t.Errorf("kept %d bytes, not the last %d written", len(got), logSize)
 	}
 }
+
+// TestLogRingPrevious: the previous run's output is what was written
+// between the last two marks, as much as the ring still keeps.
+func TestLogRingPrevious(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []string // "|" marks a run's start
+		want  string
+		ok    bool
+	}{
+		{"no run", nil, "", false},
+		{"one run", []string{"|", "ab"}, "", false},
+		{"two runs", []string{"|", "ab", "|", "cd"}, "ab", true},
+		{"three runs", []string{"|", "a", "|", "bc", "|", "d"}, "bc", true},
+		{"previous run silent", []string{"|", "ab", "|", "|", "c"}, "", true},
+		{"partly dropped", []string{"|", "abcdef", "|", "gh"}, "ef", true},
+		{"all dropped", []string{"|", "ab", "|", "cdefgh"}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newLogRing(4)
+			for _, s := range tt.steps {
+				if s == "|" {
+					l.mark()
+					continue
+				}
+				_, _ = l.Write([]byte(s))
+			}
+			got, ok := l.previous()
+			if string(got) != tt.want || ok != tt.ok {
+				t.Errorf("previous() = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}

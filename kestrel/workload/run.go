@@ -85,6 +85,7 @@ func restarts(policy string, failed bool) bool {
 // whether it was stopped. A start that fails counts as a failed run of no
 // time, so that it backs off like a crash.
 func (r *runner) runOnce(w *workload, restart bool, launched func()) (ran time.Duration, failed, stopped bool) {
+	w.logs.mark()
 	c, err := r.start(w.spec)
 	if err != nil {
 		code, msg := startFailure(w.spec, err)

@@ -49,6 +49,10 @@ type Cluster struct {
 	// KubeletClientCA is the CA file of the API server's kubelet client
 	// certificate: give it to a kubelet as its client CA.
 	KubeletClientCA string
+	// KubeletClientCert and KubeletClientKey are the API server's kubelet
+	// client certificate, for a test that calls a kubelet API itself (the
+	// API server's node proxy does not dial loopback addresses).
+	KubeletClientCert, KubeletClientKey string
 	// Dir holds the cluster's files.
 	Dir string
 }
@@ -131,6 +135,7 @@ func Start(t testing.TB) *Cluster {
 		t.Fatal(err)
 	}
 	c.KubeletClientCA = pki.ca
+	c.KubeletClientCert, c.KubeletClientKey = pki.kubeletClientCert, pki.kubeletClientKey
 
 	etcdClient, etcdPeer, apiPort := freePort(t), freePort(t), freePort(t)
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdClient)
