@@ -136,6 +136,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if d.plugins, err = plugins.Open(ctx, plugins.Config{
 		Store: d.store, Dir: filepath.Join(cfg.StateDir, "plugins"), Events: d.bus, InUse: inUse, Logger: log,
 		SourceDirs: cfg.PluginDirs, TrustedKeys: pluginKeys, Images: pluginImages{d.images},
+		Builder:    pluginBuilder{s: d.images, dir: cfg.Images(), log: log},
 		HostLimits: pluginLimits(cfg),
 	}); err != nil {
 		return nil, fmt.Errorf("opening the plugin registry: %w", err)

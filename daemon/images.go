@@ -3,9 +3,12 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/volant-sh/volant/errdefs"
+	"github.com/volant-sh/volant/image/debian"
 	"github.com/volant-sh/volant/image/oci"
 	"github.com/volant-sh/volant/sandbox"
 )
@@ -91,4 +94,23 @@ func (a pluginImages) Pull(ctx context.Context, ref string, keys []string) error
 		}
 	}
 	return err
+}
+
+// pluginBuilder builds the images plugins ask for with extra packages
+// (image/debian), cached under the images directory.
+type pluginBuilder struct {
+	s   *oci.Store
+	dir string
+	log *slog.Logger
+}
+
+// BuildImage builds the debian image with packages added to its own.
+func (b pluginBuilder) BuildImage(ctx context.Context, base string, packages []string, progress func(string)) (string, error) {
+	if b.s == nil {
+		return "", errdefs.Unavailable("rootfs.packages: this daemon has no image store to build the image into; run it with images")
+	}
+	if base != debian.Name {
+		return "", errdefs.Invalid("rootfs.packages: only the %s image takes extra packages, not %q", debian.Name, base)
+	}
+	return debian.WithPackages(ctx, b.s, filepath.Join(b.dir, "debian"), packages, b.log, progress)
 }

@@ -59,6 +59,10 @@ type Config struct {
 	// Without it such an image is pulled by the first sandbox, and a
 	// signed one cannot be required. Optional.
 	Images Images
+	// Builder builds the images with extra packages manifests name
+	// (rootfs kind image with packages) at install. Without it such a
+	// manifest is refused. Optional.
+	Builder ImageBuilder
 	// Logger receives warnings about broken plugins and leftover files.
 	// Optional.
 	Logger *slog.Logger

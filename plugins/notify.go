@@ -60,3 +60,27 @@ func (r *Registry) publish(ctx context.Context, typ string, e *entry) {
 		r.log.Warn("publishing event", "type", typ, "plugin", e.rec.Name, "err", err)
 	}
 }
+
+// EventImageProgress is the event kind of an image's progress, the same
+// as the image resource's pulls publish; a plugin's image build reports
+// under the ref "plugin:<name>", with phase "build" (one line of the
+// builder's output in line), then "done" or "failed".
+const EventImageProgress = "image.progress"
+
+// buildProgress is the data of the image.progress events of a build.
+type buildProgress struct {
+	Phase string `json:"phase"`
+	Ref   string `json:"ref"`
+	Line  string `json:"line,omitempty"`
+}
+
+// publishProgress records one progress report of an image build.
+func (r *Registry) publishProgress(ctx context.Context, ref, phase, line string) {
+	if r.cfg.Events == nil {
+		return
+	}
+	data, _ := json.Marshal(buildProgress{Phase: phase, Ref: ref, Line: line})
+	if _, err := r.cfg.Events.Publish(context.WithoutCancel(ctx), events.Event{Type: EventImageProgress, Data: data}); err != nil {
+		r.log.Warn("publishing event", "type", EventImageProgress, "ref", ref, "err", err)
+	}
+}

@@ -58,6 +58,7 @@ type env struct {
 	// Images.
 	trusted []string
 	images  plugins.Images
+	builder plugins.ImageBuilder
 	reg     *plugins.Registry
 }
 
@@ -87,6 +88,7 @@ func (e *env) reopen() {
 		SourceDirs:  []string{e.src},
 		TrustedKeys: e.trusted,
 		Images:      e.images,
+		Builder:     e.builder,
 		InUse: func(ctx context.Context, name string) (int, error) {
 			if e.asked != nil {
 				e.asked()

@@ -42,6 +42,14 @@ type RootFS struct {
 	Ref string `json:"ref,omitempty"`
 	// Name (kind image) is a built-in image's name: "debian".
 	Name string `json:"name,omitempty"`
+	// Packages (kind image) are Debian packages installed on top of the
+	// built-in image's own (such as python3-numpy): the daemon builds
+	// that image when the plugin is installed, once per set of packages.
+	Packages []string `json:"packages,omitempty"`
+	// Image is set by the registry (kind image with packages): the name
+	// the built image is registered under in the image store. Leave it
+	// out of a manifest.
+	Image string `json:"image,omitempty"`
 	// Path or URL (kind rootfs, exactly one) is the ext4 or tar (plain,
 	// gzip or zstd) file: a path under the daemon's plugin directories,
 	// or an http(s) URL on a public address.
@@ -93,6 +101,12 @@ func (r *RootFS) validate(p *problems) {
 	if r.Ext4SHA256 != "" {
 		p.add(f+".ext4_sha256", "is set by the registry; remove it from the manifest")
 	}
+	if r.Image != "" {
+		p.add(f+".image", "is set by the registry; remove it from the manifest")
+	}
+	if len(r.Packages) > 0 && r.Kind != RootFSImage {
+		p.add(f+".packages", "is set but kind %q does not take it; extra packages go with kind image (name debian)", r.Kind)
+	}
 	switch r.Kind {
 	case RootFSOCI:
 		switch {
@@ -117,6 +131,7 @@ func (r *RootFS) validate(p *problems) {
 		set("url", r.URL)
 		set("sha256", r.SHA256)
 		set("signature", r.Signature)
+		validatePackages(p, r.Packages)
 	case RootFSFile:
 		switch {
 		case r.Path == "" && r.URL == "":
@@ -186,7 +201,7 @@ func (r *Registry) storeRootFS(ctx context.Context, m *Manifest, keys []*verifie
 		}
 		return nil, nil
 	case RootFSImage:
-		return nil, nil
+		return nil, r.buildImage(ctx, m.Name, rf)
 	}
 	const field = "rootfs"
 	rc, err := r.openRootFSSource(ctx, rf)
@@ -325,6 +340,9 @@ func (e *entry) rootRuntime(b blobs) *RootRuntime {
 	case RootFSOCI:
 		return &RootRuntime{Kind: rf.Kind, Ref: rf.Ref}
 	case RootFSImage:
+		if rf.Image != "" {
+			return &RootRuntime{Kind: rf.Kind, Ref: rf.Image}
+		}
 		return &RootRuntime{Kind: rf.Kind, Ref: rf.Name}
 	}
 	return &RootRuntime{Kind: rf.Kind, Path: b.path(rf.Ext4SHA256), Digest: "sha256:" + rf.Ext4SHA256}

@@ -19,8 +19,9 @@ import (
 )
 
 // MaxManifestSize is the largest manifest ParseManifest reads, artifact
-// contents and OpenAPI document included.
-const MaxManifestSize = 4 << 20
+// contents (base64) and OpenAPI document included: enough for a workload
+// binary of about 40 MB sent inline, as volar plugin install DIR does.
+const MaxManifestSize = 64 << 20
 
 // MaxArtifacts is the most artifacts a manifest may list.
 const MaxArtifacts = 64

@@ -217,7 +217,7 @@ func TestParseManifest(t *testing.T) {
 		{"not json", `{"schema_version":`, []string{"manifest: is not valid JSON"}},
 		{"not object", `[1]`, []string{"manifest is not a JSON object"}},
 		{"empty", ``, []string{"manifest is not a JSON object"}},
-		{"too big", `{"name":"` + strings.Repeat("x", MaxManifestSize) + `"}`, []string{"manifest is 4194315 bytes, more than the 4194304 allowed"}},
+		{"too big", `{"name":"` + strings.Repeat("x", MaxManifestSize) + `"}`, []string{fmt.Sprintf("manifest is %d bytes, more than the %d allowed", MaxManifestSize+11, MaxManifestSize)}},
 		{"invalid", `{"schema_version":1,"name":"echo"}`, []string{"version: is empty"}},
 	}
 	for _, tt := range tests {

@@ -30,7 +30,7 @@ type Plugins interface {
 
 // Body limits of the plugin routes.
 const (
-	maxManifestBytes    = 8 << 20
+	maxManifestBytes    = plugins.MaxManifestSize
 	maxActionInputBytes = 8 << 20
 )
 
@@ -98,7 +98,9 @@ func (s *server) pluginRoutes() {
 
 	install := op(http.MethodPost, "/v1/plugins", "install-plugin", "plugins",
 		"Install a plugin",
-		"Takes a plugin manifest (JSON, at most 8 MiB), checks it and its artifacts, stores it and enables it: "+
+		"Takes a plugin manifest (JSON, at most 64 MiB: artifact files sent inline as base64 content fit, such as a workload binary of tens of MB), "+
+			"checks it and its artifacts, builds the image its rootfs asks for (Debian packages: minutes the first time, "+
+			"reported as image.progress events with ref plugin:NAME), stores it and enables it: "+
 			"sandboxes can then be created with its name as runtime, and its actions called. "+
 			"Artifacts are inline base64 content, files under the daemon's plugin_dirs, or public http(s) URLs; needs an admin token. "+
 			"An invalid manifest answers 400 saying what to fix; a name already installed answers 409 (remove it first).",

@@ -77,7 +77,7 @@ func TestPluginErrors(t *testing.T) {
 	fp.InUse = func(name string) bool { return name == "busy" }
 	want(t, e.do("POST", "/v1/plugins", rawJSON(httpdManifest)), http.StatusCreated, nil)
 	want(t, e.do("POST", "/v1/plugins", rawJSON(`{"name":"busy"}`)), http.StatusCreated, nil)
-	big := `{"name":"big","description":"` + strings.Repeat("x", 9<<20) + `"}`
+	big := `{"name":"big","description":"` + strings.Repeat("x", plugins.MaxManifestSize+1) + `"}`
 	tests := []struct {
 		name, method, path string
 		body               any

@@ -6,6 +6,7 @@
 package debian
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -63,6 +65,11 @@ type Options struct {
 	Mmdebstrap string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
+	// Progress, when set, receives each line mmdebstrap prints while it
+	// builds.
+	Progress func(line string)
+	// ImageName is the name the image is registered under; default Name.
+	ImageName string
 }
 
 func (o Options) withDefaults() Options {
@@ -77,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ImageName == "" {
+		o.ImageName = Name
 	}
 	return o
 }
@@ -120,8 +130,18 @@ func BuildTar(ctx context.Context, opts Options) (string, error) {
 	opts.Logger.Info("building the debian image with mmdebstrap", "suite", opts.Suite, "packages", opts.Packages)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Run(); err != nil {
+	var w io.Writer = &log
+	var lines *lineWriter
+	if opts.Progress != nil {
+		lines = &lineWriter{fn: opts.Progress}
+		w = io.MultiWriter(&log, lines)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	err = cmd.Run()
+	if lines != nil {
+		lines.flush()
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
@@ -151,7 +171,45 @@ func Build(ctx context.Context, store *oci.Store, opts Options) (*oci.Image, err
 	if err != nil {
 		return nil, err
 	}
-	return store.AddImage(ctx, img, oci.ImportOptions{Name: Name, Source: "built-in " + opts.Suite + " " + opts.Key()})
+	return store.AddImage(ctx, img, oci.ImportOptions{Name: opts.ImageName, Source: "built-in " + opts.Suite + " " + opts.Key()})
+}
+
+// lineWriter calls fn with each complete line written to it (output
+// of both streams of one command, written by one goroutine at a time).
+type lineWriter struct {
+	mu  sync.Mutex
+	fn  func(string)
+	buf []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexAny(w.buf, "\r\n")
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimSpace(string(w.buf[:i])); line != "" {
+			w.fn(line)
+		}
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 64<<10 { // a line that never ends is cut
+		w.fn(string(w.buf))
+		w.buf = w.buf[:0]
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if line := strings.TrimSpace(string(w.buf)); line != "" {
+		w.fn(line)
+	}
+	w.buf = nil
 }
 
 // Image wraps the userland tarball as a one-layer OCI image (the layer
