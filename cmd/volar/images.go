@@ -216,6 +216,8 @@ type imageProgress struct {
 	Ref   string `json:"ref"`
 	Done  int64  `json:"done"`
 	Total int64  `json:"total"`
+	// Line is one line of a plugin image's build (phase build).
+	Line string `json:"line"`
 }
 
 // followProgress prints the image.progress events of ref to stderr until
@@ -296,7 +298,12 @@ func progressLine(p imageProgress) string {
 		return fmt.Sprintf("%s: converting, %s of files written", p.Ref, mib(p.Done))
 	case "mkfs":
 		return fmt.Sprintf("%s: making the ext4 (%s of files)", p.Ref, mib(p.Done))
+	case "build", "failed":
+		return fmt.Sprintf("%s: %s", p.Ref, clip(p.Line, 160))
 	case "done":
+		if p.Line != "" {
+			return fmt.Sprintf("%s: done (%s)", p.Ref, p.Line)
+		}
 		return fmt.Sprintf("%s: done", p.Ref)
 	}
 	return fmt.Sprintf("%s: %s", p.Ref, p.Phase)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/volant-sh/volant/apiclient"
 	"github.com/volant-sh/volant/plugins"
 )
 
@@ -18,16 +19,24 @@ const pluginUsage = `usage: volar plugin COMMAND [ARGS]
 Commands:
   ls                list installed plugins
   get NAME          describe a plugin: its workload, artifacts and actions
-  install FILE|-    install (and enable) the plugin of a manifest file, or of stdin
+  install DIR|FILE|-
+                    install (and enable) a plugin: of a plugin directory (DIR/plugin.json,
+                    its relative artifact files read here and uploaded), of a manifest
+                    file, or of stdin
   enable NAME       allow new sandboxes of the plugin's runtime and its actions
   disable NAME      refuse them (running sandboxes keep running)
   rm NAME...        remove plugins no sandbox uses (alias: remove)
 
 A plugin is a runtime: create its sandboxes with 'volar sandbox create
 --runtime NAME' and call its actions with 'volar action ID NAME ACTION'.
-Relative artifact "source" paths in a manifest file are sent as absolute
+With DIR, every artifact whose "source" is a relative path is read by volar
+from DIR and sent inline (its sha256 computed when the manifest has none), so
+one command installs a plugin from a checkout: volar plugin install
+runtimes/python. With FILE or -, relative "source" paths are sent as absolute
 paths, resolved against the file's directory (the working directory for
-stdin); they must be readable by volantd on its host.
+stdin); they must be readable by volantd on its host. An image the manifest
+asks for with packages is built during the install (minutes the first time);
+its progress is printed to stderr.
 `
 
 func cmdPlugin(e *env, args []string) error {
@@ -147,7 +156,7 @@ func pluginGet(e *env, args []string) error {
 }
 
 func pluginInstall(e *env, args []string) error {
-	c := e.newCommand("volar plugin install FILE|-")
+	c := e.newCommand("volar plugin install DIR|FILE|-")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -155,16 +164,27 @@ func pluginInstall(e *env, args []string) error {
 	if err := c.nargs(pos, 1, 1); err != nil {
 		return err
 	}
-	manifest, err := readManifest(e, pos[0])
-	if err != nil {
+	var manifest []byte
+	if st, err := os.Stat(pos[0]); err == nil && st.IsDir() {
+		_, manifest, err = apiclient.PluginDirManifest(pos[0])
+		if err != nil {
+			return err
+		}
+	} else if manifest, err = readManifest(e, pos[0]); err != nil {
 		return err
 	}
 	api, err := e.api()
 	if err != nil {
 		return err
 	}
+	var head struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(manifest, &head)
+	stop := e.followProgress(api, "plugin:"+head.Name)
 	ctx, raw := e.rawContext()
 	p, err := api.InstallPlugin(ctx, manifest)
+	stop(err == nil)
 	if err != nil {
 		return err
 	}

@@ -264,3 +264,25 @@ func TestPluginUsage(t *testing.T) {
 		t.Errorf("help does not list the plugin commands:\n%s", stdout)
 	}
 }
+
+func TestPluginInstallDir(t *testing.T) {
+	mp, v := newPluginAPI(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "kernel.py"), []byte("print('hi')\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "plugin.json"), []byte(`{"schema_version":1,"name":"py","version":"1",
+		"artifacts":[{"path":"/opt/kernel.py","source":"kernel.py"}]}`), 0o644)
+	if code, stdout, stderr := v("", "-q", "plugin", "install", dir); code != 0 || stdout != "py\n" {
+		t.Fatalf("install DIR: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	var sent struct {
+		Artifacts []map[string]any `json:"artifacts"`
+	}
+	json.Unmarshal(mp.Raw("py"), &sent)
+	if a := sent.Artifacts[0]; a["content"] != "cHJpbnQoJ2hpJykK" || a["source"] != nil || len(a["sha256"].(string)) != 64 {
+		t.Errorf("artifact sent = %v, want the file inline with its sha256", a)
+	}
+	os.Remove(filepath.Join(dir, "kernel.py"))
+	if code, _, stderr := v("", "plugin", "install", dir); code != 1 || !strings.Contains(stderr, "kernel.py does not exist") {
+		t.Errorf("install DIR with a missing file: exit %d, stderr %q", code, stderr)
+	}
+}
