@@ -79,8 +79,10 @@ func TestBrowserPlugin(t *testing.T) {
 	first := func(label string, extra map[string]any) sandboxJSON {
 		start := time.Now()
 		sb := e.create(t, extra)
+		created := time.Since(start)
 		nav := e.action(t, sb.ID, "navigate", map[string]any{"url": formURL})
-		t.Logf("figure: create -> first browser_navigate answered (%s, boot %s): %s", label, sb.Boot, time.Since(start).Round(time.Millisecond))
+		t.Logf("figure: create -> first browser_navigate answered (%s, boot %s): %s (the create %s)", label, sb.Boot,
+			time.Since(start).Round(time.Millisecond), created.Round(time.Millisecond))
 		if nav["title"] != "Form" {
 			t.Fatalf("navigate: %v", nav)
 		}
@@ -145,8 +147,11 @@ func TestBrowserPlugin(t *testing.T) {
 		// A page of a real origin, served inside the guest.
 		e.must(t, "PUT", "/v1/sandboxes/"+other.ID+"/workloads/site", map[string]any{
 			"command": []string{"python3", "-m", "http.server", "8000", "--bind", "127.0.0.1", "--directory", "/tmp"},
-			"port":    8000, "ready_timeout_s": 300,
+			"port":    8000,
 		}, nil)
+		if st, err := e.d.Manager().Workload(ctx, other.ID, "site", 5*time.Minute); err != nil || !st.Ready {
+			t.Fatalf("the page server in the guest: %+v %v", st, err)
+		}
 		const site = "http://127.0.0.1:8000/"
 		e.action(t, other.ID, "navigate", map[string]any{"url": site})
 		set := e.action(t, other.ID, "evaluate", map[string]any{"expression": `document.cookie = "who=ada; max-age=86400; path=/"; localStorage.setItem("k", "v"); document.cookie`})
@@ -184,10 +189,7 @@ func TestBrowserPlugin(t *testing.T) {
 	if os.Getenv("VOLANT_BROWSER_COLD") != "" {
 		t.Run("cold boot figure", func(t *testing.T) {
 			e.volar(t, "plugin", "enable", "browser")
-			start := time.Now()
-			sb := e.create(t, map[string]any{"cold_boot": true})
-			e.action(t, sb.ID, "navigate", map[string]any{"url": formURL})
-			t.Logf("figure: create -> first browser_navigate answered (cold boot, boot %s): %s", sb.Boot, time.Since(start).Round(time.Millisecond))
+			first("cold boot", map[string]any{"cold_boot": true})
 		})
 	}
 }
