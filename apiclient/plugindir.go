@@ -25,7 +25,9 @@ const PluginManifestFile = "plugin.json"
 // manifest leaves it out (and checked when it gives one). These are the
 // caller's own files, uploaded: the daemon still reads no host path
 // outside its plugin directories. Absolute sources and URLs are left to
-// the daemon. A missing file is an error that names it.
+// the daemon. An "openapi" given as a string names the OpenAPI document's
+// file in DIR, which is inlined the same way. A missing file is an error
+// that names it.
 func PluginDirManifest(dir string) (name string, manifest []byte, err error) {
 	file := filepath.Join(dir, PluginManifestFile)
 	raw, err := os.ReadFile(file)
@@ -40,9 +42,28 @@ func PluginDirManifest(dir string) (name string, manifest []byte, err error) {
 		return "", nil, fmt.Errorf("%s is not a JSON manifest: %v", file, err)
 	}
 	_ = json.Unmarshal(m["name"], &name)
+	changed := false
+	var doc string
+	if json.Unmarshal(m["openapi"], &doc) == nil && doc != "" {
+		// "openapi": "openapi.json" names the document's file in DIR.
+		path := filepath.Join(dir, doc)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", nil, fmt.Errorf("openapi: %q names a file in %s, but reading it failed: %v", doc, dir, err)
+		}
+		if !json.Valid(b) {
+			return "", nil, fmt.Errorf("openapi: %s is not JSON; give the OpenAPI document as JSON", path)
+		}
+		m["openapi"], changed = b, true
+	}
 	var arts []map[string]json.RawMessage
 	if err := json.Unmarshal(m["artifacts"], &arts); err != nil || arts == nil {
-		return name, raw, nil // absent, or malformed: the daemon says what is wrong
+		// Absent, or malformed: the daemon says what is wrong.
+		if !changed {
+			return name, raw, nil
+		}
+		out, err := json.Marshal(m)
+		return name, out, err
 	}
 	for i, a := range arts {
 		var src string

@@ -1,9 +1,13 @@
 package apiclient
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
 
@@ -84,4 +88,75 @@ func (c *Client) Action(ctx context.Context, idOrName, plugin, action string, in
 		*outer = raw
 	}
 	return json.RawMessage(raw), nil
+}
+
+// ActionAnswer is an action's answer: its media type and bytes.
+type ActionAnswer struct {
+	// ContentType is application/json for a JSON answer, else the binary
+	// media type the action answered (image/png, application/pdf, ...).
+	ContentType string
+	// Body is the answer's bytes (for a streamed call, the result line).
+	Body []byte
+}
+
+// ActionOptions tune CallAction.
+type ActionOptions struct {
+	// Progress, when set, asks for the action's progress lines as they
+	// come (Accept: application/x-ndjson) and receives each one, a JSON
+	// object such as {"type":"progress","message":"..."}.
+	Progress func(line json.RawMessage)
+}
+
+// CallAction calls a plugin's action and returns its typed answer: JSON,
+// or the bytes of a binary media type. With opts.Progress the answer is
+// streamed: each progress line goes to it and the answer is the result
+// line; an error line is returned as an *Error.
+func (c *Client) CallAction(ctx context.Context, idOrName, plugin, action string, input json.RawMessage, opts ActionOptions) (*ActionAnswer, error) {
+	r := request{method: http.MethodPost,
+		path:   sandboxPath(idOrName, "actions", url.PathEscape(plugin), url.PathEscape(action)),
+		header: http.Header{"Accept": {"application/json, application/problem+json, */*"}}}
+	if opts.Progress != nil {
+		r.header.Set("Accept", "application/x-ndjson, application/problem+json")
+	}
+	if len(input) > 0 {
+		r.body, r.contentType = bytes.NewReader(input), "application/json"
+	}
+	resp, err := c.do(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt != "application/x-ndjson" {
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("reading the answer of action %s: %w", action, err)
+		}
+		return &ActionAnswer{ContentType: mt, Body: b}, nil
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var head struct {
+			Type   string `json:"type"`
+			Detail string `json:"detail"`
+			Status int    `json:"status"`
+		}
+		_ = json.Unmarshal(line, &head)
+		switch head.Type {
+		case "result":
+			return &ActionAnswer{ContentType: "application/json", Body: bytes.Clone(line)}, nil
+		case "error":
+			return nil, &Error{Status: head.Status, Title: http.StatusText(head.Status), Detail: head.Detail, Message: head.Detail}
+		}
+		opts.Progress(bytes.Clone(line))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading the stream of action %s: %w", action, err)
+	}
+	return nil, fmt.Errorf("the stream of action %s ended without a result line", action)
 }

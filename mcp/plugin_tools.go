@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/plugins"
+	"github.com/volant-sh/volant/sandbox"
 )
 
 // maxToolName is the longest tool name MCP allows.
@@ -194,9 +196,18 @@ func actionInputSchema(plugin string, raw json.RawMessage) (map[string]any, erro
 
 // actionHandler calls action of plugin in the sandbox named by the
 // sandbox_id argument, with the other arguments as the action's input.
+// When the client sent a progress token, the progress lines of an action
+// that streams become progress notifications.
 func (s *Server) actionHandler(plugin, action string) sdk.ToolHandler {
 	return func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
-		res, err := s.callAction(ctx, plugin, action, req.Params.Arguments)
+		var opts sandbox.ActionOptions
+		if tok := req.Params.GetProgressToken(); tok != nil && req.Session != nil {
+			opts.Progress = func(p sandbox.ActionProgress) {
+				_ = req.Session.NotifyProgress(ctx, &sdk.ProgressNotificationParams{
+					ProgressToken: tok, Message: p.Message, Progress: p.Progress, Total: p.Total})
+			}
+		}
+		res, err := s.callAction(ctx, plugin, action, req.Params.Arguments, opts)
 		if err != nil {
 			res = &sdk.CallToolResult{}
 			res.SetError(toolError(err))
@@ -205,7 +216,7 @@ func (s *Server) actionHandler(plugin, action string) sdk.ToolHandler {
 	}
 }
 
-func (s *Server) callAction(ctx context.Context, plugin, action string, raw json.RawMessage) (*sdk.CallToolResult, error) {
+func (s *Server) callAction(ctx context.Context, plugin, action string, raw json.RawMessage, opts sandbox.ActionOptions) (*sdk.CallToolResult, error) {
 	args := map[string]json.RawMessage{}
 	if raw := bytes.TrimSpace(raw); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
 		if err := json.Unmarshal(raw, &args); err != nil {
@@ -223,17 +234,44 @@ func (s *Server) callAction(ctx context.Context, plugin, action string, raw json
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.eng.Action(ctx, ref.SandboxID, plugin, action, input)
+	out, err := s.eng.Action(ctx, ref.SandboxID, plugin, action, input, opts)
 	if err != nil {
 		return nil, err
 	}
-	answer := bytes.TrimSpace(out)
+	return actionResult(out, "volant://sandboxes/"+url.PathEscape(ref.SandboxID)+"/actions/"+plugin+"/"+action), nil
+}
+
+// actionResult is an action's answer as a tool result. An image answer is
+// image content; another binary answer (a PDF) is an embedded resource
+// whose blob is the bytes, named by uri. A JSON answer is its text (and
+// structured content when it is an object), with every base64 image or
+// PDF its output schema marks (contentEncoding base64, contentMediaType)
+// taken out of the text and sent as image content or an embedded resource
+// after it.
+func actionResult(a *sandbox.ActionAnswer, uri string) *sdk.CallToolResult {
+	if !a.IsJSON() {
+		return &sdk.CallToolResult{Content: []sdk.Content{mediaContent(a.ContentType, a.Body, uri)}}
+	}
+	answer := bytes.TrimSpace(a.Body)
 	if len(answer) == 0 {
 		answer = []byte("null")
 	}
+	answer, media := plugins.SplitMedia(a.Output, answer)
 	res := &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: text(answer)}}}
 	if answer[0] == '{' && json.Valid(answer) {
 		res.StructuredContent = json.RawMessage(answer)
 	}
-	return res, nil
+	for i, m := range media {
+		res.Content = append(res.Content, mediaContent(m.MediaType, m.Data, fmt.Sprintf("%s/media/%d", uri, i+1)))
+	}
+	return res
+}
+
+// mediaContent is bytes of a media type as tool content: an image, or
+// an embedded resource with the bytes as its blob.
+func mediaContent(mediaType string, data []byte, uri string) sdk.Content {
+	if strings.HasPrefix(mediaType, "image/") {
+		return &sdk.ImageContent{Data: data, MIMEType: mediaType}
+	}
+	return &sdk.EmbeddedResource{Resource: &sdk.ResourceContents{URI: uri, MIMEType: mediaType, Blob: data}}
 }

@@ -63,7 +63,7 @@ type Snapshots interface {
 
 // Actions calls a runtime plugin's action in a sandbox.
 type Actions interface {
-	Action(ctx context.Context, idOrName, plugin, action string, input json.RawMessage) (json.RawMessage, error)
+	Action(ctx context.Context, idOrName, plugin, action string, input json.RawMessage, opts ...sandbox.ActionOptions) (*sandbox.ActionAnswer, error)
 }
 
 var _ Engine = (*sandbox.Manager)(nil)

@@ -111,6 +111,14 @@ type Action struct {
 	// input object and its answer. Input defaults to any object.
 	Input  json.RawMessage `json:"input_schema,omitempty"`
 	Output json.RawMessage `json:"output_schema,omitempty"`
+	// OutputContentTypes are the media types the action may answer
+	// (taken from an OpenAPI operation's success response). Default
+	// application/json. A binary type (image/png, application/pdf, ...)
+	// is handed on as bytes of that type (REST: the body; MCP: image
+	// content or an embedded resource); application/x-ndjson or
+	// text/event-stream says the workload can stream progress lines
+	// before its result (see docs/plugins.md for the line format).
+	OutputContentTypes []string `json:"output_content_types,omitempty"`
 	// Query names input properties sent as query parameters rather than
 	// in the JSON body (set for OpenAPI query parameters).
 	Query []string `json:"query,omitempty"`

@@ -155,9 +155,13 @@ func (r *refResolver) action(path, method string, item, op map[string]any) (Acti
 	if a.Input, err = json.Marshal(in.schema()); err != nil {
 		return Action{}, fmt.Errorf("encoding the input schema: %v", err)
 	}
-	out, err := r.responseSchema(op)
+	out, types, err := r.responseSchema(op)
 	if err != nil {
 		return Action{}, err
+	}
+	// Recorded only when the answer may be other than JSON.
+	if slices.ContainsFunc(types, func(t string) bool { return t != "application/json" && !strings.HasSuffix(t, "+json") }) {
+		a.OutputContentTypes = types
 	}
 	if out != nil {
 		if a.Output, err = json.Marshal(out); err != nil {
@@ -267,11 +271,12 @@ func (r *refResolver) requestBody(op map[string]any, in *objectSchema, a *Action
 	return nil
 }
 
-// responseSchema is the JSON schema of the first success response.
-func (r *refResolver) responseSchema(op map[string]any) (any, error) {
+// responseSchema is the JSON schema of the first success response, and
+// the media types it may have.
+func (r *refResolver) responseSchema(op map[string]any) (any, []string, error) {
 	responses, ok := op["responses"].(map[string]any)
 	if !ok {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var codes []string
 	for _, c := range []string{"200", "201"} {
@@ -290,20 +295,30 @@ func (r *refResolver) responseSchema(op map[string]any) (any, error) {
 		}
 	}
 	if len(codes) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	v, err := r.inline(responses[codes[0]], nil)
 	if err != nil {
-		return nil, fmt.Errorf("responses.%s: %v", codes[0], err)
+		return nil, nil, fmt.Errorf("responses.%s: %v", codes[0], err)
 	}
 	resp, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("responses.%s is not an object", codes[0])
+		return nil, nil, fmt.Errorf("responses.%s is not an object", codes[0])
+	}
+	var types []string
+	if content, ok := resp["content"].(map[string]any); ok {
+		for _, mt := range sortedKeys(content) {
+			base, _, _ := strings.Cut(mt, ";")
+			base = strings.ToLower(strings.TrimSpace(base))
+			if strings.Contains(base, "/") && !slices.Contains(types, base) {
+				types = append(types, base)
+			}
+		}
 	}
 	if s, ok := jsonContent(resp); ok {
-		return fixSchema(s), nil
+		return fixSchema(s), types, nil
 	}
-	return nil, nil
+	return nil, types, nil
 }
 
 // jsonContent is the schema of the JSON media type of a request body or

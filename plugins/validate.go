@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"path"
 	"reflect"
 	"regexp"
@@ -22,6 +23,9 @@ import (
 // contents (base64) and OpenAPI document included: enough for a workload
 // binary of about 40 MB sent inline, as volar plugin install DIR does.
 const MaxManifestSize = 64 << 20
+
+// maxContentTypes bounds an action's output_content_types.
+const maxContentTypes = 16
 
 // MaxArtifacts is the most artifacts a manifest may list.
 const MaxArtifacts = 64
@@ -287,6 +291,14 @@ func (a *Action) validate(p *problems, f string) {
 	if len(a.Output) > 0 {
 		if _, err := compileSchema(a.Output); err != nil {
 			p.add(f+".output_schema", "%v", err)
+		}
+	}
+	if len(a.OutputContentTypes) > maxContentTypes {
+		p.add(f+".output_content_types", "lists %d media types; at most %d", len(a.OutputContentTypes), maxContentTypes)
+	}
+	for j, t := range a.OutputContentTypes {
+		if mt, _, err := mime.ParseMediaType(t); err != nil || mt != t || !strings.Contains(t, "/") {
+			p.add(fmt.Sprintf("%s.output_content_types[%d]", f, j), "%q is not a media type; write it as type/subtype in lowercase, without parameters (image/png, application/pdf, application/x-ndjson)", t)
 		}
 	}
 	for _, name := range pathParams(a.Path) {

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"strconv"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/plugins"
+	"github.com/volant-sh/volant/sandbox"
 )
 
 // Plugins is the plugin registry the API serves; *plugins.Registry
@@ -59,11 +62,8 @@ type actionInput struct {
 	ID      string `path:"id" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"Sandbox id or name."`
 	Plugin  string `path:"plugin" minLength:"2" maxLength:"32" pattern:"^[a-z][a-z0-9-]{1,31}$" patternDescription:"a plugin name: 2 to 32 of a-z, 0-9 and '-', starting with a letter" doc:"Plugin name: the sandbox's runtime."`
 	Action  string `path:"action" minLength:"1" maxLength:"48" pattern:"^[a-z][a-z0-9_]{0,47}$" patternDescription:"an action name: 1 to 48 of a-z, 0-9 and '_', starting with a letter" doc:"Action name, as the plugin lists it."`
+	Accept  string `header:"Accept" doc:"application/x-ndjson asks for the action's progress lines as they come, then its result line, one JSON object a line; otherwise the answer comes when the action is done."`
 	RawBody []byte `contentType:"application/json"`
-}
-
-type actionOutput struct {
-	Body json.RawMessage
 }
 
 // registry returns the plugin registry, or the 503 of a daemon without
@@ -195,7 +195,7 @@ func (s *server) pluginRoutes() {
 		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout)
 	act.MaxBodyBytes = maxActionInputBytes
 	act.SkipValidateBody = true // checked here and against the action's schema by the engine
-	huma.Register(s.api, act, func(ctx context.Context, in *actionInput) (*actionOutput, error) {
+	huma.Register(s.api, act, func(ctx context.Context, in *actionInput) (*huma.StreamResponse, error) {
 		if _, err := s.registry(ctx, "action"); err != nil {
 			return nil, err
 		}
@@ -209,17 +209,116 @@ func (s *server) pluginRoutes() {
 			// Huma reuses the body's buffer once the handler returns.
 			input = bytes.Clone(input)
 		}
+		if strings.Contains(in.Accept, ndjson) {
+			id, plugin, action := in.ID, in.Plugin, in.Action
+			return &huma.StreamResponse{Body: func(hc huma.Context) {
+				s.streamAction(ctx, hc, id, plugin, action, input)
+			}}, nil
+		}
 		out, err := s.eng.Action(ctx, in.ID, in.Plugin, in.Action, input)
 		if err != nil {
 			return nil, s.fail(ctx, "action", err)
 		}
-		if len(out) == 0 {
-			out = json.RawMessage(`null`)
-		}
-		return &actionOutput{Body: out}, nil
+		return &huma.StreamResponse{Body: func(hc huma.Context) {
+			body := out.Body
+			if out.IsJSON() {
+				var c bytes.Buffer
+				if json.Compact(&c, body) == nil && c.Len() > 0 {
+					body = c.Bytes()
+				} else if len(bytes.TrimSpace(body)) == 0 {
+					body = []byte("null")
+				}
+			}
+			hc.SetHeader("Content-Type", out.ContentType)
+			hc.SetHeader("Content-Length", strconv.Itoa(len(body)))
+			hc.SetStatus(http.StatusOK)
+			_, _ = hc.BodyWriter().Write(body)
+		}}, nil
 	})
 	s.jsonBody(act, "The action's input (see its input_schema); empty means {}.", nil, false)
-	s.api.OpenAPI().Paths[act.Path].Post.Responses["200"].Description = "The action's answer: the workload's JSON as is (null when it answered nothing)."
+	ok := s.api.OpenAPI().Paths[act.Path].Post.Responses["200"]
+	ok.Description = "The action's answer: the workload's JSON as is (null when it answered nothing), " +
+		"or, for an action whose output_content_types name a binary type (image/png, application/pdf, ...), the bytes with their content type. " +
+		"With Accept: application/x-ndjson, the progress lines of an action that streams, then its result line " +
+		"(`{\"type\":\"progress\",\"message\":...}` ... `{\"type\":\"result\",...}`, or `{\"type\":\"error\",\"detail\":...}`)."
+	ok.Content = map[string]*huma.MediaType{
+		"application/json":         {Schema: &huma.Schema{}},
+		ndjson:                     {Schema: &huma.Schema{Type: "string"}},
+		"image/*":                  {Schema: &huma.Schema{Type: "string", Format: "binary"}},
+		"application/pdf":          {Schema: &huma.Schema{Type: "string", Format: "binary"}},
+		"application/octet-stream": {Schema: &huma.Schema{Type: "string", Format: "binary"}},
+	}
+}
+
+// ndjson is the media type of streamed action answers.
+const ndjson = "application/x-ndjson"
+
+// streamAction answers an action as NDJSON: each progress line as the
+// workload sends it, then the result line. An error before the first
+// line is an ordinary problem answer; after it, an error line.
+func (s *server) streamAction(ctx context.Context, hc huma.Context, id, plugin, action string, input json.RawMessage) {
+	w := hc.BodyWriter()
+	started := false
+	start := func() {
+		if !started {
+			hc.SetHeader("Content-Type", ndjson)
+			hc.SetStatus(http.StatusOK)
+			started = true
+		}
+	}
+	line := func(b []byte) {
+		start()
+		_, _ = w.Write(append(bytes.TrimSpace(b), '\n'))
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		} else if rw, ok := w.(http.ResponseWriter); ok {
+			_ = http.NewResponseController(rw).Flush()
+		}
+	}
+	out, err := s.eng.Action(ctx, id, plugin, action, input, sandbox.ActionOptions{
+		Progress: func(p sandbox.ActionProgress) { line(p.Line) },
+	})
+	if err != nil {
+		p := problemOf(err)
+		s.logFailure(ctx, "action", p.Status, err)
+		if !started {
+			hc.SetHeader("Content-Type", "application/problem+json")
+			hc.SetStatus(p.Status)
+			b, _ := json.Marshal(p)
+			_, _ = w.Write(b)
+			return
+		}
+		b, _ := json.Marshal(map[string]any{"type": "error", "status": p.Status, "detail": p.Detail})
+		line(b)
+		return
+	}
+	line(resultLine(out))
+}
+
+// resultLine is an answer as the result line of a stream: a JSON object
+// with "type": "result" (set when the workload's object lacks it), any
+// other JSON as {"type":"result","value":...}, bytes as
+// {"type":"result","content_type":...,"data":<base64>}.
+func resultLine(a *sandbox.ActionAnswer) []byte {
+	if !a.IsJSON() {
+		b, _ := json.Marshal(map[string]any{"type": "result", "content_type": a.ContentType, "data": a.Body})
+		return b
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(a.Body, &obj) == nil && obj != nil {
+		if string(obj["type"]) == `"result"` {
+			return a.Body
+		}
+		obj["type"] = json.RawMessage(`"result"`)
+		b, _ := json.Marshal(obj)
+		return b
+	}
+	body := a.Body
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("null")
+	}
+	b, _ := json.Marshal(map[string]json.RawMessage{"type": json.RawMessage(`"result"`), "value": body})
+	return b
 }
 
 // jsonBody adjusts the request body of a registered POST operation whose

@@ -24,15 +24,22 @@ type Plugins interface {
 	Action(ctx context.Context, plugin, action string) (*plugins.Action, error)
 }
 
-// maxActionAnswer caps the workload's answer to an action.
-const maxActionAnswer = 8 << 20
+// maxActionAnswer caps the workload's answer to an action (and one line
+// of a stream): a screenshot of a long page is several MB.
+const maxActionAnswer = 32 << 20
 
 // Action calls a plugin's action in a sandbox of that plugin's runtime:
 // input is checked against the action's input schema and sent to the
 // workload's HTTP API over the agent channel (path parameters and query
 // parameters taken from it, the rest as the JSON body); the answer is
-// the workload's JSON.
-func (m *Manager) Action(ctx context.Context, idOrName, plugin, action string, input json.RawMessage) (json.RawMessage, error) {
+// the workload's JSON, or its bytes with their media type (see
+// ActionAnswer). opts (at most one) may take the progress of a workload
+// that streams.
+func (m *Manager) Action(ctx context.Context, idOrName, plugin, action string, input json.RawMessage, opts ...ActionOptions) (*ActionAnswer, error) {
+	var o ActionOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	if m.cfg.Plugins == nil {
 		return nil, errdefs.Unavailable("plugins are not enabled on this daemon")
 	}
@@ -62,6 +69,7 @@ func (m *Manager) Action(ctx context.Context, idOrName, plugin, action string, i
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Accept", acceptOf(act, o.Progress != nil))
 	agent := in.agent
 	port := rt.Workload.Port
 	hc := &http.Client{Transport: &http.Transport{
@@ -73,17 +81,14 @@ func (m *Manager) Action(ctx context.Context, idOrName, plugin, action string, i
 		return nil, errdefs.Unavailable("plugin %s's workload in sandbox %s did not answer %s %s: %v", plugin, rec.ID, req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxActionAnswer+1))
-	if err != nil {
-		return nil, errdefs.Unavailable("reading plugin %s's answer: %v", plugin, err)
-	}
-	if len(body) > maxActionAnswer {
-		return nil, errdefs.Unavailable("plugin %s's answer to %s is larger than %d bytes", plugin, action, maxActionAnswer)
-	}
 	if resp.StatusCode/100 != 2 {
+		body, err := readCapped(plugin, action, resp.Body)
+		if err != nil {
+			return nil, err
+		}
 		return nil, actionFailed(plugin, action, resp.StatusCode, body)
 	}
-	return answerJSON(body), nil
+	return readAnswer(plugin, action, act, resp, o)
 }
 
 // actionInput decodes and checks an action's input: a JSON object (empty

@@ -55,8 +55,8 @@ func askOS(t *testing.T, m *sandbox.Manager, id string) (osID, hello string) {
 		t.Fatalf("action os in %s: %v", id, err)
 	}
 	var got struct{ ID, Hello string }
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("answer %s: %v", out, err)
+	if err := json.Unmarshal(out.Body, &got); err != nil {
+		t.Fatalf("answer %s: %v", out.Body, err)
 	}
 	return got.ID, got.Hello
 }

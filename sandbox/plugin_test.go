@@ -105,8 +105,8 @@ func TestPluginRuntimeAndActions(t *testing.T) {
 		Method, Query string
 		Body          map[string]any
 	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("answer %s: %v", out, err)
+	if err := json.Unmarshal(out.Body, &got); err != nil {
+		t.Fatalf("answer %s: %v", out.Body, err)
 	}
 	if got.Method != "POST" || got.Query != "lang=en" || got.Body["msg"] != "hi" || got.Body["lang"] != nil {
 		t.Fatalf("the workload was asked %+v", got)

@@ -407,7 +407,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/healthz":
-            self.reply(200, {"ok": True, "preloaded": self.kernel.worker.preloaded})
+            # KERNEL_REQUIRE names modules the interpreter must have
+            # imported before it counts as ready (the plugin's template is
+            # taken then, with them loaded).
+            loaded = self.kernel.worker.preloaded
+            missing = [m for m in os.environ.get("KERNEL_REQUIRE", "").split(",") if m and m not in loaded]
+            if missing:
+                return self.problem(503, "the interpreter could not import %s" % ", ".join(missing))
+            self.reply(200, {"ok": True, "preloaded": loaded})
         elif self.path == "/openapi.json":
             with open(OPENAPI_PATH, "rb") as f:
                 self.reply(200, f.read())
@@ -461,10 +468,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
         try:
-            ans = self.kernel.run_code(code, timeout, lambda s, t: send({"type": s, "text": t}))
+            # Volant's stream format: progress lines, then the result line.
+            ans = self.kernel.run_code(code, timeout, lambda s, t: send({"type": "progress", "stream": s, "message": t}))
             ans["type"] = "result"
         except Busy:
-            ans = {"type": "error", "detail": "the interpreter is running other code; wait for it or call interrupt"}
+            ans = {"type": "error", "status": 409, "detail": "the interpreter is running other code; wait for it or call interrupt"}
         send(ans)
         with wlock:
             self.wfile.write(b"0\r\n\r\n")

@@ -205,7 +205,7 @@ func TestStreamingOutput(t *testing.T) {
 	if last["type"] != "result" || last["result"] != "'done'" || !strings.Contains(last["stdout"].(string), "line 2") {
 		t.Errorf("last line: %v", last)
 	}
-	if lines[0]["type"] != "stdout" {
+	if lines[0]["type"] != "progress" || lines[0]["stream"] != "stdout" {
 		t.Errorf("first line is not output: %v", lines[0])
 	}
 }

@@ -38,6 +38,9 @@ type Engine struct {
 	// OnAction, when set, answers plugin actions (after the sandbox is
 	// found running); otherwise plugins are unavailable. Set it before use.
 	OnAction func(ctx context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error)
+	// OnActionAnswer, when set, answers plugin actions instead of
+	// OnAction, with a typed answer (binary media, streams' progress).
+	OnActionAnswer func(ctx context.Context, id, plugin, action string, input json.RawMessage, opts sandbox.ActionOptions) (*sandbox.ActionAnswer, error)
 	// IDPrefix starts the sandboxes' ids (numbered from 1); empty means
 	// "sbx-". Snapshots are numbered apart, "snap-1" on. Set it before use.
 	IDPrefix string
@@ -424,12 +427,23 @@ func (e *Engine) DeleteSnapshot(ctx context.Context, id string) error {
 
 // Action calls e.OnAction on a running sandbox; without it, plugins are
 // unavailable.
-func (e *Engine) Action(ctx context.Context, id, plugin, action string, input json.RawMessage) (json.RawMessage, error) {
+func (e *Engine) Action(ctx context.Context, id, plugin, action string, input json.RawMessage, opts ...sandbox.ActionOptions) (*sandbox.ActionAnswer, error) {
 	if _, err := e.Guest(ctx, id); err != nil {
 		return nil, err
+	}
+	if e.OnActionAnswer != nil {
+		var o sandbox.ActionOptions
+		if len(opts) > 0 {
+			o = opts[0]
+		}
+		return e.OnActionAnswer(ctx, id, plugin, action, input, o)
 	}
 	if e.OnAction == nil {
 		return nil, errdefs.Unavailable("plugins are not enabled on this daemon")
 	}
-	return e.OnAction(ctx, id, plugin, action, input)
+	out, err := e.OnAction(ctx, id, plugin, action, input)
+	if err != nil {
+		return nil, err
+	}
+	return &sandbox.ActionAnswer{ContentType: "application/json", Body: out}, nil
 }
