@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/volant-sh/volant/plugins"
 )
 
 var update = flag.Bool("update", false, "rewrite plugin.json's openapi from the actions")
@@ -72,5 +74,45 @@ func TestPluginManifest(t *testing.T) {
 	}
 	if diff := cmp.Diff(DefaultFlags, m.Workload.Command[i+1:]); diff != "" {
 		t.Errorf("the workload command's Chromium flags are not DefaultFlags (-want +got):\n%s", diff)
+	}
+}
+
+// TestPluginManifestValid checks plugin.json as the daemon reads it, the
+// workload binary sent inline as volar sends it, and that the screenshot
+// and pdf actions are binary answers.
+func TestPluginManifestValid(t *testing.T) {
+	raw, err := os.ReadFile("plugin.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range m["artifacts"].([]any) {
+		a := a.(map[string]any)
+		delete(a, "source")
+		a["content"] = []byte("a stand-in for bin/volant-browser")
+	}
+	sent, _ := json.Marshal(m)
+	man, err := plugins.ParseManifest(sent)
+	if err != nil {
+		t.Fatalf("plugin.json is refused: %v", err)
+	}
+	acts, err := plugins.ActionsFromOpenAPI(man.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string][]string{}
+	for _, a := range acts {
+		types[a.Name] = a.OutputContentTypes
+	}
+	for name, want := range map[string]string{"take_screenshot": "image/png", "pdf": "application/pdf"} {
+		if !slices.Contains(types[name], want) {
+			t.Errorf("action %s answers %v, want %s among them", name, types[name], want)
+		}
+	}
+	if len(acts) != len(actions) {
+		t.Errorf("the document has %d actions, the service %d", len(acts), len(actions))
 	}
 }

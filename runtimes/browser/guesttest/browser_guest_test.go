@@ -136,7 +136,24 @@ func TestBrowserPlugin(t *testing.T) {
 	})
 
 	t.Run("Playwright connectOverCDP through the port proxy", func(t *testing.T) {
-		e.node(t, script, "cdp", "http://"+e.addr+"/v1/sandboxes/"+sb.ID+"/ports/9222", "Form")
+		port := "/v1/sandboxes/" + sb.ID + "/ports/9222"
+		// Behind the token; with it, the WebSocket URL names the proxy.
+		resp, err := http.Get("http://" + e.addr + port + "/json/version")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("DevTools without a token: %d, want 401", resp.StatusCode)
+		}
+		var version struct {
+			URL string `json:"webSocketDebuggerUrl"`
+		}
+		e.must(t, "GET", port+"/json/version", nil, &version)
+		if want := "ws://" + e.addr + port + "/devtools/browser/"; !strings.HasPrefix(version.URL, want) {
+			t.Errorf("webSocketDebuggerUrl %q, want it under %s", version.URL, want)
+		}
+		e.node(t, script, "cdp", "http://"+e.addr+port, "Form")
 		// The agent's browser still answers after Playwright left.
 		if nav := e.action(t, sb.ID, "navigate", map[string]any{"url": formURL}); nav["title"] != "Form" {
 			t.Errorf("navigate after Playwright: %v", nav)
