@@ -23,6 +23,21 @@ func (r *Registry) Install(ctx context.Context, raw []byte) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
+	// An image with packages takes minutes to build: it is built before
+	// the registry's lock is taken, so other installs, enables and
+	// disables are not held up (a failed install keeps the built image,
+	// cached for the next try).
+	if rf := m.RootFS; rf != nil && rf.Kind == RootFSImage && len(rf.Packages) > 0 {
+		if old, ok := r.lookup(m.Name); ok {
+			return nil, errdefs.WithRemedy(errdefs.Conflict("plugin %q is already installed (version %s); remove it first or install this one under another name",
+				m.Name, old.rec.Version), errdefs.OpPluginRemove, "name", m.Name)
+		}
+		built := *rf
+		if err := r.buildImage(ctx, m.Name, &built); err != nil {
+			return nil, err
+		}
+		m.RootFS = &built
+	}
 	e, err := r.install(ctx, m)
 	if err != nil {
 		return nil, err

@@ -201,6 +201,9 @@ func (r *Registry) storeRootFS(ctx context.Context, m *Manifest, keys []*verifie
 		}
 		return nil, nil
 	case RootFSImage:
+		if rf.Image != "" { // built by Install
+			return nil, nil
+		}
 		return nil, r.buildImage(ctx, m.Name, rf)
 	}
 	const field = "rootfs"

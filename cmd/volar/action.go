@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+
+	"github.com/volant-sh/volant/apiclient"
 )
 
 const actionUsage = `usage: volar action ID PLUGIN ACTION [JSON|-] [--arg KEY=VALUE]...
@@ -16,6 +19,11 @@ object built from --arg flags; without any, it is {}. An --arg VALUE that
 is a JSON number, boolean, object, array or "quoted string" is sent as
 that; any other VALUE as a string. 'volar plugin get PLUGIN' lists the
 actions.
+
+An answer of a binary media type (a screenshot, a PDF) is written to the
+file -o names, or to stdout when it is not a terminal. --progress prints
+the progress lines of an action that streams (python's run_code output)
+to stderr as they come.
 `
 
 func cmdAction(e *env, args []string) error {
@@ -23,6 +31,8 @@ func cmdAction(e *env, args []string) error {
 	c.usage = actionUsage
 	var kvs listFlag
 	c.fs.Var(&kvs, "arg", "an input property, as `KEY=VALUE` (repeatable)")
+	out := c.fs.String("o", "", "write a binary answer to `FILE`")
+	progress := c.fs.Bool("progress", false, "print the action's progress lines to stderr as they come")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -58,10 +68,37 @@ func cmdAction(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := api.Action(e.ctx, pos[0], pos[1], pos[2], input)
+	var opts apiclient.ActionOptions
+	if *progress {
+		opts.Progress = func(line json.RawMessage) {
+			var l struct{ Message, Text string }
+			_ = json.Unmarshal(line, &l)
+			if l.Message == "" {
+				l.Message = l.Text
+			}
+			fmt.Fprintln(e.stderr, strings.TrimRight(l.Message, "\n"))
+		}
+	}
+	ans, err := api.CallAction(e.ctx, pos[0], pos[1], pos[2], input, opts)
 	if err != nil {
 		return err
 	}
+	if ans.ContentType != "" && ans.ContentType != "application/json" && !strings.HasSuffix(ans.ContentType, "+json") {
+		switch {
+		case *out != "":
+			if err := os.WriteFile(*out, ans.Body, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "wrote %s (%s, %d bytes)\n", *out, ans.ContentType, len(ans.Body))
+		case isTerminal(e.stdout):
+			return fmt.Errorf("the answer is %s (%d bytes), not text: give -o FILE, or redirect stdout", ans.ContentType, len(ans.Body))
+		default:
+			_, err = e.stdout.Write(ans.Body)
+			return err
+		}
+		return nil
+	}
+	raw := ans.Body
 	if e.g.json {
 		printJSON(e.stdout, raw)
 		return nil

@@ -286,3 +286,24 @@ func TestPluginInstallDir(t *testing.T) {
 		t.Errorf("install DIR with a missing file: exit %d, stderr %q", code, stderr)
 	}
 }
+
+func TestActionBinaryAndProgress(t *testing.T) {
+	_, v := newPluginAPI(t)
+	if code, stdout, stderr := v("", "sandbox", "create", "-q"); code != 0 || stdout != "sb1\n" {
+		t.Fatalf("create: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	// Binary answers go to -o (or a non-terminal stdout); progress to stderr.
+	shot := filepath.Join(t.TempDir(), "shot.png")
+	if code, _, stderr := v("", "action", "-o", shot, "sb1", "web", "shot"); code != 0 || !strings.Contains(stderr, "image/png") {
+		t.Errorf("action -o: exit %d, stderr %q", code, stderr)
+	}
+	if b, _ := os.ReadFile(shot); string(b) != "\x89PNG fake" {
+		t.Errorf("the file -o wrote holds %q", b)
+	}
+	if code, stdout, _ := v("", "action", "sb1", "web", "shot"); code != 0 || stdout != "\x89PNG fake" {
+		t.Errorf("action to a pipe: exit %d, stdout %q", code, stdout)
+	}
+	if code, stdout, stderr := v("", "action", "--progress", "sb1", "web", "ticks"); code != 0 || stderr != "tick 1\n" || !strings.Contains(stdout, `"done"`) {
+		t.Errorf("action --progress: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}

@@ -41,6 +41,23 @@ func newRealAPI(t *testing.T, opts ...func(*rest.Options)) (*httptest.Server, st
 		}
 		return json.Marshal(map[string]any{"sandbox": id, "plugin": plugin, "action": action, "input": input})
 	}
+	onJSON := eng.OnAction
+	eng.OnActionAnswer = func(ctx context.Context, id, plugin, action string, input json.RawMessage, opts sandbox.ActionOptions) (*sandbox.ActionAnswer, error) {
+		switch action {
+		case "shot":
+			return &sandbox.ActionAnswer{ContentType: "image/png", Body: []byte("\x89PNG fake")}, nil
+		case "ticks":
+			if opts.Progress != nil {
+				opts.Progress(sandbox.ActionProgress{Line: json.RawMessage(`{"type":"progress","stream":"stdout","message":"tick 1\n"}`)})
+			}
+			return &sandbox.ActionAnswer{ContentType: "application/json", Body: []byte(`{"type":"result","result":"done"}`)}, nil
+		}
+		out, err := onJSON(ctx, id, plugin, action, input)
+		if err != nil {
+			return nil, err
+		}
+		return &sandbox.ActionAnswer{ContentType: "application/json", Body: out}, nil
+	}
 	a := auth.New(authtest.NewStore(), nil)
 	tok, _, err := a.Create(context.Background(), "admin", auth.CreateOptions{Scope: auth.ScopeAdmin})
 	if err != nil {

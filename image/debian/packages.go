@@ -7,10 +7,13 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/image/oci"
 )
+
+var buildMu sync.Mutex
 
 // WithPackages builds (or finds built) the debian image with extra
 // packages on top of DefaultPackages and registers it in store under
@@ -20,6 +23,10 @@ import (
 // build keeps nothing; its error carries mmdebstrap's last lines, and is
 // ErrInvalidArgument when a package does not exist.
 func WithPackages(ctx context.Context, store *oci.Store, cacheDir string, extra []string, log *slog.Logger, progress func(string)) (string, error) {
+	// One build at a time: two of the same set would share a temporary
+	// file, and two different ones would only slow each other down.
+	buildMu.Lock()
+	defer buildMu.Unlock()
 	if os.Geteuid() != 0 {
 		return "", errdefs.Unavailable("building an image with packages needs the daemon to run as root (mmdebstrap --mode=root and the ext4 conversion); run volantd as root, or install a plugin without rootfs.packages")
 	}

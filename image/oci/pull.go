@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -23,6 +24,14 @@ import (
 // BuiltinNames are image names that never go to a registry: they name
 // images Volant builds itself (volantd image build).
 var BuiltinNames = map[string]bool{"debian": true}
+
+// builtWithPackages matches the names of built-in images built with extra
+// packages for a plugin (image/debian.WithPackages): debian-<16 hex>.
+var builtWithPackages = regexp.MustCompile(`^debian-[0-9a-f]{16}$`)
+
+// IsBuilt reports whether ref names an image Volant builds rather than
+// pulls: a built-in name, or a built-in image with a plugin's packages.
+func IsBuilt(ref string) bool { return BuiltinNames[ref] || builtWithPackages.MatchString(ref) }
 
 // PullOptions tune one Pull.
 type PullOptions struct {

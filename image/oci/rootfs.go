@@ -18,6 +18,9 @@ func (s *Store) RootFS(ctx context.Context, ref string) (*RootFS, error) {
 		if BuiltinNames[ref] {
 			return nil, errdefs.NotFound("the built-in image %q is not built yet: run volantd image build (make image)", ref)
 		}
+		if IsBuilt(ref) {
+			return nil, errdefs.NotFound("the image %q is built when a plugin that asks for it is installed, and it is gone: remove the plugin and install it again", ref)
+		}
 		if _, perr := parseRef(ref); perr != nil {
 			return nil, err
 		}
