@@ -199,9 +199,19 @@ func (b *Browser) Ping(ctx context.Context) error {
 // Exited is closed when Chromium's process has ended.
 func (b *Browser) Exited() <-chan struct{} { return b.exited }
 
-// Close ends the browser.
+// Close ends the browser: it asks Chromium to close, so the profile's
+// cookies and local storage are written out, and kills it if it has not
+// gone within a few seconds.
 func (b *Browser) Close() error {
 	if b.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if b.conn.call(ctx, "", "Browser.close", nil, nil) == nil {
+			select {
+			case <-b.exited:
+			case <-ctx.Done():
+			}
+		}
+		cancel()
 		_ = b.conn.close()
 	}
 	b.kill()
