@@ -76,7 +76,8 @@ func TestBrowserPlugin(t *testing.T) {
 
 	// The first create takes the warm guest; the next one, made while
 	// the pool refills, restores from the template.
-	first := func(label string, extra map[string]any) sandboxJSON {
+	first := func(t *testing.T, label string, extra map[string]any) sandboxJSON {
+		t.Helper()
 		start := time.Now()
 		sb := e.create(t, extra)
 		created := time.Since(start)
@@ -88,8 +89,8 @@ func TestBrowserPlugin(t *testing.T) {
 		}
 		return sb
 	}
-	sb := first("warm pool", nil)
-	other := first("template", nil)
+	sb := first(t, "warm pool", nil)
+	other := first(t, "template", nil)
 	t.Logf("figure: PSS of an idle browser sandbox (warm): %d MiB; a second, restored from the template: %d MiB", pssMiB(sb.PID), pssMiB(other.PID))
 
 	t.Run("form through refs", func(t *testing.T) {
@@ -206,7 +207,7 @@ func TestBrowserPlugin(t *testing.T) {
 	if os.Getenv("VOLANT_BROWSER_COLD") != "" {
 		t.Run("cold boot figure", func(t *testing.T) {
 			e.volar(t, "plugin", "enable", "browser")
-			first("cold boot", map[string]any{"cold_boot": true})
+			first(t, "cold boot", map[string]any{"cold_boot": true})
 		})
 	}
 }
