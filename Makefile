@@ -19,11 +19,14 @@ deps:
 test-deps:
 	@scripts/deps.sh --test
 
+# bin/volant-browser is the browser plugin's workload (runtimes/browser/
+# plugin.json takes it from there): static, it runs in the plugin's root.
 build:
 	@mkdir -p $(BIN)
 	go build -o $(BIN)/volantd ./cmd/volantd
 	go build -o $(BIN)/volar ./cmd/volar
 	$(GOFLAGS_STATIC) go build -trimpath -ldflags='-s -w -buildid=' -o $(BIN)/kestrel ./cmd/kestrel
+	$(GOFLAGS_STATIC) go build -trimpath -ldflags='-s -w -buildid=' -o $(BIN)/volant-browser ./runtimes/browser/cmd/volant-browser
 
 image: deps build
 	$(BIN)/volantd image build --state-dir $(STATE_DIR) --kestrel $(BIN)/kestrel

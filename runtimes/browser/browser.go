@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -38,6 +39,10 @@ type Config struct {
 	DebugPort int
 	// Width and Height size new tabs' viewports; default 1280x720.
 	Width, Height int
+	// Flags are how Chromium runs: nil means DefaultFlags. The DevTools
+	// address, the profile, the window size and the first page are
+	// always added.
+	Flags []string
 	// ExtraFlags are added to Chromium's command line.
 	ExtraFlags []string
 	// StartTimeout bounds the wait for Chromium's DevTools; default 10 min
@@ -67,17 +72,29 @@ func (c *Config) defaults() {
 	}
 }
 
+// DefaultFlags run Chromium headless in a sandbox's guest: no GPU, no
+// zygote, no setuid sandbox of its own (the microVM is the sandbox), no
+// /dev/shm (small in a guest), and none of the background traffic a
+// desktop browser makes (updates, sync, metrics). They work under
+// emulation (TCG) as well as with KVM.
+var DefaultFlags = []string{
+	"--headless=new", "--no-sandbox", "--disable-gpu", "--no-zygote", "--disable-dev-shm-usage",
+	"--no-first-run", "--no-default-browser-check", "--disable-background-networking",
+	"--disable-component-update", "--disable-sync", "--disable-quic", "--disable-breakpad",
+	"--metrics-recording-only", "--mute-audio", "--password-store=basic",
+}
+
 // flags returns Chromium's command line but the binary.
 func (c *Config) flags() []string {
-	f := []string{
-		"--headless=new", "--no-sandbox", "--disable-gpu", "--no-zygote", "--disable-dev-shm-usage",
-		"--no-first-run", "--no-default-browser-check", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--disable-quic", "--disable-breakpad",
-		"--metrics-recording-only", "--mute-audio", "--password-store=basic",
+	f := append([]string(nil), c.Flags...)
+	if c.Flags == nil {
+		f = append(f, DefaultFlags...)
+	}
+	f = append(f,
 		fmt.Sprintf("--remote-debugging-address=%s", c.DebugAddr),
 		fmt.Sprintf("--remote-debugging-port=%d", c.DebugPort),
 		fmt.Sprintf("--window-size=%d,%d", c.Width, c.Height),
-	}
+	)
 	if c.UserDataDir != "" {
 		f = append(f, "--user-data-dir="+c.UserDataDir)
 	}
@@ -109,6 +126,7 @@ func Start(ctx context.Context, cfg Config) (*Browser, error) {
 		if err := os.MkdirAll(cfg.UserDataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("creating the browser profile dir: %w", err)
 		}
+		clearSingleton(cfg.UserDataDir)
 	}
 	cmd := exec.Command(cfg.Chromium, cfg.flags()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -163,12 +181,37 @@ func Start(ctx context.Context, cfg Config) (*Browser, error) {
 	return b, nil
 }
 
+// clearSingleton removes the profile's lock of a Chromium that did not
+// exit cleanly. Chromium refuses a profile locked by another host name,
+// and a sandbox's host name changes (the template's, then its own); only
+// this process starts Chromium on this profile.
+func clearSingleton(dir string) {
+	for _, f := range []string{"SingletonLock", "SingletonSocket", "SingletonCookie"} {
+		_ = os.Remove(filepath.Join(dir, f))
+	}
+}
+
+// Ping checks that the browser answers a DevTools command.
+func (b *Browser) Ping(ctx context.Context) error {
+	return b.conn.call(ctx, "", "Browser.getVersion", nil, nil)
+}
+
 // Exited is closed when Chromium's process has ended.
 func (b *Browser) Exited() <-chan struct{} { return b.exited }
 
-// Close ends the browser.
+// Close ends the browser: it asks Chromium to close, so the profile's
+// cookies and local storage are written out, and kills it if it has not
+// gone within a few seconds.
 func (b *Browser) Close() error {
 	if b.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if b.conn.call(ctx, "", "Browser.close", nil, nil) == nil {
+			select {
+			case <-b.exited:
+			case <-ctx.Done():
+			}
+		}
+		cancel()
 		_ = b.conn.close()
 	}
 	b.kill()

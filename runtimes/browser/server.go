@@ -43,7 +43,15 @@ func NewService(b *Browser, log *slog.Logger) (*Service, error) {
 // GET /openapi.json.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
+	// Healthy means Chromium answers over DevTools, so a sandbox (and
+	// its template) counts as ready only with a working browser.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		if err := s.browser.Ping(ctx); err != nil {
+			problem(w, http.StatusServiceUnavailable, "the browser does not answer: "+err.Error())
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "tabs": len(s.browser.Tabs())})
 	})
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
