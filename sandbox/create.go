@@ -33,6 +33,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if spec.Runtime == "" {
 		spec.Runtime = DefaultRuntime
 	}
+	ctx, tm := withTiming(ctx)
 	// The create is a use of its runtime from before it resolves it, so
 	// a plugin cannot be disabled or removed under it (RuntimeInUse).
 	defer m.creating(spec.Runtime)()
@@ -42,6 +43,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	}
 	defer m.creatingImage(spec)()
 
+	step(ctx, "resolve")
 	id := newID("sbx-")
 	if err := m.admit(id, spec); err != nil {
 		return nil, err
@@ -49,10 +51,12 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	m.makeRoom() // background.go: warm guests give way
 	unlock := m.locks.lock(id)
 	defer unlock()
+	step(ctx, "admit")
 	if spec, err = m.insertRecord(ctx, id, spec, from); err != nil {
 		m.unadmit(id)
 		return nil, err
 	}
+	step(ctx, "record")
 	if err := m.bootNew(ctx, id, spec, rt, from); err != nil {
 		m.discard(ctx, id, err)
 		return nil, err
@@ -60,7 +64,12 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if from == nil && !spec.ColdBoot {
 		m.ensureTemplate(spec, rt)
 	}
-	return m.Get(ctx, id)
+	sb, err := m.Get(ctx, id)
+	step(ctx, "get")
+	if sb != nil {
+		tm.log(m.log, "create timing", "sandbox", id, "boot", sb.Boot)
+	}
+	return sb, err
 }
 
 // resolve completes a valid spec: the snapshot it restores from (which
@@ -207,6 +216,7 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	if err != nil {
 		return err
 	}
+	step(ctx, "network")
 	cfg := m.vmConfig(id, spec, rt)
 	cfg.Net = gn.dev
 	cmdline := []string{"volant.hostname=" + id}
@@ -235,18 +245,18 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	cfg.Cmdline = strings.Join(cmdline, " ")
 	rev.add(func() { _ = os.Remove(cfg.MemoryFile) })
 
-	t0 := time.Now()
 	vm, bootKind, err := m.startVM(ctx, cfg, from, warm, &rev)
 	if err != nil {
 		return err
 	}
-	t1 := time.Now()
+	step(ctx, "vmm")
 	agent, err := m.connectAgent(ctx, id, vm, spec, rt, gn, from, warm)
 	if err != nil {
 		return err
 	}
-	m.log.Debug("vm started", "sandbox", id, "boot", bootKind, "vmm", t1.Sub(t0), "agent", time.Since(t1))
-	return m.markRunning(ctx, id, vm, agent, gn, bootKind, from)
+	err = m.markRunning(ctx, id, vm, agent, gn, bootKind, from)
+	step(ctx, "mark-running")
+	return err
 }
 
 // attachNetwork gives a sandbox its network: in bridge mode a lease and a
@@ -339,6 +349,11 @@ func (m *Manager) connectAgent(ctx context.Context, id string, vm hypervisor.VM,
 	if err := m.waitAgent(ctx, vm, ready); err != nil {
 		return nil, err
 	}
+	if from != nil {
+		step(ctx, "identity")
+	} else {
+		step(ctx, "agent")
+	}
 	if from == nil && gn.ip != "" {
 		// A cold-booted guest got its identity from the command line;
 		// once its agent answers, check that the guest applied it.
@@ -359,6 +374,7 @@ func (m *Manager) connectAgent(ctx context.Context, id string, vm hypervisor.VM,
 	if err := m.installCA(ctx, agent, spec); err != nil {
 		return nil, err
 	}
+	step(ctx, "setup")
 	return agent, nil
 }
 

@@ -110,6 +110,8 @@ func (m *Manager) wake(ctx context.Context, id string) (store.Sandbox, error) {
 		return rec, err
 	}
 	defer unlock()
+	ctx, tm := withTiming(ctx)
+	defer tm.log(m.log, "wake timing", "sandbox", rec.ID)
 	if err := m.wakeLocked(ctx, rec); err != nil {
 		return rec, err
 	}
@@ -134,6 +136,7 @@ func (m *Manager) wakeLocked(ctx context.Context, rec store.Sandbox) error {
 	if err := m.admit(rec.ID, spec); err != nil {
 		return fmt.Errorf("waking hibernated sandbox %s: %w", rec.ID, err)
 	}
+	step(ctx, "find-admit")
 	// The wake belongs to the sandbox, not to the request that asked for
 	// it: a caller that gives up does not leave a half-restored guest.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.BootTimeout)

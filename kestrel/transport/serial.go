@@ -57,8 +57,10 @@ func FindSerialPort(sysfsDir, devDir, name string) (string, error) {
 type SerialConfig struct {
 	// Logger logs session starts and ends; nil discards.
 	Logger *slog.Logger
-	// PollInterval is how often to look for a host while none is
-	// connected; 0 means 100ms.
+	// PollInterval bounds how long the listener waits for a host while
+	// none is connected. It does not poll: a virtio-serial port wakes it
+	// when a host connects or data arrives (hostWaiter); the bound only
+	// covers a device that does not (a pty in tests). 0 means 100ms.
 	PollInterval time.Duration
 }
 
@@ -79,8 +81,9 @@ type SerialListener struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	mu   sync.Mutex
-	sess *yamux.Session
+	mu     sync.Mutex
+	sess   *yamux.Session
+	waiter *hostWaiter
 }
 
 // ListenSerial opens the device at path and serves sessions on it.
@@ -133,6 +136,9 @@ func (l *SerialListener) Close() error {
 		if l.sess != nil {
 			l.sess.Close()
 		}
+		if l.waiter != nil {
+			l.waiter.kick()
+		}
 		l.mu.Unlock()
 		<-l.done
 		l.f.Close()
@@ -145,6 +151,11 @@ func (l *SerialListener) Addr() net.Addr { return l.addr }
 
 func (l *SerialListener) run() {
 	defer close(l.done)
+	w := newHostWaiter(l.f, l.poll)
+	defer w.close()
+	l.mu.Lock()
+	l.waiter = w
+	l.mu.Unlock()
 	waiting := false
 	for {
 		select {
@@ -161,11 +172,7 @@ func (l *SerialListener) run() {
 				// reached the guest (after a snapshot restore, say).
 				l.drain()
 			}
-			select {
-			case <-l.closing:
-				return
-			case <-time.After(l.poll):
-			}
+			w.wait()
 			continue
 		}
 		waiting = false
