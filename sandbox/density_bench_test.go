@@ -20,7 +20,8 @@ import (
 // `exec true`: the hibernate call's time, and the wake latency (the exec
 // that finds it hibernated, restores it and answers).
 func BenchmarkHibernateWake(b *testing.B) {
-	env := sandboxtest.New(b, nil)
+	var tl timingLog
+	env := sandboxtest.New(b, func(c *sandbox.Config) { c.Logger = tl.logger() })
 	m := env.Manager
 	ctx := context.Background()
 	sb, err := m.Create(ctx, sandbox.Spec{})
@@ -42,6 +43,7 @@ func BenchmarkHibernateWake(b *testing.B) {
 	}
 	benchfig.Durations(b, "hibernate", hib)
 	benchfig.Durations(b, "wake-to-exec-true", wake)
+	tl.report(b)
 }
 
 // BenchmarkIdleAdmitted creates idle 256 MiB sandboxes with the daemon's
