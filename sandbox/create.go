@@ -341,7 +341,10 @@ func (m *Manager) connectAgent(ctx context.Context, id string, vm hypervisor.VM,
 		_, err := agent.Ready(ctx)
 		return err
 	}
-	if from != nil {
+	switch {
+	case from != nil && from.own:
+		ready = func(ctx context.Context) error { return resume(ctx, agent, id) }
+	case from != nil:
 		ready = func(ctx context.Context) error {
 			return m.reconfigure(ctx, agent, id, gn.ip, gn.gw, gn.mac, spec.Network)
 		}
@@ -442,6 +445,20 @@ func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip,
 	}
 	if _, err := agent.Reconfigure(ctx, req); err != nil {
 		return fmt.Errorf("giving sandbox %s its identity: %w", id, err)
+	}
+	return nil
+}
+
+// resume tells a guest woken from its own hibernation the time and gives
+// it fresh entropy (a snapshot restored twice must not repeat its random
+// stream). Its network and hostname are as it left them: the same lease,
+// MAC and tap name, so the network part of a reconfigure, the slowest
+// under TCG, is skipped.
+func resume(ctx context.Context, agent *client.Client, id string) error {
+	entropy := make([]byte, 64)
+	_, _ = rand.Read(entropy)
+	if _, err := agent.Reconfigure(ctx, client.ReconfigureRequest{TimeUnixNS: time.Now().UnixNano(), Entropy: entropy}); err != nil {
+		return fmt.Errorf("resuming sandbox %s: %w", id, err)
 	}
 	return nil
 }

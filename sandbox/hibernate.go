@@ -180,7 +180,7 @@ func (m *Manager) wakeLocked(ctx context.Context, rec store.Sandbox) error {
 	defer cancel()
 	start := time.Now()
 	// The restore keeps the sandbox's own origin (meta.Restored).
-	ref := &snapshotRef{id: meta.Restored, dir: dir, man: man}
+	ref := &snapshotRef{id: meta.Restored, dir: dir, man: man, own: true}
 	if err := m.boot(bctx, rec.ID, spec, rt, ref, nil); err != nil {
 		m.unadmit(rec.ID)
 		return fmt.Errorf("waking hibernated sandbox %s: %w; it stays hibernated", rec.ID, err)

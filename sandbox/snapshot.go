@@ -59,6 +59,9 @@ type snapshotRef struct {
 	id  string
 	dir string
 	man Manifest
+	// own is set for a sandbox's own hibernation: the guest wakes with
+	// the identity it had (hibernate.go), so it only needs the time.
+	own bool
 }
 
 func (m *Manager) snapshotDir(id string) string {

@@ -225,10 +225,9 @@ func serialListener(log *slog.Logger) (net.Listener, error) {
 		dev, err := transport.FindSerialPort("/sys/class/virtio-ports", "/dev", client.SerialPortName)
 		if err == nil {
 			log.Info("agent port", "device", dev)
-			// The port wakes the listener when a host connects (after a
-			// snapshot restore, say), so an idle guest does not poll; the
-			// interval only bounds a wake-up that never comes.
-			return transport.ListenSerial(dev, transport.SerialConfig{Logger: log, PollInterval: time.Second})
+			// A short poll while no host is connected: after a snapshot restore the
+			// new host is noticed within milliseconds.
+			return transport.ListenSerial(dev, transport.SerialConfig{Logger: log, PollInterval: 5 * time.Millisecond})
 		}
 		lastErr = err
 		time.Sleep(100 * time.Millisecond)

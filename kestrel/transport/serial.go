@@ -57,10 +57,8 @@ func FindSerialPort(sysfsDir, devDir, name string) (string, error) {
 type SerialConfig struct {
 	// Logger logs session starts and ends; nil discards.
 	Logger *slog.Logger
-	// PollInterval bounds how long the listener waits for a host while
-	// none is connected. It does not poll: a virtio-serial port wakes it
-	// when a host connects or data arrives (hostWaiter); the bound only
-	// covers a device that does not (a pty in tests). 0 means 100ms.
+	// PollInterval is how often to look for a host while none is
+	// connected; 0 means 100ms.
 	PollInterval time.Duration
 }
 
@@ -81,9 +79,8 @@ type SerialListener struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	mu     sync.Mutex
-	sess   *yamux.Session
-	waiter *hostWaiter
+	mu   sync.Mutex
+	sess *yamux.Session
 }
 
 // ListenSerial opens the device at path and serves sessions on it.
@@ -136,9 +133,6 @@ func (l *SerialListener) Close() error {
 		if l.sess != nil {
 			l.sess.Close()
 		}
-		if l.waiter != nil {
-			l.waiter.kick()
-		}
 		l.mu.Unlock()
 		<-l.done
 		l.f.Close()
@@ -151,11 +145,6 @@ func (l *SerialListener) Addr() net.Addr { return l.addr }
 
 func (l *SerialListener) run() {
 	defer close(l.done)
-	w := newHostWaiter(l.f, l.poll)
-	defer w.close()
-	l.mu.Lock()
-	l.waiter = w
-	l.mu.Unlock()
 	waiting := false
 	for {
 		select {
@@ -172,7 +161,11 @@ func (l *SerialListener) run() {
 				// reached the guest (after a snapshot restore, say).
 				l.drain()
 			}
-			w.wait()
+			select {
+			case <-l.closing:
+				return
+			case <-time.After(l.poll):
+			}
 			continue
 		}
 		waiting = false
