@@ -3,12 +3,14 @@ package sandbox_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/volant-sh/volant/plugins"
 	"github.com/volant-sh/volant/sandbox"
 	"github.com/volant-sh/volant/sandbox/sandboxtest"
 )
@@ -80,5 +82,35 @@ func TestHibernateWakesOnPTYAndPort(t *testing.T) {
 	resp, err := io.ReadAll(conn)
 	if err != nil || !strings.Contains(string(resp), "kept") {
 		t.Fatalf("the web server after hibernate answered %q, %v; want the page it served before", resp, err)
+	}
+}
+
+// TestHibernateWakesOnAction: a plugin action wakes a hibernated sandbox
+// of the plugin's runtime; its workload (started before the hibernation,
+// not again after) answers it, and its files are there.
+func TestHibernateWakesOnAction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a guest")
+	}
+	fp := &fakePlugins{runtimes: map[string]*plugins.Runtime{"echo": echoPlugin(t)}}
+	env := sandboxtest.New(t, func(c *sandbox.Config) { c.Plugins = fp })
+	m := env.Manager
+	ctx := context.Background()
+	sb, err := m.Create(ctx, sandbox.Spec{Runtime: "echo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	execOut(t, m, sb.ID, "sh", "-c", "echo kept > /root/f")
+	hibernate(t, m, sb.ID)
+	out, err := m.Action(ctx, sb.ID, "echo", "say", json.RawMessage(`{"msg":"hi"}`))
+	if err != nil {
+		t.Fatalf("action on a hibernated sandbox: %v", err)
+	}
+	var got struct{ Body map[string]any }
+	if err := json.Unmarshal(out, &got); err != nil || got.Body["msg"] != "hi" {
+		t.Fatalf("action answer %s (%v); want the workload's echo", out, err)
+	}
+	if got := execOut(t, m, sb.ID, "cat", "/root/f"); got != "kept" {
+		t.Fatalf("file after the wake reads %q", got)
 	}
 }
