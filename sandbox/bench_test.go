@@ -98,7 +98,9 @@ func waitTemplate(b testing.TB, m *sandbox.Manager) string {
 // BenchmarkFork forks a running sandbox into 10 and into 50 clones: the
 // fork call's wall time, and the PSS of each idle clone.
 func BenchmarkFork(b *testing.B) {
-	env := sandboxtest.New(b, nil)
+	var tl timingLog
+	env := sandboxtest.New(b, func(c *sandbox.Config) { c.Logger = tl.logger() })
+	defer tl.report(b)
 	m := env.Manager
 	ctx := context.Background()
 	src, err := m.Create(ctx, sandbox.Spec{})
