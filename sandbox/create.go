@@ -438,8 +438,14 @@ func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip,
 	entropy := make([]byte, 64)
 	_, _ = rand.Read(entropy)
 	req := client.ReconfigureRequest{Hostname: id, TimeUnixNS: time.Now().UnixNano(), Entropy: entropy, IPCIDR: ip, Gateway: gw}
-	// A user-mode guest keeps the template's MAC: its network stack is
-	// its own, so it collides with nothing.
+	// A user-mode guest keeps the template's MAC and address: its network
+	// stack is its own, so it collides with nothing, and every user-mode
+	// guest has the same address, which the template or snapshot had
+	// already (a snapshot restores only in its own network mode). So the
+	// network part, the dearest of a reconfigure under TCG, is left out.
+	if mode == NetworkUser {
+		req.IPCIDR, req.Gateway = "", ""
+	}
 	if mode == NetworkBridge {
 		req.MAC = mac
 		if dns := m.guestDNS(mode, gw); dns != "" {
@@ -453,15 +459,17 @@ func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip,
 }
 
 // restoredFirstTry bounds the first request to a guest just restored.
-const restoredFirstTry = 500 * time.Millisecond
+const restoredFirstTry = 250 * time.Millisecond
 
 // quickFirstTry bounds ready's first call by restoredFirstTry, the later
 // ones by waitAgent's own attempt timeout. A restored guest may lose the
 // first request sent to it: its agent can notice the hang-up of the host
 // that took the snapshot only after the restore, and then clears the line
 // (kestrel/transport), eating what the new host sent. Without this the
-// request would hang for a whole attempt (2 s); a guest slow to answer
-// only repeats it (the requests sent here may be applied twice).
+// request would hang for a whole attempt (2 s). A guest only slow to
+// answer (its code not yet translated under TCG) goes on with the first
+// request and answers the repeat fast: the cost is one round trip (and
+// the requests sent here may be applied twice, which they allow).
 func quickFirstTry(ready func(context.Context) error) func(context.Context) error {
 	first := true
 	return func(ctx context.Context) error {

@@ -146,7 +146,7 @@ func (m *Manager) restoreWarm(ctx context.Context, ref *snapshotRef, spec Spec) 
 		if _, err := w.agent.Health(ctx); err != nil {
 			return err
 		}
-		if _, err := w.agent.Reconfigure(ctx, m.warmIdentity(id, spec.Network)); err != nil {
+		if _, err := w.agent.Reconfigure(ctx, warmIdentity(id, spec.Network)); err != nil {
 			return err
 		}
 		_, err := w.agent.Exec(ctx, client.ExecRequest{Argv: []string{"true"}, TimeoutMS: 10000}, nil)
@@ -165,17 +165,14 @@ func (m *Manager) restoreWarm(ctx context.Context, ref *snapshotRef, spec Spec) 
 // kind of network change a create makes, so the guest code a create's
 // reconfigure runs is translated already under TCG. A bridge guest gets its
 // own MAC and an address of TEST-NET-1 (RFC 5737, never routed), which the
-// create's reconfigure replaces; a user-mode guest gets the address it keeps.
-func (m *Manager) warmIdentity(id string, mode NetworkMode) client.ReconfigureRequest {
+// create's reconfigure replaces; a user-mode guest keeps its network as it
+// is (so does its create: reconfigure).
+func warmIdentity(id string, mode NetworkMode) client.ReconfigureRequest {
 	entropy := make([]byte, 64)
 	_, _ = rand.Read(entropy)
 	req := client.ReconfigureRequest{Hostname: id, TimeUnixNS: time.Now().UnixNano(), Entropy: entropy}
-	switch mode {
-	case NetworkBridge:
+	if mode == NetworkBridge {
 		req.MAC, req.IPCIDR, req.Gateway = userMAC(id), "192.0.2.2/24", "192.0.2.1"
-	case NetworkUser:
-		un := m.cfg.Driver.Capabilities().UserNetAddr
-		req.IPCIDR, req.Gateway = un.IP, un.Gateway
 	}
 	return req
 }
