@@ -50,7 +50,9 @@ func createToFirstExec(b *testing.B, m *sandbox.Manager, spec sandbox.Spec) (tim
 // and the default create, which takes a guest the warm pool restored from
 // that template ahead of time.
 func BenchmarkCreateToFirstExec(b *testing.B) {
-	env := sandboxtest.New(b, func(c *sandbox.Config) { c.Templates, c.WarmPool = true, 2 })
+	var tl timingLog
+	env := sandboxtest.New(b, func(c *sandbox.Config) { c.Templates, c.WarmPool, c.Logger = true, 2, tl.logger() })
+	defer tl.report(b)
 	m := env.Manager
 	ctx := context.Background()
 	tpl := waitWarm(b, m, sandbox.Spec{})
