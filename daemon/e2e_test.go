@@ -41,7 +41,7 @@ var (
 )
 
 // buildVolantd builds cmd/volantd once per test binary.
-func buildVolantd(t *testing.T) string {
+func buildVolantd(t testing.TB) string {
 	buildOnce.Do(func() {
 		binPath = filepath.Join(testguest.CacheDir(), "volantd-under-test")
 		cmd := exec.Command("go", "build", "-o", binPath, "github.com/volant-sh/volant/cmd/volantd")

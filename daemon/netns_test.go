@@ -34,7 +34,7 @@ type testNS struct {
 // newTestNS creates a fresh network namespace with lo up, for a daemon that
 // boots guests in it. It skips when namespaces cannot be made here (not
 // root, no ip command) or guests must not boot (-short).
-func newTestNS(t *testing.T) *testNS {
+func newTestNS(t testing.TB) *testNS {
 	t.Helper()
 	testguest.Skip(t)
 	if os.Geteuid() != 0 {
@@ -154,7 +154,7 @@ func (n *testNS) taps(t *testing.T) []string {
 // namespace with bridge networking, reached over its state directory's
 // unix socket (which works across namespaces).
 type nsVolantd struct {
-	t        *testing.T
+	t        testing.TB
 	ns       *testNS
 	bin      string
 	stateDir string
@@ -169,7 +169,7 @@ type nsVolantd struct {
 
 // newNSVolantd prepares (but does not start) a daemon inside ns over a
 // fresh state dir, with bridge networking on subnet as the default.
-func newNSVolantd(t *testing.T, ns *testNS, listen, subnet string) *nsVolantd {
+func newNSVolantd(t testing.TB, ns *testNS, listen, subnet string) *nsVolantd {
 	t.Helper()
 	kestrel := testguest.KestrelPath(t)
 	dir, err := os.MkdirTemp("", "vdns")

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +50,9 @@ func createToFirstExec(b *testing.B, m *sandbox.Manager, spec sandbox.Spec) (tim
 // and the default create, which takes a guest the warm pool restored from
 // that template ahead of time.
 func BenchmarkCreateToFirstExec(b *testing.B) {
-	env := sandboxtest.New(b, func(c *sandbox.Config) { c.Templates, c.WarmPool = true, 2 })
+	var tl timingLog
+	env := sandboxtest.New(b, func(c *sandbox.Config) { c.Templates, c.WarmPool, c.Logger = true, 2, tl.logger() })
+	defer tl.report(b)
 	m := env.Manager
 	ctx := context.Background()
 	tpl := waitWarm(b, m, sandbox.Spec{})
@@ -68,16 +71,14 @@ func BenchmarkCreateToFirstExec(b *testing.B) {
 		pooled = append(pooled, d)
 		_ = m.Delete(ctx, sb.ID)
 	}
-	med := func(x []time.Duration) time.Duration {
-		sort.Slice(x, func(i, j int) bool { return x[i] < x[j] })
-		return x[len(x)/2]
-	}
-	reportMedian(b, cold, "cold-ms")
-	reportMedian(b, restore, "restore-ms")
-	reportMedian(b, pooled, "pooled-ms")
-	if len(cold) > 0 {
-		b.ReportMetric(float64(med(cold))/float64(med(restore)), "cold/restore")
-		b.ReportMetric(float64(med(cold))/float64(med(pooled)), "cold/pooled")
+	c := benchfig.Durations(b, "cold-create-to-first-exec", cold)
+	r := benchfig.Durations(b, "template-restore-create-to-first-exec", restore)
+	p := benchfig.Durations(b, "warm-pool-create-to-first-exec", pooled)
+	benchfig.Ratio(b, "cold/template-restore", c, r)
+	benchfig.Ratio(b, "cold/warm-pool", c, p)
+	// The report's machine line reads the accelerator from here.
+	if info, err := m.System(ctx); err == nil {
+		b.Logf("accel=%s", info.Accel)
 	}
 }
 
@@ -96,36 +97,80 @@ func waitTemplate(b testing.TB, m *sandbox.Manager) string {
 	return ""
 }
 
-// BenchmarkFork10 forks a running sandbox into ten clones.
-func BenchmarkFork10(b *testing.B) {
-	env := sandboxtest.New(b, nil)
+// BenchmarkFork forks a running sandbox into 10 and into 50 clones: the
+// fork call's wall time, and the PSS of each idle clone.
+func BenchmarkFork(b *testing.B) {
+	var tl timingLog
+	env := sandboxtest.New(b, func(c *sandbox.Config) { c.Logger = tl.logger() })
+	defer tl.report(b)
 	m := env.Manager
 	ctx := context.Background()
 	src, err := m.Create(ctx, sandbox.Spec{})
 	if err != nil {
 		b.Fatal(err)
 	}
+	for _, n := range []int{10, 50} {
+		b.Run(fmt.Sprintf("count=%d", n), func(b *testing.B) {
+			var walls []time.Duration
+			var pss []float64
+			for b.Loop() {
+				start := time.Now()
+				clones, err := m.Fork(ctx, src.ID, sandbox.ForkRequest{Count: n})
+				if err != nil {
+					b.Fatal(err)
+				}
+				walls = append(walls, time.Since(start))
+				time.Sleep(2 * time.Second) // let the clones settle idle
+				var sum float64
+				for _, c := range clones {
+					sum += pssMiB(c.PID)
+				}
+				pss = append(pss, sum/float64(len(clones)))
+				for _, c := range clones {
+					_ = m.Delete(ctx, c.ID)
+				}
+			}
+			benchfig.Durations(b, fmt.Sprintf("fork%d-wall", n), walls)
+			benchfig.Report(b, "pss-per-idle-clone", "MiB", pss)
+		})
+	}
+}
+
+// BenchmarkConcurrentCreates20 creates 20 sandboxes at once (the warm pool
+// and the template there, as a daemon has them) and reports the wall time
+// until all of them answered an `exec true`.
+func BenchmarkConcurrentCreates20(b *testing.B) {
+	env := sandboxtest.New(b, func(c *sandbox.Config) { c.Templates, c.WarmPool = true, 2 })
+	m := env.Manager
+	ctx := context.Background()
+	waitWarm(b, m, sandbox.Spec{})
 	var walls []time.Duration
-	var pss []float64
 	for b.Loop() {
 		start := time.Now()
-		clones, err := m.Fork(ctx, src.ID, sandbox.ForkRequest{Count: 10})
-		if err != nil {
-			b.Fatal(err)
+		ids := make([]string, 20)
+		errs := make([]error, 20)
+		var wg sync.WaitGroup
+		for i := range ids {
+			wg.Go(func() {
+				sb, err := m.Create(ctx, sandbox.Spec{})
+				if err == nil {
+					ids[i] = sb.ID
+					_, err = m.Exec(ctx, sb.ID, sandbox.ExecRequest{Cmd: []string{"true"}}, nil)
+				}
+				errs[i] = err
+			})
 		}
+		wg.Wait()
 		walls = append(walls, time.Since(start))
-		time.Sleep(2 * time.Second) // let the clones settle idle
-		var sum float64
-		for _, c := range clones {
-			sum += pssMiB(c.PID)
+		for i, id := range ids {
+			if errs[i] != nil {
+				b.Fatalf("create %d: %v", i, errs[i])
+			}
+			_ = m.Delete(ctx, id)
 		}
-		pss = append(pss, sum/float64(len(clones)))
-		for _, c := range clones {
-			_ = m.Delete(ctx, c.ID)
-		}
+		waitWarm(b, m, sandbox.Spec{})
 	}
-	benchfig.Durations(b, "fork10-wall", walls)
-	benchfig.Report(b, "pss-per-idle-clone", "MiB", pss)
+	benchfig.Durations(b, "20-concurrent-creates-wall", walls)
 }
 
 // pssMiB is a process's proportional set size.
@@ -160,7 +205,7 @@ func BenchmarkExecTrue(b *testing.B) {
 		}
 		samples = append(samples, time.Since(start))
 	}
-	reportMedian(b, samples, "ms")
+	benchfig.Durations(b, "exec-true-round-trip", samples)
 }
 
 // BenchmarkFileWriteRead10MiB writes then reads 10 MiB through the agent.

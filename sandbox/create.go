@@ -33,6 +33,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if spec.Runtime == "" {
 		spec.Runtime = DefaultRuntime
 	}
+	ctx, tm := withTiming(ctx)
 	// The create is a use of its runtime from before it resolves it, so
 	// a plugin cannot be disabled or removed under it (RuntimeInUse).
 	defer m.creating(spec.Runtime)()
@@ -42,6 +43,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	}
 	defer m.creatingImage(spec)()
 
+	step(ctx, "resolve")
 	id := newID("sbx-")
 	if err := m.admit(id, spec); err != nil {
 		return nil, err
@@ -49,10 +51,12 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	m.makeRoom() // background.go: warm guests give way
 	unlock := m.locks.lock(id)
 	defer unlock()
+	step(ctx, "admit")
 	if spec, err = m.insertRecord(ctx, id, spec, from); err != nil {
 		m.unadmit(id)
 		return nil, err
 	}
+	step(ctx, "record")
 	if err := m.bootNew(ctx, id, spec, rt, from); err != nil {
 		m.discard(ctx, id, err)
 		return nil, err
@@ -60,7 +64,12 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Sandbox, error) {
 	if from == nil && !spec.ColdBoot {
 		m.ensureTemplate(spec, rt)
 	}
-	return m.Get(ctx, id)
+	sb, err := m.Get(ctx, id)
+	step(ctx, "get")
+	if sb != nil {
+		tm.log(m.log, "create timing", "sandbox", id, "boot", sb.Boot)
+	}
+	return sb, err
 }
 
 // resolve completes a valid spec: the snapshot it restores from (which
@@ -207,6 +216,7 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	if err != nil {
 		return err
 	}
+	step(ctx, "network")
 	cfg := m.vmConfig(id, spec, rt)
 	cfg.Net = gn.dev
 	cmdline := []string{"volant.hostname=" + id}
@@ -235,18 +245,18 @@ func (m *Manager) boot(ctx context.Context, id string, spec Spec, rt Runtime, fr
 	cfg.Cmdline = strings.Join(cmdline, " ")
 	rev.add(func() { _ = os.Remove(cfg.MemoryFile) })
 
-	t0 := time.Now()
 	vm, bootKind, err := m.startVM(ctx, cfg, from, warm, &rev)
 	if err != nil {
 		return err
 	}
-	t1 := time.Now()
+	step(ctx, "vmm")
 	agent, err := m.connectAgent(ctx, id, vm, spec, rt, gn, from, warm)
 	if err != nil {
 		return err
 	}
-	m.log.Debug("vm started", "sandbox", id, "boot", bootKind, "vmm", t1.Sub(t0), "agent", time.Since(t1))
-	return m.markRunning(ctx, id, vm, agent, gn, bootKind, from)
+	err = m.markRunning(ctx, id, vm, agent, gn, bootKind, from)
+	step(ctx, "mark-running")
+	return err
 }
 
 // attachNetwork gives a sandbox its network: in bridge mode a lease and a
@@ -331,13 +341,24 @@ func (m *Manager) connectAgent(ctx context.Context, id string, vm hypervisor.VM,
 		_, err := agent.Ready(ctx)
 		return err
 	}
-	if from != nil {
+	switch {
+	case from != nil && from.own:
+		ready = func(ctx context.Context) error { return resume(ctx, agent, id) }
+	case from != nil:
 		ready = func(ctx context.Context) error {
 			return m.reconfigure(ctx, agent, id, gn.ip, gn.gw, gn.mac, spec.Network)
 		}
 	}
+	if from != nil && warm == nil {
+		ready = quickFirstTry(ready)
+	}
 	if err := m.waitAgent(ctx, vm, ready); err != nil {
 		return nil, err
+	}
+	if from != nil {
+		step(ctx, "identity")
+	} else {
+		step(ctx, "agent")
 	}
 	if from == nil && gn.ip != "" {
 		// A cold-booted guest got its identity from the command line;
@@ -359,6 +380,7 @@ func (m *Manager) connectAgent(ctx context.Context, id string, vm hypervisor.VM,
 	if err := m.installCA(ctx, agent, spec); err != nil {
 		return nil, err
 	}
+	step(ctx, "setup")
 	return agent, nil
 }
 
@@ -416,8 +438,14 @@ func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip,
 	entropy := make([]byte, 64)
 	_, _ = rand.Read(entropy)
 	req := client.ReconfigureRequest{Hostname: id, TimeUnixNS: time.Now().UnixNano(), Entropy: entropy, IPCIDR: ip, Gateway: gw}
-	// A user-mode guest keeps the template's MAC: its network stack is
-	// its own, so it collides with nothing.
+	// A user-mode guest keeps the template's MAC and address: its network
+	// stack is its own, so it collides with nothing, and every user-mode
+	// guest has the same address, which the template or snapshot had
+	// already (a snapshot restores only in its own network mode). So the
+	// network part, the dearest of a reconfigure under TCG, is left out.
+	if mode == NetworkUser {
+		req.IPCIDR, req.Gateway = "", ""
+	}
 	if mode == NetworkBridge {
 		req.MAC = mac
 		if dns := m.guestDNS(mode, gw); dns != "" {
@@ -426,6 +454,45 @@ func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip,
 	}
 	if _, err := agent.Reconfigure(ctx, req); err != nil {
 		return fmt.Errorf("giving sandbox %s its identity: %w", id, err)
+	}
+	return nil
+}
+
+// restoredFirstTry bounds the first request to a guest just restored.
+const restoredFirstTry = 250 * time.Millisecond
+
+// quickFirstTry bounds ready's first call by restoredFirstTry, the later
+// ones by waitAgent's own attempt timeout. A restored guest may lose the
+// first request sent to it: its agent can notice the hang-up of the host
+// that took the snapshot only after the restore, and then clears the line
+// (kestrel/transport), eating what the new host sent. Without this the
+// request would hang for a whole attempt (2 s). A guest only slow to
+// answer (its code not yet translated under TCG) goes on with the first
+// request and answers the repeat fast: the cost is one round trip (and
+// the requests sent here may be applied twice, which they allow).
+func quickFirstTry(ready func(context.Context) error) func(context.Context) error {
+	first := true
+	return func(ctx context.Context) error {
+		if first {
+			first = false
+			ctx, cancel := context.WithTimeout(ctx, restoredFirstTry)
+			defer cancel()
+			return ready(ctx)
+		}
+		return ready(ctx)
+	}
+}
+
+// resume tells a guest woken from its own hibernation the time and gives
+// it fresh entropy (a snapshot restored twice must not repeat its random
+// stream). Its network and hostname are as it left them: the same lease,
+// MAC and tap name, so the network part of a reconfigure, the slowest
+// under TCG, is skipped.
+func resume(ctx context.Context, agent *client.Client, id string) error {
+	entropy := make([]byte, 64)
+	_, _ = rand.Read(entropy)
+	if _, err := agent.Reconfigure(ctx, client.ReconfigureRequest{TimeUnixNS: time.Now().UnixNano(), Entropy: entropy}); err != nil {
+		return fmt.Errorf("resuming sandbox %s: %w", id, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"strconv"
@@ -20,7 +21,8 @@ import (
 // `exec true`: the hibernate call's time, and the wake latency (the exec
 // that finds it hibernated, restores it and answers).
 func BenchmarkHibernateWake(b *testing.B) {
-	env := sandboxtest.New(b, nil)
+	var tl timingLog
+	env := sandboxtest.New(b, func(c *sandbox.Config) { c.Logger = tl.logger() })
 	m := env.Manager
 	ctx := context.Background()
 	sb, err := m.Create(ctx, sandbox.Spec{})
@@ -42,6 +44,7 @@ func BenchmarkHibernateWake(b *testing.B) {
 	}
 	benchfig.Durations(b, "hibernate", hib)
 	benchfig.Durations(b, "wake-to-exec-true", wake)
+	tl.report(b)
 }
 
 // BenchmarkIdleAdmitted creates idle 256 MiB sandboxes with the daemon's
@@ -101,4 +104,75 @@ func hostSize() sandbox.HostSize {
 		h.MemoryMiB = int(uint64(si.Totalram) * uint64(si.Unit) >> 20)
 	}
 	return h
+}
+
+// BenchmarkHibernatedFleet makes VOLANT_BENCH_FLEET sandboxes (default
+// 500) exist at once, most of them hibernated: it creates them one after
+// another (from the warm pool) and hibernates each but the last
+// VOLANT_BENCH_FLEET_RUNNING (default 4), within VOLANT_BENCH_FLEET_BUDGET
+// (default 15m; it stops early and reports how far it got). Then it asks
+// up to 20 random hibernated ones for `exec true`: the wake-to-exec
+// latency with the fleet there. Figures: how many exist, how long making
+// them took, and the wake latencies.
+func BenchmarkHibernatedFleet(b *testing.B) {
+	target := envInt("VOLANT_BENCH_FLEET", 500)
+	running := envInt("VOLANT_BENCH_FLEET_RUNNING", 4)
+	budget := 15 * time.Minute
+	if v, err := time.ParseDuration(os.Getenv("VOLANT_BENCH_FLEET_BUDGET")); err == nil && v > 0 {
+		budget = v
+	}
+	host := hostSize()
+	env := sandboxtest.New(b, func(c *sandbox.Config) {
+		c.Templates, c.WarmPool = true, 2
+		c.Host = host
+		c.Budget = sandbox.Capacity{VCPUs: host.CPUs * 32, MemoryMiB: 2 * (host.MemoryMiB - host.HeadroomMiB)}
+	})
+	m := env.Manager
+	ctx := context.Background()
+	waitWarm(b, m, sandbox.Spec{})
+	for b.Loop() {
+		start := time.Now()
+		var hibernated []string
+		made := 0
+		for made < target && time.Since(start) < budget {
+			sb, err := m.Create(ctx, sandbox.Spec{})
+			if err != nil {
+				b.Logf("create %d: %v", made+1, err)
+				break
+			}
+			made++
+			if target-made < running {
+				continue // the last few stay running
+			}
+			if _, err := m.Hibernate(ctx, sb.ID); err != nil {
+				b.Fatalf("hibernate %d: %v", made, err)
+			}
+			hibernated = append(hibernated, sb.ID)
+			if made%50 == 0 {
+				b.Logf("%d sandboxes, %d hibernated, after %s", made, len(hibernated), time.Since(start).Round(time.Second))
+			}
+		}
+		took := time.Since(start)
+		var wake []time.Duration
+		for _, i := range rand.Perm(len(hibernated))[:min(20, len(hibernated))] {
+			t0 := time.Now()
+			if _, err := m.Exec(ctx, hibernated[i], sandbox.ExecRequest{Cmd: []string{"true"}}, nil); err != nil {
+				b.Fatalf("waking %s: %v", hibernated[i], err)
+			}
+			wake = append(wake, time.Since(t0))
+		}
+		benchfig.Value(b, "fleet-sandboxes", "n", float64(made))
+		benchfig.Value(b, "fleet-hibernated", "n", float64(len(hibernated)))
+		benchfig.Value(b, "fleet-build", "s", took.Seconds())
+		benchfig.Durations(b, "fleet-wake-to-exec-true", wake)
+		env.DeleteAll(b)
+	}
+}
+
+// envInt is the whole number in the environment variable name, or def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }

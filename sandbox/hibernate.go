@@ -21,9 +21,12 @@ import (
 // PTY, ports, actions) wakes it from the snapshot before answering; requests
 // racing to wake one sandbox wait on its lock and find it running.
 //
-// Each hibernation writes a new snapshot dir under hibernateDir(id); a
-// woken guest's disks are overlays of the last one's, so older ones are
-// kept until the sandbox is stopped or deleted.
+// Each hibernation writes a new snapshot dir under hibernateDir(id). A
+// woken guest's RAM maps the last one's memory file, and its disks are
+// overlays of the last one's, so a sandbox with writable disks (a data disk
+// or an image root) keeps them all until it is stopped or deleted. One
+// without keeps only its latest: a hibernation drops the older ones once
+// it is written, and recovery drops what a crash left (pruneHibernations).
 
 // hibernateDir holds a sandbox's hibernation snapshots.
 func (m *Manager) hibernateDir(id string) string {
@@ -45,6 +48,8 @@ func (m *Manager) Hibernate(ctx context.Context, idOrName string) (*Sandbox, err
 		return nil, err
 	}
 	defer unlock()
+	ctx, tm := withTiming(ctx)
+	defer tm.log(m.log, "hibernate timing", "sandbox", rec.ID)
 	if err := m.hibernateLocked(ctx, rec); err != nil {
 		return nil, err
 	}
@@ -81,24 +86,56 @@ func (m *Manager) hibernateLocked(ctx context.Context, rec store.Sandbox) error 
 	}
 	// Idle agent connections would be frozen half-open in the snapshot.
 	in.agent.CloseIdle()
+	step(ctx, "prepare")
 	info, err := snapper.Snapshot(ctx, dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return fmt.Errorf("hibernating %s: %w; it keeps running", rec.ID, err)
 	}
+	step(ctx, "snapshot")
 	man.VMM, man.VMMVersion, man.Device = info.VMM, info.VMMVersion, info
 	man.Created, man.SizeBytes = time.Now().UTC(), dirSize(dir)
 	if err := writeManifest(dir, man); err != nil {
 		_ = os.RemoveAll(dir)
 		return fmt.Errorf("hibernating %s: %w; it keeps running", rec.ID, err)
 	}
+	step(ctx, "manifest")
 	ctx = context.WithoutCancel(ctx)
 	m.shutdownVM(ctx, rec, false)
+	step(ctx, "shutdown")
 	m.releaseRuntime(ctx, rec, false)
 	if _, err := m.setState(ctx, rec.ID, StateHibernated, ""); err != nil {
 		return err
 	}
+	step(ctx, "record")
+	m.pruneHibernations(rec, dir)
 	return nil
+}
+
+// chainsHibernations reports whether rec's hibernations may back onto
+// each other: its writable disks are overlays of the last one's frozen
+// images.
+func chainsHibernations(rec store.Sandbox) bool {
+	meta := specOf(rec)
+	return meta.Spec.DiskMiB > 0 || meta.Image != nil
+}
+
+// pruneHibernations removes every hibernation snapshot of rec but keep
+// (a dir under hibernateDir), unless they may back onto each other.
+func (m *Manager) pruneHibernations(rec store.Sandbox, keep string) {
+	if chainsHibernations(rec) {
+		return
+	}
+	entries, _ := os.ReadDir(m.hibernateDir(rec.ID))
+	for _, e := range entries {
+		dir := filepath.Join(m.hibernateDir(rec.ID), e.Name())
+		if dir == keep {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			m.log.Warn("removing an older hibernation snapshot", "sandbox", rec.ID, "dir", dir, "err", err)
+		}
+	}
 }
 
 // wake restores a hibernated sandbox from its last snapshot and returns its
@@ -110,6 +147,8 @@ func (m *Manager) wake(ctx context.Context, id string) (store.Sandbox, error) {
 		return rec, err
 	}
 	defer unlock()
+	ctx, tm := withTiming(ctx)
+	defer tm.log(m.log, "wake timing", "sandbox", rec.ID)
 	if err := m.wakeLocked(ctx, rec); err != nil {
 		return rec, err
 	}
@@ -134,13 +173,14 @@ func (m *Manager) wakeLocked(ctx context.Context, rec store.Sandbox) error {
 	if err := m.admit(rec.ID, spec); err != nil {
 		return fmt.Errorf("waking hibernated sandbox %s: %w", rec.ID, err)
 	}
+	step(ctx, "find-admit")
 	// The wake belongs to the sandbox, not to the request that asked for
 	// it: a caller that gives up does not leave a half-restored guest.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.BootTimeout)
 	defer cancel()
 	start := time.Now()
 	// The restore keeps the sandbox's own origin (meta.Restored).
-	ref := &snapshotRef{id: meta.Restored, dir: dir, man: man}
+	ref := &snapshotRef{id: meta.Restored, dir: dir, man: man, own: true}
 	if err := m.boot(bctx, rec.ID, spec, rt, ref, nil); err != nil {
 		m.unadmit(rec.ID)
 		return fmt.Errorf("waking hibernated sandbox %s: %w; it stays hibernated", rec.ID, err)
@@ -225,6 +265,16 @@ func (m *Manager) sweepHibernations(ctx context.Context, all []store.Sandbox) {
 	for _, e := range entries {
 		if !known[e.Name()] {
 			m.dropHibernation(e.Name())
+		}
+	}
+	// What older hibernations of a live sandbox left (a crash between a
+	// hibernation and its prune): its latest snapshot is all it needs.
+	for _, r := range all {
+		if _, err := os.Stat(m.hibernateDir(r.ID)); err != nil {
+			continue
+		}
+		if dir, _, err := m.lastHibernation(r.ID); err == nil {
+			m.pruneHibernations(r, dir)
 		}
 	}
 }

@@ -90,6 +90,10 @@ func TestHibernateWakes(t *testing.T) {
 	}
 	// The next hibernation's event marks the end of the wakes to count.
 	hibernate(t, m, sb.ID)
+	// A diskless sandbox hibernated again keeps only its latest snapshot.
+	if ents, err := os.ReadDir(filepath.Join(env.StateDir, "hibernated", sb.ID)); err != nil || len(ents) != 1 {
+		t.Errorf("after a second hibernation: %d snapshots (%v); want only the latest", len(ents), err)
+	}
 	wakes := 0
 	for e := range evs {
 		if e.SandboxID != sb.ID {

@@ -59,6 +59,9 @@ type snapshotRef struct {
 	id  string
 	dir string
 	man Manifest
+	// own is set for a sandbox's own hibernation: the guest wakes with
+	// the identity it had (hibernate.go), so it only needs the time.
+	own bool
 }
 
 func (m *Manager) snapshotDir(id string) string {
@@ -204,10 +207,12 @@ func (m *Manager) Fork(ctx context.Context, idOrName string, req ForkRequest) ([
 	if err := m.admitCheck(src.Spec, n); err != nil {
 		return nil, err
 	}
+	fctx, tm := withTiming(ctx)
 	snap, err := m.Snapshot(ctx, src.ID)
 	if err != nil {
 		return nil, err
 	}
+	step(fctx, "snapshot")
 	spec := forkSpec(src.Spec)
 	if req.Egress != nil {
 		p := req.Egress.Normalize()
@@ -228,6 +233,8 @@ func (m *Manager) Fork(ctx context.Context, idOrName string, req ForkRequest) ([
 		}()
 	}
 	wg.Wait()
+	step(fctx, "clones")
+	tm.log(m.log, "fork timing", "sandbox", src.ID, "count", n)
 	if err := errors.Join(errs...); err != nil {
 		for _, c := range clones {
 			if c != nil {

@@ -2,8 +2,10 @@ package sandbox
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"os"
+	"time"
 
 	"github.com/volant-sh/volant/hypervisor"
 	"github.com/volant-sh/volant/kestrel/client"
@@ -144,6 +146,9 @@ func (m *Manager) restoreWarm(ctx context.Context, ref *snapshotRef, spec Spec) 
 		if _, err := w.agent.Health(ctx); err != nil {
 			return err
 		}
+		if _, err := w.agent.Reconfigure(ctx, warmIdentity(id, spec.Network)); err != nil {
+			return err
+		}
 		_, err := w.agent.Exec(ctx, client.ExecRequest{Argv: []string{"true"}, TimeoutMS: 10000}, nil)
 		return err
 	}
@@ -152,6 +157,24 @@ func (m *Manager) restoreWarm(ctx context.Context, ref *snapshotRef, spec Spec) 
 		return nil, err
 	}
 	return w, nil
+}
+
+// warmIdentity is the identity a pooled guest is given while it waits:
+// the clock set to now (the template's clock is stale, and the jump fires
+// the guest's overdue timers here rather than in a create), and the same
+// kind of network change a create makes, so the guest code a create's
+// reconfigure runs is translated already under TCG. A bridge guest gets its
+// own MAC and an address of TEST-NET-1 (RFC 5737, never routed), which the
+// create's reconfigure replaces; a user-mode guest keeps its network as it
+// is (so does its create: reconfigure).
+func warmIdentity(id string, mode NetworkMode) client.ReconfigureRequest {
+	entropy := make([]byte, 64)
+	_, _ = rand.Read(entropy)
+	req := client.ReconfigureRequest{Hostname: id, TimeUnixNS: time.Now().UnixNano(), Entropy: entropy}
+	if mode == NetworkBridge {
+		req.MAC, req.IPCIDR, req.Gateway = userMAC(id), "192.0.2.2/24", "192.0.2.1"
+	}
+	return req
 }
 
 // drainWarm throws every pooled guest away (at Close).

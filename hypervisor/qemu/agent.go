@@ -75,9 +75,13 @@ func (vm *VM) agentSession(ctx context.Context) (*agentSession, error) {
 		return nil, errdefs.Unavailable("agent of vm %s: the vm has exited", vm.id)
 	}
 	probe := 100 * time.Millisecond
-	for {
+	stale, start := vm.agentStale, time.Now()
+	for tries := 1; ; tries++ {
 		s, err := vm.dialAgentSession(ctx)
 		if err != nil || !vm.agentStale {
+			if stale {
+				vm.log.Debug("agent session after a restore", "vm", vm.id, "tries", tries, "took", time.Since(start).Round(100*time.Microsecond), "err", err)
+			}
 			return s, err
 		}
 		// The guest was restored from a snapshot: its agent may still
@@ -99,6 +103,7 @@ func (vm *VM) agentSession(ctx context.Context) (*agentSession, error) {
 		}
 		if err == nil {
 			vm.agentStale = false
+			vm.log.Debug("agent session after a restore", "vm", vm.id, "tries", tries, "took", time.Since(start).Round(100*time.Microsecond))
 			return s, nil
 		}
 		s.close()

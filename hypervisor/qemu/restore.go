@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/hypervisor"
@@ -37,6 +38,7 @@ var (
 // it is given the new one; the new backend (tap or user) carries frames
 // whatever the guest's address.
 func (d *Driver) Restore(ctx context.Context, cfg hypervisor.Config, snapshotDir string) (_ hypervisor.VM, err error) {
+	t0 := time.Now()
 	m, err := readManifest(snapshotDir)
 	if err != nil {
 		return nil, err
@@ -72,6 +74,7 @@ func (d *Driver) Restore(ctx context.Context, cfg hypervisor.Config, snapshotDir
 	if err := writeRecord(cfg.Dir, rec); err != nil {
 		return nil, fmt.Errorf("restoring %s: %w", cfg.ID, err)
 	}
+	t1 := time.Now()
 	vm, err := d.start(ctx, cfg, rec, buildRestoreArgs(cfg, l, ram))
 	if err != nil {
 		return nil, fmt.Errorf("restoring %s: %w", cfg.ID, err)
@@ -82,14 +85,18 @@ func (d *Driver) Restore(ctx context.Context, cfg hypervisor.Config, snapshotDir
 			vm.Close()
 		}
 	}()
+	t2 := time.Now()
 	if err := vm.loadState(ctx, snapshotDir); err != nil {
 		return nil, fmt.Errorf("restoring %s: %w", cfg.ID, err)
 	}
+	t3 := time.Now()
 	vm.agentStale = !m.AgentQuiesced
 	if err := vm.qmp.Execute(ctx, "cont", nil, nil); err != nil {
 		return nil, fmt.Errorf("restoring %s: resuming the guest: %w", cfg.ID, err)
 	}
-	d.log.Info("vm restored", "vm", cfg.ID, "pid", vm.PID(), "snapshot", snapshotDir, "memory", m.Memory)
+	d.log.Info("vm restored", "vm", cfg.ID, "pid", vm.PID(), "snapshot", snapshotDir, "memory", m.Memory,
+		"prepare", t1.Sub(t0).Round(100*time.Microsecond), "start", t2.Sub(t1).Round(100*time.Microsecond),
+		"load", t3.Sub(t2).Round(100*time.Microsecond), "cont", time.Since(t3).Round(100*time.Microsecond))
 	return vm, nil
 }
 

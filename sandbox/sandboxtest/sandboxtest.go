@@ -7,6 +7,7 @@ package sandboxtest
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,7 +39,12 @@ func New(t testing.TB, mod func(*sandbox.Config)) *Env {
 	if name == "" {
 		name = "qemu"
 	}
-	driver, _, err := drivers.Open(context.Background(), name, drivers.Options{StateDir: testguest.CacheDir(), Logger: logging.Discard()})
+	// VOLANT_TEST_DRIVER_LOG=debug shows the driver's own log on stderr.
+	dlog := logging.Discard()
+	if os.Getenv("VOLANT_TEST_DRIVER_LOG") == "debug" {
+		dlog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	driver, _, err := drivers.Open(context.Background(), name, drivers.Options{StateDir: testguest.CacheDir(), Logger: dlog})
 	if err != nil {
 		t.Fatal(err)
 	}
