@@ -107,8 +107,8 @@ func TestHibernateWakesOnAction(t *testing.T) {
 		t.Fatalf("action on a hibernated sandbox: %v", err)
 	}
 	var got struct{ Body map[string]any }
-	if err := json.Unmarshal(out, &got); err != nil || got.Body["msg"] != "hi" {
-		t.Fatalf("action answer %s (%v); want the workload's echo", out, err)
+	if err := json.Unmarshal(out.Body, &got); err != nil || got.Body["msg"] != "hi" {
+		t.Fatalf("action answer %s (%v); want the workload's echo", out.Body, err)
 	}
 	if got := execOut(t, m, sb.ID, "cat", "/root/f"); got != "kept" {
 		t.Fatalf("file after the wake reads %q", got)
