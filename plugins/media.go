@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -92,9 +94,10 @@ func splitValue(schema, v any, found *[]Media, depth int) any {
 		return fmt.Sprintf("(%s, %d bytes: sent as media item %d of this answer)", mt, len(data), len(*found))
 	case map[string]any:
 		props, _ := s["properties"].(map[string]any)
-		for k, pv := range x {
+		// Keys in order, so media items are numbered the same every time.
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			if ps, ok := props[k]; ok {
-				x[k] = splitValue(ps, pv, found, depth+1)
+				x[k] = splitValue(ps, x[k], found, depth+1)
 			}
 		}
 		return x
