@@ -395,3 +395,11 @@ func WaitFor(t testing.TB, ctx context.Context, what string, deadline time.Durat
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// StartBinary runs bin with args beside the cluster (a scheduler, a
+// controller), its output in Dir/name.log, stopped in t.Cleanup; the
+// channel closes when it exits.
+func (c *Cluster) StartBinary(t testing.TB, name, bin string, args ...string) <-chan struct{} {
+	t.Helper()
+	return start(t, c.Dir, name, bin, args...)
+}
