@@ -62,6 +62,7 @@ func (m *Manager) Stop(ctx context.Context, idOrName string) (*Sandbox, error) {
 	default:
 		return nil, errdefs.Conflict("sandbox %s is %s; only a running or paused sandbox can be stopped", rec.ID, rec.State)
 	}
+	m.endWorkload(ctx, rec) // stopworkload.go: it writes its state out first
 	graceful := true
 	if in, ok := m.instance(rec.ID); ok && specOf(rec).Spec.DiskMiB > 0 {
 		copied, err := m.keepDisk(ctx, rec.ID, in)

@@ -138,3 +138,43 @@ func TestPluginOnRootFSFile(t *testing.T) {
 		t.Fatalf("the workload runs in root %q, want the rootfs file's", id)
 	}
 }
+
+// A stop ends the plugin's workload first, so what it writes when told to
+// end (a browser its cookies) is in the root the sandbox keeps, also when
+// the sandbox was restored from the plugin's template: its root layer is
+// then copied out while the VM is paused, and the VM is not shut down
+// gracefully, so without that the workload never hears of the stop.
+func TestPluginWorkloadEndsBeforeStop(t *testing.T) {
+	imgPath, digest := buildTestImage(t)
+	pinned := "volant.test/app@" + digest
+	images := &testImages{imgs: map[string]sandbox.ImageRootFS{"t": {
+		Ref: pinned, Digest: digest, Path: imgPath, Env: []string{"PATH=/bin"},
+	}}}
+	rt := imagePlugin(t, &plugins.RootRuntime{Kind: plugins.RootFSOCI, Ref: pinned})
+	rt.Workload.Command = []string{"/bin/busybox", "sh", "-c",
+		`trap 'echo written-at-stop > /srv/at-stop; sync; exit 0' TERM; /bin/busybox httpd -p 127.0.0.1:8080 -h /www; while :; do /bin/busybox sleep 1 & wait $!; done`}
+	fp := &fakePlugins{runtimes: map[string]*plugins.Runtime{"app": rt}}
+	env := sandboxtest.New(t, func(c *sandbox.Config) { c.Plugins, c.Images, c.Templates = fp, images, true })
+	m := env.Manager
+	ctx := context.Background()
+	if _, err := m.Create(ctx, sandbox.Spec{Runtime: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	imageTemplate(t, m, digest)
+	sb, err := m.Create(ctx, sandbox.Spec{Runtime: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.Boot != "restore" {
+		t.Fatalf("second create booted %q, want restore from the plugin's template", sb.Boot)
+	}
+	if _, err := m.Stop(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Start(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := execOut(t, m, sb.ID, "cat", "/srv/at-stop"); got != "written-at-stop" {
+		t.Fatalf("after stop and start /srv/at-stop reads %q; want what the workload wrote when it was told to end", got)
+	}
+}
