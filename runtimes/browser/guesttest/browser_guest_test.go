@@ -190,6 +190,32 @@ func TestBrowserPlugin(t *testing.T) {
 			t.Errorf("in the fork the cookie and local storage read %v, want who=ada|v", got["result"])
 		}
 		t.Logf("figure: PSS of the fork: %d MiB", pssMiB(clones.Items[0].PID))
+
+		// Stop and start: a cold boot that starts Chromium again (minutes
+		// under TCG, so only with VOLANT_BROWSER_COLD). The stop ends the
+		// workload first, so Chromium writes its profile out.
+		if os.Getenv("VOLANT_BROWSER_COLD") == "" {
+			return
+		}
+		if err := e.d.Manager().Delete(ctx, clone); err != nil {
+			t.Fatal(err)
+		}
+		e.must(t, "POST", "/v1/sandboxes/"+other.ID+"/stop", nil, nil)
+		start := time.Now()
+		e.must(t, "POST", "/v1/sandboxes/"+other.ID+"/start", nil, nil)
+		t.Logf("figure: start of a stopped browser sandbox (a cold boot with Chromium): %s", time.Since(start).Round(time.Second))
+		e.must(t, "PUT", "/v1/sandboxes/"+other.ID+"/workloads/site", map[string]any{
+			"command": []string{"python3", "-m", "http.server", "8000", "--bind", "127.0.0.1", "--directory", "/tmp"},
+			"port":    8000,
+		}, nil)
+		if st, err := e.d.Manager().Workload(ctx, other.ID, "site", 5*time.Minute); err != nil || !st.Ready {
+			t.Fatalf("the page server in the guest after the start: %+v %v", st, err)
+		}
+		e.action(t, other.ID, "navigate", map[string]any{"url": site})
+		got = e.action(t, other.ID, "evaluate", map[string]any{"expression": `document.cookie + "|" + localStorage.getItem("k")`})
+		if got["result"] != "who=ada|v" {
+			t.Errorf("after stop and start the cookie and local storage read %v, want who=ada|v", got["result"])
+		}
 	})
 
 	t.Run("disable removes the tools", func(t *testing.T) {
