@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
+
+	"github.com/volant-sh/volant/test/k8s/k8stest"
 )
 
 // TestPortForward carries kubectl port-forward to a server in the guest:
@@ -30,6 +32,15 @@ func TestPortForward(t *testing.T) {
 	}
 	w.waitPod("web", "ready", func(p *corev1.Pod) bool {
 		return p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready
+	})
+
+	// The container is ready once httpd has started, which may be before
+	// it listens; a port-forward whose first connection finds nothing
+	// listening ends (client-go stops forwarding on a remote error), so
+	// wait in the guest until the server answers.
+	k8stest.WaitFor(t, ctx, "httpd answering in the guest", 2*time.Minute, func() (bool, string) {
+		out, stderr, err := w.kubectlExec("web", false, "wget", "-q", "-O-", "http://127.0.0.1:8080/")
+		return err == nil && strings.TrimSpace(out) == "pong", fmt.Sprintf("%q %q %v", out, stderr, err)
 	})
 
 	rt, upgrader, err := spdy.RoundTripperFor(w.cluster.Config)
@@ -62,7 +73,6 @@ func TestPortForward(t *testing.T) {
 	if err != nil || len(ports) != 1 {
 		t.Fatalf("forwarded ports %v, %v", ports, err)
 	}
-	// The server may still be starting: ask until it answers.
 	var body string
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
