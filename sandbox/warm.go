@@ -165,14 +165,15 @@ func (m *Manager) restoreWarm(ctx context.Context, ref *snapshotRef, spec Spec) 
 // kind of network change a create makes, so the guest code a create's
 // reconfigure runs is translated already under TCG. A bridge guest gets its
 // own MAC and an address of TEST-NET-1 (RFC 5737, never routed), which the
-// create's reconfigure replaces; a user-mode guest keeps its network as it
-// is (so does its create: reconfigure).
+// create's reconfigure replaces, and no default route, so nothing a pooled
+// guest sends can leave its link; a user-mode guest keeps its network as
+// it is (so does its create: reconfigure).
 func warmIdentity(id string, mode NetworkMode) client.ReconfigureRequest {
 	entropy := make([]byte, 64)
 	_, _ = rand.Read(entropy)
 	req := client.ReconfigureRequest{Hostname: id, TimeUnixNS: time.Now().UnixNano(), Entropy: entropy}
 	if mode == NetworkBridge {
-		req.MAC, req.IPCIDR, req.Gateway = userMAC(id), "192.0.2.2/24", "192.0.2.1"
+		req.MAC, req.IPCIDR = userMAC(id), "192.0.2.2/24"
 	}
 	return req
 }
