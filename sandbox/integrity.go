@@ -1,11 +1,10 @@
 package sandbox
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/volant-sh/volant/internal/filehash"
 
 	"github.com/volant-sh/volant/errdefs"
 )
@@ -41,7 +40,7 @@ func sealFiles(dir string, files []string) (map[string]fileSeal, error) {
 		}
 		s := fileSeal{Size: st.Size()}
 		if st.Size() <= sealHashMax {
-			if s.SHA256, err = fileDigest(p); err != nil {
+			if s.SHA256, err = filehash.SHA256(p); err != nil {
 				return nil, err
 			}
 		}
@@ -67,7 +66,7 @@ func checkSeals(id, dir string, seals map[string]fileSeal) error {
 			return damaged("is %d bytes, it was written with %d", st.Size(), s.Size)
 		}
 		if s.SHA256 != "" {
-			d, err := fileDigest(p)
+			d, err := filehash.SHA256(p)
 			if err != nil {
 				return damaged("cannot be read (%v)", err)
 			}
@@ -77,17 +76,4 @@ func checkSeals(id, dir string, seals map[string]fileSeal) error {
 		}
 	}
 	return nil
-}
-
-func fileDigest(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

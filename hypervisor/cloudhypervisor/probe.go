@@ -3,8 +3,6 @@ package cloudhypervisor
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/volant-sh/volant/internal/filehash"
 
 	"golang.org/x/sys/unix"
 )
@@ -52,7 +52,7 @@ func Probe(ctx context.Context, opts Options, kernel string) ProbeResult {
 	if kernel == "" {
 		return ProbeResult{OK: true, Reason: fmt.Sprintf("%s found and /dev/kvm opens (no guest kernel to probe with)", version)}
 	}
-	sum, err := fileSHA256(kernel)
+	sum, err := filehash.SHA256(kernel)
 	if err != nil {
 		return ProbeResult{Reason: fmt.Sprintf("hashing kernel %s: %v", kernel, err)}
 	}
@@ -140,19 +140,6 @@ func kvmUsable() (bool, string) {
 	}
 	f.Close()
 	return true, ""
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func hostKernel() string {

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -174,20 +172,6 @@ func probeKVM(ctx context.Context, qemuPath, kernel string, tscKHz int) accelDec
 	default:
 		return accelDecision{Accel: AccelTCG, Reason: fmt.Sprintf("kvm probe: qemu failed under kvm: %s", strings.TrimSpace(stderr.String()))}
 	}
-}
-
-// fileSHA256 hashes a file.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // hostKernel is the host's kernel release.

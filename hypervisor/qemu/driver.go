@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/volant-sh/volant/internal/filehash"
+
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/hypervisor"
 )
@@ -189,7 +191,7 @@ func (d *Driver) accelFor(ctx context.Context, kernel string) (accelDecision, er
 	kvmOK, kvmWhy := kvmUsable()
 	var probeErr error
 	dec = decideAccel(d.opts.Accel, kvmOK, kvmWhy, func() accelDecision {
-		sum, err := fileSHA256(kernel)
+		sum, err := filehash.SHA256(kernel)
 		if err != nil {
 			probeErr = fmt.Errorf("hashing kernel %s: %w", kernel, err)
 			return accelDecision{}

@@ -6,16 +6,15 @@ package testguest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/volant-sh/volant/internal/filehash"
 
 	"github.com/volant-sh/volant/image"
 )
@@ -99,7 +98,7 @@ func build() {
 		failure = fmt.Errorf("go build ./cmd/kestrel: %v: %s", err, out)
 		return
 	}
-	sum, err := fileSHA256(built)
+	sum, err := filehash.SHA256(built)
 	if err != nil {
 		failure = err
 		return
@@ -128,17 +127,4 @@ func moduleRoot() (string, error) {
 		return "", fmt.Errorf("not inside the volant module")
 	}
 	return filepath.Dir(p), nil
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
