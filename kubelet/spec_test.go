@@ -182,15 +182,6 @@ func TestNewSince(t *testing.T) {
 	}
 }
 
-func TestLastLines(t *testing.T) {
-	in := []byte("a\nb\nc\n")
-	for n, want := range map[int]string{0: "a\nb\nc\n", 1: "c\n", 2: "b\nc\n", 5: "a\nb\nc\n"} {
-		if got := string(lastLines(in, n)); got != want {
-			t.Errorf("lastLines(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 // An OCI image goes to the sandbox's image, on the annotation's runtime.
 func TestPlanOCIImage(t *testing.T) {
 	var spec sandbox.Spec

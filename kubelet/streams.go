@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/volant-sh/volant/internal/tail"
+
 	vkerrdefs "github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	utilexec "k8s.io/utils/exec"
@@ -61,7 +63,7 @@ func (p *provider) GetContainerLogs(ctx context.Context, namespace, podName, con
 		if err != nil {
 			return nil, err
 		}
-		data = lastLines(data, opts.Tail)
+		data = tail.Lines(data, opts.Tail)
 		if opts.LimitBytes > 0 && len(data) > opts.LimitBytes {
 			data = data[:opts.LimitBytes]
 		}
@@ -90,7 +92,7 @@ func (p *provider) GetContainerLogs(ctx context.Context, namespace, podName, con
 // first) and, when following, what it writes later until ctx ends or the
 // sandbox goes.
 func (p *provider) followWorkload(ctx context.Context, id string, data []byte, opts api.ContainerLogOpts, w io.Writer) error {
-	if _, err := w.Write(lastLines(data, opts.Tail)); err != nil || !opts.Follow {
+	if _, err := w.Write(tail.Lines(data, opts.Tail)); err != nil || !opts.Follow {
 		return err
 	}
 	return p.followFrom(ctx, id, data, w)
@@ -144,26 +146,6 @@ func newSince(prev, cur []byte) []byte {
 		return cur[i+len(anchor):]
 	}
 	return cur
-}
-
-// lastLines returns the last n lines of b (all of b when n <= 0).
-func lastLines(b []byte, n int) []byte {
-	if n <= 0 {
-		return b
-	}
-	end := len(b)
-	if end > 0 && b[end-1] == '\n' {
-		end--
-	}
-	for i := end - 1; i >= 0; i-- {
-		if b[i] == '\n' {
-			n--
-			if n == 0 {
-				return b[i+1:]
-			}
-		}
-	}
-	return b
 }
 
 type limitWriter struct {

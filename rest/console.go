@@ -10,6 +10,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/volant-sh/volant/internal/tail"
+
 	"github.com/coder/websocket"
 )
 
@@ -44,27 +46,7 @@ func (s *server) consoleTail(ctx context.Context, id string, n int) ([]byte, str
 	if off == 0 {
 		off = int64(len(data))
 	}
-	return lastLines(data, n), path, off, nil
-}
-
-// lastLines returns the last n lines of b (all of b when n <= 0).
-func lastLines(b []byte, n int) []byte {
-	if n <= 0 {
-		return b
-	}
-	end := len(b)
-	if end > 0 && b[end-1] == '\n' {
-		end--
-	}
-	for i := end - 1; i >= 0; i-- {
-		if b[i] == '\n' {
-			n--
-			if n == 0 {
-				return b[i+1:]
-			}
-		}
-	}
-	return b
+	return tail.Lines(data, n), path, off, nil
 }
 
 // follow calls emit with what is appended to path from offset until ctx
