@@ -124,12 +124,7 @@ func (m *Manager) loadTemplates(ctx context.Context) {
 		m.tplMu.Unlock()
 	}
 	m.evictTemplates(ctx, "") // background.go: the caps may be lower now
-	m.tplMu.Lock()
-	refs := make([]*snapshotRef, 0, len(m.tpl))
-	for _, ref := range m.tpl {
-		refs = append(refs, ref)
-	}
-	m.tplMu.Unlock()
+	refs := m.templateRefs()
 	for _, ref := range refs {
 		spec := Spec{Runtime: ref.man.Runtime, VCPUs: ref.man.VCPUs, MemoryMiB: ref.man.MemoryMiB, Network: ref.man.Network}
 		if img := ref.man.RootImage; img != nil { // images.go
@@ -322,12 +317,7 @@ func templateReady(ctx context.Context, agent *client.Client, mode NetworkMode, 
 // runtimes that went away or changed (a plugin disabled, removed or
 // reinstalled). The daemon calls it when the plugin registry changes.
 func (m *Manager) PluginsChanged(ctx context.Context) {
-	m.tplMu.Lock()
-	refs := make([]*snapshotRef, 0, len(m.tpl))
-	for _, ref := range m.tpl {
-		refs = append(refs, ref)
-	}
-	m.tplMu.Unlock()
+	refs := m.templateRefs()
 	for _, ref := range refs {
 		if _, builtin := m.runtimes[ref.man.Runtime]; builtin {
 			continue
@@ -379,4 +369,16 @@ func (m *Manager) creating(name string) (done func()) {
 		}
 		m.mu.Unlock()
 	}
+}
+
+// templateRefs returns the templates there are now, so a caller can walk
+// them without holding tplMu.
+func (m *Manager) templateRefs() []*snapshotRef {
+	m.tplMu.Lock()
+	defer m.tplMu.Unlock()
+	refs := make([]*snapshotRef, 0, len(m.tpl))
+	for _, ref := range m.tpl {
+		refs = append(refs, ref)
+	}
+	return refs
 }
