@@ -105,6 +105,7 @@ func runInit(debug bool) {
 	r := reaper.New(true)
 	n := pid1.LoadModules(pid1.ModulesFile, log)
 	log.Info("modules loaded", "count", n)
+	pid1.ApplySysctls("/proc/sys", pid1.Sysctls(), log)
 
 	if err := netcfg.LoopbackUp(); err != nil {
 		log.Warn("loopback", "err", err)
@@ -226,7 +227,8 @@ func serialListener(log *slog.Logger) (net.Listener, error) {
 		if err == nil {
 			log.Info("agent port", "device", dev)
 			// A short poll while no host is connected: after a snapshot restore the
-			// new host is noticed within milliseconds.
+			// new host is noticed within milliseconds. Left without a host
+			// for longer, the port is looked at about once a second.
 			return transport.ListenSerial(dev, transport.SerialConfig{Logger: log, PollInterval: 5 * time.Millisecond})
 		}
 		lastErr = err

@@ -1,6 +1,9 @@
 package pid1
 
 import (
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -29,5 +32,23 @@ func TestMountsOrder(t *testing.T) {
 		if idx[pair[0]] >= idx[pair[1]] {
 			t.Errorf("%s is mounted after %s", pair[0], pair[1])
 		}
+	}
+}
+
+func TestApplySysctls(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "vm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "vm", "compaction_proactiveness"), []byte("20\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	list := append(Sysctls(), Sysctl{Key: "kernel/not_in_this_kernel", Value: "1"})
+	if n := ApplySysctls(root, list, slog.New(slog.DiscardHandler)); n != len(Sysctls()) {
+		t.Fatalf("set %d, want %d", n, len(Sysctls()))
+	}
+	b, _ := os.ReadFile(filepath.Join(root, "vm", "compaction_proactiveness"))
+	if string(b) != "0\n" {
+		t.Fatalf("compaction_proactiveness = %q", b)
 	}
 }
