@@ -58,8 +58,19 @@ type SerialConfig struct {
 	// Logger logs session starts and ends; nil discards.
 	Logger *slog.Logger
 	// PollInterval is how often to look for a host while none is
-	// connected; 0 means 100ms.
+	// connected; 0 means 100ms. After FastWait without a host the
+	// interval doubles at each look, up to IdlePollInterval.
 	PollInterval time.Duration
+	// FastWait is how long the listener looks every PollInterval before it
+	// slows down; 0 means 2s. A guest restored from a snapshot was
+	// snapshotted moments after its host hung up (the engine quiesces the
+	// agent first), so it is still looking fast when its new host comes.
+	FastWait time.Duration
+	// IdlePollInterval is the slowest the listener looks; 0 means 1s. A
+	// guest left without a host (its engine restarting, say) then wakes
+	// about once a second instead of every PollInterval: under TCG a look
+	// every 5 ms cost an idle guest ~23% of a host core.
+	IdlePollInterval time.Duration
 }
 
 // SerialListener accepts yamux streams from whichever host is connected to
@@ -69,10 +80,11 @@ type SerialConfig struct {
 // protocol error, for example a fresh host client meeting stale session
 // state after a snapshot restore) a new one starts once a host is there.
 type SerialListener struct {
-	f    *os.File
-	log  *slog.Logger
-	poll time.Duration
-	addr serialAddr
+	f             *os.File
+	log           *slog.Logger
+	poll, maxPoll time.Duration
+	fastWait      time.Duration
+	addr          serialAddr
 
 	conns     chan net.Conn
 	closing   chan struct{}
@@ -81,6 +93,10 @@ type SerialListener struct {
 
 	mu   sync.Mutex
 	sess *yamux.Session
+
+	// slowed, when set (tests), is called each time the listener looks
+	// at the port again, with the interval it waits next.
+	slowed func(next time.Duration)
 }
 
 // ListenSerial opens the device at path and serves sessions on it.
@@ -95,14 +111,21 @@ func ListenSerial(path string, cfg SerialConfig) (*SerialListener, error) {
 // NewSerialListener serves sessions on f, which should be non-blocking so
 // that reads can be interrupted. The listener owns f and closes it.
 func NewSerialListener(f *os.File, cfg SerialConfig) *SerialListener {
+	return newSerialListener(f, cfg, nil)
+}
+
+func newSerialListener(f *os.File, cfg SerialConfig, slowed func(time.Duration)) *SerialListener {
 	l := &SerialListener{
-		f:       f,
-		log:     cfg.Logger,
-		poll:    cfg.PollInterval,
-		addr:    serialAddr(f.Name()),
-		conns:   make(chan net.Conn),
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
+		slowed:   slowed,
+		f:        f,
+		log:      cfg.Logger,
+		poll:     cfg.PollInterval,
+		maxPoll:  cfg.IdlePollInterval,
+		fastWait: cfg.FastWait,
+		addr:     serialAddr(f.Name()),
+		conns:    make(chan net.Conn),
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -110,6 +133,13 @@ func NewSerialListener(f *os.File, cfg SerialConfig) *SerialListener {
 	if l.poll <= 0 {
 		l.poll = 100 * time.Millisecond
 	}
+	if l.fastWait <= 0 {
+		l.fastWait = 2 * time.Second
+	}
+	if l.maxPoll <= 0 {
+		l.maxPoll = time.Second
+	}
+	l.maxPoll = max(l.maxPoll, l.poll)
 	go l.run()
 	return l
 }
@@ -146,6 +176,8 @@ func (l *SerialListener) Addr() net.Addr { return l.addr }
 func (l *SerialListener) run() {
 	defer close(l.done)
 	waiting := false
+	var waitStart time.Time
+	interval := l.poll
 	for {
 		select {
 		case <-l.closing:
@@ -156,6 +188,7 @@ func (l *SerialListener) run() {
 			if !waiting {
 				l.log.Debug("agent port: waiting for a host", "port", l.f.Name())
 				waiting = true
+				waitStart, interval = time.Now(), l.poll
 				// Only now: bytes that arrive while waiting may be a new
 				// host's first request, sent before its port-open notice
 				// reached the guest (after a snapshot restore, say).
@@ -164,7 +197,13 @@ func (l *SerialListener) run() {
 			select {
 			case <-l.closing:
 				return
-			case <-time.After(l.poll):
+			case <-time.After(interval):
+			}
+			if time.Since(waitStart) >= l.fastWait {
+				interval = min(2*interval, l.maxPoll)
+			}
+			if l.slowed != nil {
+				l.slowed(interval)
 			}
 			continue
 		}

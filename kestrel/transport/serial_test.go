@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,11 @@ import (
 // a virtio-serial port: it hangs up while nobody holds the other side. The
 // returned path is the pty slave, the "host" end.
 func newPTYPort(t *testing.T) (*SerialListener, string) {
+	t.Helper()
+	return newPTYPortWith(t, SerialConfig{PollInterval: 10 * time.Millisecond}, nil)
+}
+
+func newPTYPortWith(t *testing.T, cfg SerialConfig, slowed func(time.Duration)) (*SerialListener, string) {
 	t.Helper()
 	master, slave, err := pty.Open()
 	if err != nil {
@@ -38,7 +44,7 @@ func newPTYPort(t *testing.T) (*SerialListener, string) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		t.Fatal(err)
 	}
-	l := NewSerialListener(os.NewFile(uintptr(fd), "ptmx"), SerialConfig{PollInterval: 10 * time.Millisecond})
+	l := newSerialListener(os.NewFile(uintptr(fd), "ptmx"), cfg, slowed)
 	t.Cleanup(func() { l.Close() })
 	return l, name
 }
@@ -142,6 +148,34 @@ func TestSerialReconnect(t *testing.T) {
 			t.Errorf("round %d: got %q, want %q", i, got, want)
 		}
 		f.Close() // the guest reads EOF (EIO on a pty) and resets
+	}
+}
+
+// TestSerialSlowsWithoutHost: a listener left without a host looks at the
+// port less and less often, down to IdlePollInterval, and still serves the
+// host that comes at last.
+func TestSerialSlowsWithoutHost(t *testing.T) {
+	slowest := make(chan struct{})
+	var once sync.Once
+	cfg := SerialConfig{PollInterval: time.Millisecond, FastWait: 10 * time.Millisecond, IdlePollInterval: 40 * time.Millisecond}
+	l, host := newPTYPortWith(t, cfg, func(next time.Duration) {
+		if next > cfg.IdlePollInterval {
+			t.Errorf("waits %v, more than IdlePollInterval", next)
+		}
+		if next == cfg.IdlePollInterval {
+			once.Do(func() { close(slowest) })
+		}
+	})
+	serveHello(t, l)
+	select {
+	case <-slowest:
+	case <-time.After(time.Minute):
+		t.Fatal("the listener never slowed down to IdlePollInterval")
+	}
+	f, _ := hostConnect(t, host)
+	defer f.Close()
+	if got := getRetry(t, f, "/late"); got != "hello /late" {
+		t.Fatalf("got %q", got)
 	}
 }
 
