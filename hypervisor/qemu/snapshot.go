@@ -219,26 +219,8 @@ func (vm *VM) pauseForSnapshot(ctx context.Context) (resume func() error, quiesc
 	return func() error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := vm.qmp.Execute(rctx, "cont", nil, nil); err != nil {
-			return err
-		}
-		if quiesced {
-			go vm.reconnectAgent()
-		}
-		return nil
+		return vm.qmp.Execute(rctx, "cont", nil, nil)
 	}, quiesced, nil
-}
-
-// reconnectAgent connects a new agent session to a VM that runs on after
-// a snapshot hung its channel up, rather than on the next request: a
-// guest without a host soon looks for one only about once a second
-// (kestrel/transport), so the next request would wait for that look.
-func (vm *VM) reconnectAgent() {
-	ctx, cancel := context.WithTimeout(context.Background(), agentQuiesceTimeout)
-	defer cancel()
-	if _, err := vm.agentSession(ctx); err != nil {
-		vm.log.Debug("agent session after a snapshot", "vm", vm.id, "err", err)
-	}
 }
 
 // writeSnapshot writes the paused VM into dir: disks first (once the
