@@ -64,8 +64,9 @@ func BenchmarkIdleCPU(b *testing.B) {
 }
 
 // procCPUNs is the CPU time pid's threads have run, in nanoseconds, from
-// /proc/PID/task/*/schedstat: exact where utime + stime count 10 ms ticks
-// (an idle guest runs ~25 ms in a 30 s window).
+// /proc/PID/task/*/schedstat: nanoseconds where utime + stime count 10 ms
+// ticks (an idle guest runs ~45 ms in a 30 s window). Threads that end
+// within the window are not counted; an idle QEMU starts and ends none.
 func procCPUNs(b testing.TB, pid int) int64 {
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 
 // templateSnapshot boots a 256 MiB guest with a memory file, waits for
 // its agent, snapshots it into a temporary dir and kills it.
-func templateSnapshot(b testing.TB, d *Driver) string {
+func templateSnapshot(b *testing.B, d *Driver) string {
 	b.Helper()
 	cfg := hypervisortest.Config(b, testGuest, "template")
 	cfg.MemoryFile = filepath.Join(cfg.Dir, "mem")

@@ -18,9 +18,9 @@ type Sysctl struct {
 // Sysctls is what the agent sets as PID 1 so that an idle guest costs the
 // host as little as it can. Under TCG every guest wake-up is dear (the
 // vCPU and QEMU's main loop both wake): measured on the 2-core test
-// machine, an idle guest cost ~0.30% of a host core with the kernel's
-// default proactive compaction (kcompactd scores the zones every 500 ms)
-// and ~0.085% without it. Compaction on demand (an allocation that needs
+// machine (BenchmarkIdleCPU), an idle guest cost ~0.30% of a host core
+// with the kernel's default proactive compaction (kcompactd scores the
+// zones every 500 ms) and ~0.10-0.15% without it. Compaction on demand (an allocation that needs
 // it) still happens; only the background work for huge pages stops, which
 // a guest of a few hundred MiB does not need.
 func Sysctls() []Sysctl {
