@@ -226,10 +226,11 @@ func serialListener(log *slog.Logger) (net.Listener, error) {
 		dev, err := transport.FindSerialPort("/sys/class/virtio-ports", "/dev", client.SerialPortName)
 		if err == nil {
 			log.Info("agent port", "device", dev)
-			// A short poll while no host is connected: after a snapshot restore the
-			// new host is noticed within milliseconds. Left without a host
-			// for longer, the port is looked at about once a second.
-			return transport.ListenSerial(dev, transport.SerialConfig{Logger: log, PollInterval: 5 * time.Millisecond})
+			// The port signals when a host connects, so while none is the
+			// agent sleeps (a look once a second in case a signal is
+			// missed). Without the signal it would look every 5 ms for 2 s,
+			// then ever less often.
+			return transport.ListenSerial(dev, transport.SerialConfig{Logger: log, PollInterval: 5 * time.Millisecond, SignalWake: true})
 		}
 		lastErr = err
 		time.Sleep(100 * time.Millisecond)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -71,6 +72,11 @@ type SerialConfig struct {
 	// about once a second instead of every PollInterval: under TCG a look
 	// every 5 ms cost an idle guest ~23% of a host core.
 	IdlePollInterval time.Duration
+	// SignalWake says the device signals (SIGIO) when a host connects, as
+	// a virtio-serial port does. The listener then sleeps until that
+	// signal and looks at the port only every IdlePollInterval besides, in
+	// case a signal is missed; PollInterval and FastWait are not used.
+	SignalWake bool
 }
 
 // SerialListener accepts yamux streams from whichever host is connected to
@@ -85,6 +91,8 @@ type SerialListener struct {
 	poll, maxPoll time.Duration
 	fastWait      time.Duration
 	addr          serialAddr
+	// wake receives SIGIO when SignalWake is set, else it is nil.
+	wake chan os.Signal
 
 	conns     chan net.Conn
 	closing   chan struct{}
@@ -140,6 +148,9 @@ func newSerialListener(f *os.File, cfg SerialConfig, slowed func(time.Duration))
 		l.maxPoll = time.Second
 	}
 	l.maxPoll = max(l.maxPoll, l.poll)
+	if cfg.SignalWake {
+		l.wake = notifySIGIO()
+	}
 	go l.run()
 	return l
 }
@@ -175,9 +186,15 @@ func (l *SerialListener) Addr() net.Addr { return l.addr }
 
 func (l *SerialListener) run() {
 	defer close(l.done)
+	if l.wake != nil {
+		defer signal.Stop(l.wake)
+	}
 	waiting := false
 	var waitStart time.Time
 	interval := l.poll
+	// The device signals from before the first look, so a host that
+	// comes between a look and the sleep still wakes it.
+	signalled := l.wake != nil && setAsync(l.f, true)
 	for {
 		select {
 		case <-l.closing:
@@ -189,6 +206,9 @@ func (l *SerialListener) run() {
 				l.log.Debug("agent port: waiting for a host", "port", l.f.Name())
 				waiting = true
 				waitStart, interval = time.Now(), l.poll
+				if signalled {
+					interval = l.maxPoll
+				}
 				// Only now: bytes that arrive while waiting may be a new
 				// host's first request, sent before its port-open notice
 				// reached the guest (after a snapshot restore, say).
@@ -198,8 +218,9 @@ func (l *SerialListener) run() {
 			case <-l.closing:
 				return
 			case <-time.After(interval):
+			case <-l.wake: // nil unless SignalWake
 			}
-			if time.Since(waitStart) >= l.fastWait {
+			if !signalled && time.Since(waitStart) >= l.fastWait {
 				interval = min(2*interval, l.maxPoll)
 			}
 			if l.slowed != nil {
@@ -209,7 +230,13 @@ func (l *SerialListener) run() {
 		}
 		waiting = false
 		started := time.Now()
+		if signalled {
+			setAsync(l.f, false)
+		}
 		err := l.serveSession()
+		if l.wake != nil {
+			signalled = setAsync(l.f, true)
+		}
 		l.log.Info("agent port: session ended", "port", l.f.Name(), "err", err)
 		if time.Since(started) < l.poll {
 			// A session that failed at once (junk on the line): pause

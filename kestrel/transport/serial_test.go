@@ -293,3 +293,52 @@ func TestSerialEndSession(t *testing.T) {
 }
 
 type ctxConn struct{}
+
+// TestSerialSignalWake: a listener whose device signals (SignalWake) sleeps
+// while no host is connected and looks at the port again when SIGIO comes,
+// not on its fallback poll: the host here is served after a SIGIO although
+// the fallback is a minute away.
+func TestSerialSignalWake(t *testing.T) {
+	looked := make(chan time.Duration, 16)
+	cfg := SerialConfig{PollInterval: time.Millisecond, IdlePollInterval: time.Minute, SignalWake: true}
+	l, host := newPTYPortWith(t, cfg, func(next time.Duration) {
+		select {
+		case looked <- next:
+		default:
+		}
+	})
+	serveHello(t, l)
+	// Without a host the listener waits for its fallback poll, a minute.
+	sigio := func() {
+		if err := unix.Kill(os.Getpid(), unix.SIGIO); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sigio()
+	select {
+	case next := <-looked:
+		if next != cfg.IdlePollInterval {
+			t.Fatalf("a signalled listener waits %v between looks, want IdlePollInterval %v", next, cfg.IdlePollInterval)
+		}
+	case <-time.After(time.Minute / 2):
+		t.Fatal("SIGIO did not wake the listener")
+	}
+	f, _ := hostConnect(t, host)
+	defer f.Close()
+	// A pty does not signal when its other side opens; stand in for the
+	// virtio-serial port, which does. Repeat until the host is served:
+	// a signal may come before the listener sleeps again.
+	done := make(chan string, 1)
+	go func() { done <- getRetry(t, f, "/woken") }()
+	for {
+		sigio()
+		select {
+		case got := <-done:
+			if got != "hello /woken" {
+				t.Fatalf("got %q", got)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
