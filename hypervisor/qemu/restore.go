@@ -189,6 +189,16 @@ func (vm *VM) loadState(ctx context.Context, snapshotDir string) error {
 	if err := vm.setMigrationCaps(ctx); err != nil {
 		return err
 	}
+	// No self-announce after the load: QEMU would otherwise have the
+	// guest announce its NIC five times in the first second (a netlink
+	// broadcast and gratuitous ARP each time), about 900 more blocks of
+	// guest code to translate under TCG while the first requests wait. A
+	// restored guest gets a new tap and usually a new address and MAC
+	// (reconfigure), so there is no switch whose tables must learn a
+	// move; its first packet teaches the bridge.
+	if err := vm.qmp.Execute(ctx, "migrate-set-parameters", map[string]any{"announce-rounds": 0}, nil); err != nil {
+		return fmt.Errorf("turning off the self-announce: %w", err)
+	}
 	uri := "exec:cat " + shellQuote(filepath.Join(snapshotDir, stateFile))
 	if err := vm.qmp.Execute(ctx, "migrate-incoming", map[string]any{"uri": uri}, nil); err != nil {
 		return fmt.Errorf("loading state: %w", err)
