@@ -77,16 +77,17 @@ func (vm *VM) agentSession(ctx context.Context) (*agentSession, error) {
 	probe := 100 * time.Millisecond
 	stale, start := vm.agentStale, time.Now()
 	for tries := 1; ; tries++ {
-		s, err := vm.dialAgentSession(ctx)
+		s, err := vm.greetAgent(ctx)
 		if err != nil || !vm.agentStale {
 			if stale {
 				vm.log.Debug("agent session after a restore", "vm", vm.id, "tries", tries, "took", time.Since(start).Round(100*time.Microsecond), "err", err)
 			}
 			return s, err
 		}
-		// The guest was restored from a snapshot: its agent may still
-		// hold the session of the host that took the snapshot, and eat
-		// or refuse what a new session sends. A request that does not
+		// The guest was restored from a snapshot taken without a quiesce
+		// (or by an agent older than the channel's hello): its agent may
+		// still hold the session of the host that took the snapshot, and
+		// eat or refuse what a new session sends. A request that does not
 		// come back quickly means that: hang up, so that the guest ends
 		// whatever session it has, and connect again.
 		//
@@ -119,14 +120,44 @@ func (vm *VM) agentSession(ctx context.Context) (*agentSession, error) {
 	}
 }
 
-// dialAgentSession connects the agent socket and starts a yamux client
-// session over it, the VM's from now on.
-func (vm *VM) dialAgentSession(ctx context.Context) (*agentSession, error) {
+// The first wait for the agent's answer to the channel's hello, and the
+// longest: a guest that has not answered (still booting, starved, or it
+// missed the hello) gets a new connection and hello, each waited for
+// twice as long as the last.
+const (
+	helloWait    = 2 * time.Second
+	maxHelloWait = 16 * time.Second
+)
+
+// greetAgent connects a new agent session, greeting the agent until it
+// answers or ctx ends.
+func (vm *VM) greetAgent(ctx context.Context) (*agentSession, error) {
+	wait := helloWait
+	for {
+		s, err := vm.dialAgentSession(ctx, wait)
+		if err == nil || !errors.Is(err, client.ErrNoHelloAnswer) || ctx.Err() != nil || vm.exited() {
+			return s, err
+		}
+		vm.log.Debug("agent did not answer the hello; connecting again", "vm", vm.id, "waited", wait)
+		wait = min(2*wait, maxHelloWait)
+	}
+}
+
+// dialAgentSession connects the agent socket, greets the agent (waiting
+// up to wait for its answer) and starts a yamux client session over the
+// connection, the VM's from now on.
+func (vm *VM) dialAgentSession(ctx context.Context, wait time.Duration) (*agentSession, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", filepath.Join(vm.dir, agentSocket))
 	if err != nil {
 		return nil, fmt.Errorf("connecting agent channel of vm %s: %w", vm.id, errors.Join(errdefs.ErrUnavailable, err))
 	}
+	rest, err := client.GreetSerial(ctx, conn, wait)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("agent channel of vm %s: %w", vm.id, err)
+	}
+	conn = client.WithPrefix(conn, rest)
 	sess, err := yamux.Client(conn, newYamuxConfig())
 	if err != nil {
 		conn.Close()

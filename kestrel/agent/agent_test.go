@@ -81,7 +81,13 @@ func newFixture(tb testing.TB) *fixture {
 	cfg := yamux.DefaultConfig()
 	cfg.EnableKeepAlive = false
 	cfg.LogOutput = io.Discard
-	sess, err := yamux.Client(hostConn, cfg)
+	gctx, gcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer gcancel()
+	rest, err := client.GreetSerial(gctx, hostConn, 30*time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sess, err := yamux.Client(client.WithPrefix(hostConn, rest), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -63,9 +63,7 @@ type SerialConfig struct {
 	// interval doubles at each look, up to IdlePollInterval.
 	PollInterval time.Duration
 	// FastWait is how long the listener looks every PollInterval before it
-	// slows down; 0 means 2s. A guest restored from a snapshot was
-	// snapshotted moments after its host hung up (the engine quiesces the
-	// agent first), so it is still looking fast when its new host comes.
+	// slows down; 0 means 2s.
 	FastWait time.Duration
 	// IdlePollInterval is the slowest the listener looks; 0 means 1s. A
 	// guest left without a host (its engine restarting, say) then wakes
@@ -80,11 +78,16 @@ type SerialConfig struct {
 }
 
 // SerialListener accepts yamux streams from whichever host is connected to
-// a character device that hangs up (poll reports POLLHUP, reads return 0
-// or EIO) while no host is connected: a virtio-serial port, or in tests the
-// master side of a pty. One session runs at a time. When it ends (host gone,
-// protocol error, for example a fresh host client meeting stale session
-// state after a snapshot restore) a new one starts once a host is there.
+// a character device that hangs up (reads return 0 or EIO) while no host is
+// connected: a virtio-serial port, or in tests the master side of a pty.
+//
+// One session runs at a time, and sessions are marked in the byte stream
+// (client.SerialHello): a session starts at a host's hello and lasts until
+// the next hello, a yamux protocol error, or EndSession. A hang-up does not
+// end it: the port's hang-up and connect notices reach the guest on a queue
+// of their own, maybe after the next host's first bytes, so a session that
+// ended on a hang-up could take the next host's requests with it. Between
+// sessions the listener discards everything up to the next hello.
 type SerialListener struct {
 	f             *os.File
 	log           *slog.Logger
@@ -169,8 +172,9 @@ func (l *SerialListener) Accept() (net.Conn, error) {
 // It is idempotent.
 func (l *SerialListener) Close() error {
 	l.closeOnce.Do(func() {
-		close(l.closing)
 		l.mu.Lock()
+		close(l.closing)
+		_ = l.f.SetDeadline(time.Now()) // interrupts a read between sessions
 		if l.sess != nil {
 			l.sess.Close()
 		}
@@ -189,109 +193,106 @@ func (l *SerialListener) run() {
 	if l.wake != nil {
 		defer signal.Stop(l.wake)
 	}
-	waiting := false
-	var waitStart time.Time
-	interval := l.poll
-	// The device signals from before the first look, so a host that
-	// comes between a look and the sleep still wakes it.
-	signalled := l.wake != nil && setAsync(l.f, true)
+	var start []byte // the bytes from a hello on, read but not yet served
 	for {
+		if start == nil {
+			var err error
+			if start, err = l.awaitHello(); err != nil {
+				return
+			}
+		}
+		next, err := l.serveSession(start)
+		l.log.Info("agent port: session ended", "port", l.f.Name(), "next_host", next != nil, "err", err)
+		start = next
 		select {
 		case <-l.closing:
 			return
 		default:
 		}
-		if !l.hostConnected() {
-			if !waiting {
-				l.log.Debug("agent port: waiting for a host", "port", l.f.Name())
-				waiting = true
-				waitStart, interval = time.Now(), l.poll
-				if signalled {
-					interval = l.maxPoll
-				}
-				// Only now: bytes that arrive while waiting may be a new
-				// host's first request, sent before its port-open notice
-				// reached the guest (after a snapshot restore, say).
-				l.drain()
-			}
-			select {
-			case <-l.closing:
-				return
-			case <-time.After(interval):
-			case <-l.wake: // nil unless SignalWake
-			}
-			if !signalled && time.Since(waitStart) >= l.fastWait {
-				interval = min(2*interval, l.maxPoll)
-			}
-			if l.slowed != nil {
-				l.slowed(interval)
-			}
-			continue
+	}
+}
+
+// awaitHello reads the port, discarding what it reads, until a host's
+// hello; it returns the bytes from the hello on.
+func (l *SerialListener) awaitHello() ([]byte, error) {
+	var scan helloScanner
+	buf := make([]byte, 4096)
+	for {
+		n, err := l.read(nil, buf)
+		if err != nil {
+			return nil, err
 		}
-		waiting = false
-		started := time.Now()
-		if signalled {
-			setAsync(l.f, false)
-		}
-		err := l.serveSession()
-		if l.wake != nil {
-			signalled = setAsync(l.f, true)
-		}
-		l.log.Info("agent port: session ended", "port", l.f.Name(), "err", err)
-		if time.Since(started) < l.poll {
-			// A session that failed at once (junk on the line): pause
-			// so a confused host cannot make this loop spin.
-			select {
-			case <-l.closing:
-				return
-			case <-time.After(l.poll):
-			}
+		if rest, ok := scan.feed(buf[:n]); ok {
+			return rest, nil
 		}
 	}
 }
 
-// hostConnected polls the device without blocking: a hang-up means no host.
-func (l *SerialListener) hostConnected() bool {
-	rc, err := l.f.SyscallConn()
-	if err != nil {
-		return true
-	}
-	connected := true
-	_ = rc.Control(func(fd uintptr) {
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(pfd, 0)
-		if err == nil && n > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
-			connected = false
+// read reads the port into p. While no host is connected (a read finds the
+// port hung up) it waits for one: until the port signals, or the next
+// look, or stop or the listener closes (then the error is net.ErrClosed).
+func (l *SerialListener) read(stop <-chan struct{}, p []byte) (int, error) {
+	armed, waiting := false, false
+	var waitStart time.Time
+	interval := l.poll
+	for {
+		n, err := l.f.Read(p)
+		if n > 0 {
+			if armed {
+				setAsync(l.f, false)
+			}
+			if waiting {
+				l.log.Debug("agent port: a host is there", "port", l.f.Name())
+			}
+			return n, nil
 		}
-	})
-	return connected
-}
-
-// drain discards bytes left over from a host that has gone, so the next
-// session starts on a clean line.
-func (l *SerialListener) drain() {
-	rc, err := l.f.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = rc.Control(func(fd uintptr) {
-		buf := make([]byte, 4096)
-		for range 256 {
-			if n, err := unix.Read(int(fd), buf); n <= 0 || err != nil {
-				return
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, unix.EIO) {
+			return 0, err // a deadline: the session or the listener ends
+		}
+		if l.wake != nil && !armed {
+			// Signal from now on, and look once more before sleeping:
+			// a host that came in between still wakes the sleep.
+			armed = setAsync(l.f, true)
+			for len(l.wake) > 0 {
+				<-l.wake
+			}
+			if armed {
+				interval = l.maxPoll
+				continue
 			}
 		}
-	})
+		if !waiting {
+			l.log.Debug("agent port: waiting for a host", "port", l.f.Name())
+			waiting, waitStart = true, time.Now()
+		}
+		select {
+		case <-stop:
+			return 0, net.ErrClosed
+		case <-l.closing:
+			return 0, net.ErrClosed
+		case <-time.After(interval):
+		case <-l.wake: // nil unless SignalWake
+		}
+		if !armed && time.Since(waitStart) >= l.fastWait {
+			interval = min(2*interval, l.maxPoll)
+		}
+		if l.slowed != nil {
+			l.slowed(interval)
+		}
+	}
 }
 
-func (l *SerialListener) serveSession() error {
+// serveSession serves one yamux session that starts with start (a host's
+// hello and what followed it). If the next host's hello ended it, next is
+// the bytes from that hello on.
+func (l *SerialListener) serveSession(start []byte) (next []byte, err error) {
 	cfg := yamux.DefaultConfig()
 	cfg.EnableKeepAlive = false
 	cfg.LogOutput = io.Discard
-	conn := &sessionConn{f: l.f}
+	conn := &sessionConn{l: l, pending: start, done: make(chan struct{})}
 	sess, err := yamux.Server(conn, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	l.mu.Lock()
 	select {
@@ -299,7 +300,7 @@ func (l *SerialListener) serveSession() error {
 		l.mu.Unlock()
 		sess.Close()
 		conn.finish()
-		return net.ErrClosed
+		return nil, net.ErrClosed
 	default:
 	}
 	l.sess = sess
@@ -310,28 +311,38 @@ func (l *SerialListener) serveSession() error {
 		l.mu.Unlock()
 		sess.Close()
 		conn.finish()
+		next = conn.next
 	}()
 	for {
 		st, err := sess.AcceptStream()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		select {
 		case l.conns <- &serialStream{Stream: st, end: func() { conn.Close(); sess.Close() }}:
 		case <-l.closing:
 			st.Close()
-			return net.ErrClosed
+			return nil, net.ErrClosed
 		}
 	}
 }
 
-// sessionConn is the device as one session's connection. Closing it does
-// not close the device: it interrupts pending I/O with a deadline, and
-// finish waits for that I/O before the next session uses the device.
+// sessionConn is the device as one session's connection. It reads the
+// session's first bytes from pending, then the device, and ends the
+// session (EOF) just before the next host's hello. Closing it does not
+// close the device: it interrupts pending I/O with a deadline, and finish
+// waits for that I/O before the next session uses the device.
 type sessionConn struct {
-	f      *os.File
+	l       *SerialListener
+	pending []byte
+	frames  frameTracker
+	// next is set once the next host's hello was read: the bytes from it
+	// on, for the next session.
+	next []byte
+
 	mu     sync.Mutex
 	closed bool
+	done   chan struct{}
 	wg     sync.WaitGroup
 }
 
@@ -347,16 +358,38 @@ func (c *sessionConn) enter() bool {
 	return true
 }
 
+// Read is called by the session's one reader (yamux's receive loop).
 func (c *sessionConn) Read(p []byte) (int, error) {
 	if !c.enter() {
 		return 0, errSessionDone
 	}
 	defer c.wg.Done()
-	n, err := c.f.Read(p)
-	if errors.Is(err, unix.EIO) {
-		err = io.EOF // a pty master whose other side closed
+	if c.next != nil {
+		return 0, io.EOF
 	}
-	return n, err
+	var n int
+	if len(c.pending) > 0 {
+		n = copy(p, c.pending)
+		c.pending = c.pending[n:]
+	} else {
+		var err error
+		if n, err = c.l.read(c.done, p); err != nil {
+			return 0, err
+		}
+	}
+	end, ok := c.frames.feed(p[:n])
+	if !ok {
+		return n, nil
+	}
+	// A new host: this session ends where its hello begins (which may be
+	// in an earlier read: this session then saw half a frame before EOF).
+	next := append(helloBytes(), p[end:n]...)
+	c.next = append(next, c.pending...)
+	c.pending = nil
+	if begin := end - len(helloBytes()); begin > 0 {
+		return begin, nil
+	}
+	return 0, io.EOF
 }
 
 func (c *sessionConn) Write(p []byte) (int, error) {
@@ -364,7 +397,7 @@ func (c *sessionConn) Write(p []byte) (int, error) {
 		return 0, errSessionDone
 	}
 	defer c.wg.Done()
-	return c.f.Write(p)
+	return c.l.f.Write(p)
 }
 
 func (c *sessionConn) Close() error {
@@ -372,16 +405,24 @@ func (c *sessionConn) Close() error {
 	defer c.mu.Unlock()
 	if !c.closed {
 		c.closed = true
-		_ = c.f.SetDeadline(time.Now())
+		close(c.done)
+		_ = c.l.f.SetDeadline(time.Now())
 	}
 	return nil
 }
 
-// finish waits for pending I/O to return and clears the deadline.
+// finish waits for pending I/O to return and clears the deadline, unless
+// the listener is closing (its own deadline stays).
 func (c *sessionConn) finish() {
 	c.Close()
 	c.wg.Wait()
-	_ = c.f.SetDeadline(time.Time{})
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	select {
+	case <-c.l.closing:
+	default:
+		_ = c.l.f.SetDeadline(time.Time{})
+	}
 }
 
 // serialStream is a stream of one session; EndSession ends that session
