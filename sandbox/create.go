@@ -349,9 +349,6 @@ func (m *Manager) connectAgent(ctx context.Context, id string, vm hypervisor.VM,
 			return m.reconfigure(ctx, agent, id, gn.ip, gn.gw, gn.mac, spec.Network)
 		}
 	}
-	if from != nil && warm == nil {
-		ready = quickFirstTry(ready)
-	}
 	if err := m.waitAgent(ctx, vm, ready); err != nil {
 		return nil, err
 	}
@@ -456,31 +453,6 @@ func (m *Manager) reconfigure(ctx context.Context, agent *client.Client, id, ip,
 		return fmt.Errorf("giving sandbox %s its identity: %w", id, err)
 	}
 	return nil
-}
-
-// restoredFirstTry bounds the first request to a guest just restored.
-const restoredFirstTry = 250 * time.Millisecond
-
-// quickFirstTry bounds ready's first call by restoredFirstTry, the later
-// ones by waitAgent's own attempt timeout. A restored guest may lose the
-// first request sent to it: its agent can notice the hang-up of the host
-// that took the snapshot only after the restore, and then clears the line
-// (kestrel/transport), eating what the new host sent. Without this the
-// request would hang for a whole attempt (2 s). A guest only slow to
-// answer (its code not yet translated under TCG) goes on with the first
-// request and answers the repeat fast: the cost is one round trip (and
-// the requests sent here may be applied twice, which they allow).
-func quickFirstTry(ready func(context.Context) error) func(context.Context) error {
-	first := true
-	return func(ctx context.Context) error {
-		if first {
-			first = false
-			ctx, cancel := context.WithTimeout(ctx, restoredFirstTry)
-			defer cancel()
-			return ready(ctx)
-		}
-		return ready(ctx)
-	}
 }
 
 // resume tells a guest woken from its own hibernation the time and gives
