@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"strings"
@@ -264,7 +263,7 @@ func (m *Manager) buildTemplate(ctx context.Context, key string, spec Spec, rt R
 	if err := m.setupPlugin(ctx, agent, rt); err != nil {
 		return nil, err
 	}
-	m.warmGuest(ctx, agent)
+	m.warmGuest(ctx, agent, id, spec.Network)
 	in := &instance{vm: vm, agent: agent}
 	man := Manifest{
 		Runtime: spec.Runtime, Image: rt.digest(), Template: true, Key: key,
@@ -386,22 +385,22 @@ func (m *Manager) templateRefs() []*snapshotRef {
 }
 
 // warmGuest runs, in a template's guest before its snapshot, what every
-// restore of it runs first: a reconfigure (time and entropy) and an exec.
-// Their first run in a guest does one-time work (the agent's lazily made
-// state, its runtime's threads and buffers, the kernel's caches for the
-// paths and pipes an exec uses); done here, it is in the snapshot, and
-// every restore's first requests run less new code, which under TCG is
-// what they cost (BenchmarkCreateToFirstExec: a template restore's create
-// to first exec went from ~280 ms to ~245 ms, the first exec from ~125 ms
-// to ~80 ms). Errors are only logged: a template works without, and an
-// image root may have no true.
-func (m *Manager) warmGuest(ctx context.Context, agent *client.Client) {
-	entropy := make([]byte, 64)
-	_, _ = rand.Read(entropy)
-	if _, err := agent.Reconfigure(ctx, client.ReconfigureRequest{TimeUnixNS: time.Now().UnixNano(), Entropy: entropy}); err != nil {
-		m.log.Debug("warming the template guest: reconfigure", "err", err)
+// restore of it runs first: a reconfigure of the kind a create makes
+// (warmIdentity: hostname, time, entropy and, on a bridge, a MAC and an
+// address the create's replaces) and an exec. Their first run in a guest
+// does one-time work (the agent's lazily made state, its runtime's threads
+// and buffers, the kernel's caches for the files, links and pipes they
+// use); done here, it is in the snapshot, and every restore's first
+// requests run less new code, which under TCG is what they cost
+// (BenchmarkCreateToFirstExec: a template restore's create to first exec
+// went from ~280 ms to ~245 ms, the first exec from ~125 ms to ~80 ms).
+// Errors are only logged: a template works without, and an image root may
+// have no true.
+func (m *Manager) warmGuest(ctx context.Context, agent *client.Client, id string, mode NetworkMode) {
+	if _, err := agent.Reconfigure(ctx, warmIdentity(id, mode)); err != nil {
+		m.log.Debug("warming the template guest: reconfigure", "template", id, "err", err)
 	}
 	if _, err := agent.Exec(ctx, client.ExecRequest{Argv: []string{"true"}}, nil); err != nil {
-		m.log.Debug("warming the template guest: exec", "err", err)
+		m.log.Debug("warming the template guest: exec", "template", id, "err", err)
 	}
 }
