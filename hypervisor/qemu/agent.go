@@ -152,11 +152,13 @@ func (vm *VM) dialAgentSession(ctx context.Context, wait time.Duration) (*agentS
 	if err != nil {
 		return nil, fmt.Errorf("connecting agent channel of vm %s: %w", vm.id, errors.Join(errdefs.ErrUnavailable, err))
 	}
+	start := time.Now()
 	rest, err := client.GreetSerial(ctx, conn, wait)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("agent channel of vm %s: %w", vm.id, err)
 	}
+	vm.log.Debug("agent answered the hello", "vm", vm.id, "took", time.Since(start).Round(100*time.Microsecond))
 	conn = client.WithPrefix(conn, rest)
 	sess, err := yamux.Client(conn, newYamuxConfig())
 	if err != nil {
