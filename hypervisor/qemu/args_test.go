@@ -27,7 +27,7 @@ func TestBuildArgs(t *testing.T) {
 		want: []string{
 			"-name", "guest=sb-1,debug-threads=on",
 			"-machine", "microvm,accel=tcg,acpi=on,pit=off,pic=off,rtc=on,isa-serial=on,x-option-roms=off",
-			"-cpu", "max", "-smp", "2", "-m", "512M",
+			"-cpu", "max,erms=off", "-smp", "2", "-m", "512M",
 			"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
 			"-kernel", "/img/vmlinux", "-initrd", "/img/initramfs.cpio",
 			"-append", "console=ttyS0 reboot=t panic=-1 cryptomgr.notests rodata=off tsc=reliable tsc_early_khz=2299998",
@@ -82,7 +82,7 @@ func TestBuildArgs(t *testing.T) {
 		want: []string{
 			"-name", "guest=sb-1,debug-threads=on",
 			"-machine", "microvm,accel=tcg,acpi=on,pit=off,pic=off,rtc=on,isa-serial=on,x-option-roms=off",
-			"-cpu", "max", "-smp", "2", "-m", "512M",
+			"-cpu", "max,erms=off", "-smp", "2", "-m", "512M",
 			"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
 			"-kernel", "/img/vmlinux",
 			"-append", "console=ttyS0 reboot=t panic=-1 cryptomgr.notests rodata=off tsc=reliable",
@@ -128,7 +128,7 @@ func TestBuildRestoreArgs(t *testing.T) {
 	head := []string{
 		"-name", "guest=clone-1,debug-threads=on",
 		"-machine", "microvm,accel=tcg,acpi=on,pit=off,pic=off,rtc=on,isa-serial=on,x-option-roms=off,memory-backend=mem",
-		"-cpu", "max", "-smp", "1", "-m", "256M",
+		"-cpu", "max,erms=off", "-smp", "1", "-m", "256M",
 	}
 	tailArgs := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S",
