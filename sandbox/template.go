@@ -392,8 +392,10 @@ func (m *Manager) templateRefs() []*snapshotRef {
 // and buffers, the kernel's caches for the files, links and pipes they
 // use); done here, it is in the snapshot, and every restore's first
 // requests run less new code, which under TCG is what they cost
-// (BenchmarkCreateToFirstExec: a template restore's create to first exec
-// went from ~280 ms to ~245 ms, the first exec from ~125 ms to ~80 ms).
+// (BenchmarkCreateToFirstExec on a quiet machine: a template restore's
+// create to first exec ~280 → ~245 ms, its first exec ~125 → ~80 ms; on
+// a loaded one, where a restore took ~420 ms, paired runs showed no
+// difference).
 // Errors are only logged: a template works without, and an image root may
 // have no true.
 func (m *Manager) warmGuest(ctx context.Context, agent *client.Client, id string, mode NetworkMode) {
