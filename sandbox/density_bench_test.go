@@ -113,7 +113,8 @@ func hostSize() sandbox.HostSize {
 // (default 15m; it stops early and reports how far it got). Then it asks
 // up to 20 random hibernated ones for `exec true`: the wake-to-exec
 // latency with the fleet there. Figures: how many exist, how long making
-// them took, and the wake latencies.
+// them took, the wake latencies, and the idle CPU of the ones that never
+// hibernated, with the fleet there.
 func BenchmarkHibernatedFleet(b *testing.B) {
 	target := envInt("VOLANT_BENCH_FLEET", 500)
 	running := envInt("VOLANT_BENCH_FLEET_RUNNING", 4)
@@ -133,6 +134,7 @@ func BenchmarkHibernatedFleet(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		var hibernated []string
+		var runningPIDs []int
 		made := 0
 		for made < target && time.Since(start) < budget {
 			sb, err := m.Create(ctx, sandbox.Spec{})
@@ -142,6 +144,7 @@ func BenchmarkHibernatedFleet(b *testing.B) {
 			}
 			made++
 			if target-made < running {
+				runningPIDs = append(runningPIDs, sb.PID)
 				continue // the last few stay running
 			}
 			if _, err := m.Hibernate(ctx, sb.ID); err != nil {
@@ -165,6 +168,23 @@ func BenchmarkHibernatedFleet(b *testing.B) {
 		benchfig.Value(b, "fleet-hibernated", "n", float64(len(hibernated)))
 		benchfig.Value(b, "fleet-build", "s", took.Seconds())
 		benchfig.Durations(b, "fleet-wake-to-exec-true", wake)
+		// What the never-hibernated ones cost idle while the rest of the
+		// fleet is on disk, measured as BenchmarkIdleCPU measures.
+		if len(runningPIDs) > 0 {
+			time.Sleep(10 * time.Second)
+			before := make([]int64, len(runningPIDs))
+			for i, pid := range runningPIDs {
+				before[i] = procCPUNs(b, pid)
+			}
+			t0 := time.Now()
+			time.Sleep(30 * time.Second)
+			secs := time.Since(t0).Seconds()
+			var pct []float64
+			for i, pid := range runningPIDs {
+				pct = append(pct, 100*float64(procCPUNs(b, pid)-before[i])/1e9/secs)
+			}
+			benchfig.Report(b, "fleet-idle-cpu-per-running-guest", "%core", pct)
+		}
 		env.DeleteAll(b)
 	}
 }
