@@ -171,19 +171,7 @@ func BenchmarkHibernatedFleet(b *testing.B) {
 		// What the never-hibernated ones cost idle while the rest of the
 		// fleet is on disk, measured as BenchmarkIdleCPU measures.
 		if len(runningPIDs) > 0 {
-			time.Sleep(10 * time.Second)
-			before := make([]int64, len(runningPIDs))
-			for i, pid := range runningPIDs {
-				before[i] = procCPUNs(b, pid)
-			}
-			t0 := time.Now()
-			time.Sleep(30 * time.Second)
-			secs := time.Since(t0).Seconds()
-			var pct []float64
-			for i, pid := range runningPIDs {
-				pct = append(pct, 100*float64(procCPUNs(b, pid)-before[i])/1e9/secs)
-			}
-			benchfig.Report(b, "fleet-idle-cpu-per-running-guest", "%core", pct)
+			benchfig.Report(b, "fleet-idle-cpu-per-running-guest", "%core", idleCPU(b, runningPIDs))
 		}
 		env.DeleteAll(b)
 	}

@@ -41,26 +41,32 @@ func BenchmarkIdleCPU(b *testing.B) {
 			}
 			ids, pids = append(ids, sb.ID), append(pids, sb.PID)
 		}
-		time.Sleep(10 * time.Second) // creates are noisy: settle first
 		self := os.Getpid()
-		before := map[int]int64{self: procCPUNs(b, self)}
-		for _, pid := range pids {
-			before[pid] = procCPUNs(b, pid)
-		}
-		start := time.Now()
-		time.Sleep(30 * time.Second)
-		secs := time.Since(start).Seconds()
-		var pct []float64
-		for _, pid := range pids {
-			pct = append(pct, 100*float64(procCPUNs(b, pid)-before[pid])/1e9/secs)
-		}
-		benchfig.Report(b, "idle-cpu-per-guest", "%core", pct)
-		engine := 100 * float64(procCPUNs(b, self)-before[self]) / 1e9 / secs
-		benchfig.Value(b, "idle-engine-cpu-per-guest", "%core", engine/float64(n))
+		pct := idleCPU(b, append(pids, self))
+		benchfig.Report(b, "idle-cpu-per-guest", "%core", pct[:n])
+		benchfig.Value(b, "idle-engine-cpu-per-guest", "%core", pct[n]/float64(n))
 		for _, id := range ids {
 			_ = m.Delete(ctx, id)
 		}
 	}
+}
+
+// idleCPU lets pids settle for 10 s (creates are noisy), then returns the
+// CPU each used over a 30 s window, in % of one host core.
+func idleCPU(b testing.TB, pids []int) []float64 {
+	time.Sleep(10 * time.Second)
+	before := make([]int64, len(pids))
+	for i, pid := range pids {
+		before[i] = procCPUNs(b, pid)
+	}
+	start := time.Now()
+	time.Sleep(30 * time.Second)
+	secs := time.Since(start).Seconds()
+	pct := make([]float64, len(pids))
+	for i, pid := range pids {
+		pct[i] = 100 * float64(procCPUNs(b, pid)-before[i]) / 1e9 / secs
+	}
+	return pct
 }
 
 // procCPUNs is the CPU time pid's threads have run, in nanoseconds, from
