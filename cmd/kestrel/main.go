@@ -103,9 +103,11 @@ func runInit(debug bool) {
 	}
 	log := newLogger(pid1.Console(client.ConsoleDevice), debug)
 	r := reaper.New(true)
+	// Before the modules: the NIC the virtio_net module makes must start
+	// with the defaults set here (pid1.Sysctls).
+	pid1.ApplySysctls("/proc/sys", pid1.Sysctls(), log)
 	n := pid1.LoadModules(pid1.ModulesFile, log)
 	log.Info("modules loaded", "count", n)
-	pid1.ApplySysctls("/proc/sys", pid1.Sysctls(), log)
 
 	if err := netcfg.LoopbackUp(); err != nil {
 		log.Warn("loopback", "err", err)

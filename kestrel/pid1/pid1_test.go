@@ -37,11 +37,13 @@ func TestMountsOrder(t *testing.T) {
 
 func TestApplySysctls(t *testing.T) {
 	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "vm"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "vm", "compaction_proactiveness"), []byte("20\n"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, s := range Sysctls() {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, s.Key)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, s.Key), []byte("20\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	list := append(Sysctls(), Sysctl{Key: "kernel/not_in_this_kernel", Value: "1"})
 	if n := ApplySysctls(root, list, slog.New(slog.DiscardHandler)); n != len(Sysctls()) {

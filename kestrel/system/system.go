@@ -119,7 +119,7 @@ func (s *Server) handleReconfigure(w http.ResponseWriter, r *http.Request) {
 		reply.Error(w, http.StatusInternalServerError, reply.CodeInternal, err.Error())
 		return
 	}
-	s.cfg.Logger.Info("reconfigured", "addr", plan.Net.Addr, "hostname", plan.Net.Hostname)
+	s.cfg.Logger.Debug("reconfigured", "addr", plan.Net.Addr, "hostname", plan.Net.Hostname)
 	reply.JSON(w, http.StatusOK, client.ReconfigureResponse{OK: true, Net: st})
 }
 

@@ -202,7 +202,7 @@ func (l *SerialListener) run() {
 			}
 		}
 		next, err := l.serveSession(start)
-		l.log.Info("agent port: session ended", "port", l.f.Name(), "next_host", next != nil, "err", err)
+		l.log.Debug("agent port: session ended", "port", l.f.Name(), "next_host", next != nil, "err", err)
 		start = next
 		select {
 		case <-l.closing:
