@@ -1,0 +1,100 @@
+package system
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sysfs is where the kernel shows the state Settle waits on.
+type Sysfs struct {
+	// Clocksource is the file naming the current clocksource.
+	Clocksource string
+	// Net is the directory of network interfaces.
+	Net string
+}
+
+// GuestSysfs is the guest's own.
+var GuestSysfs = Sysfs{
+	Clocksource: "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+	Net:         "/sys/class/net",
+}
+
+// settlePoll is how often Settle looks: the kernel gives no notice of
+// either change.
+const settlePoll = 20 * time.Millisecond
+
+// Settle waits, at most max, until the kernel has done the deferred work
+// its boot leaves queued for a second or two, and says how long it
+// waited. A snapshot taken before that work makes every restore of it do
+// the work first, kernel code that a new QEMU under TCG translates
+// afresh while the restore's first requests wait. A snapshot of a
+// template is taken a moment after its guest booted, so this is its
+// case; in a guest up for longer Settle returns at once. The work:
+//
+//   - the switch off the boot clocksource: an x86 kernel that must
+//     measure the TSC's rate itself (no hypervisor or CPUID tells it, as
+//     under TCG) starts on "tsc-early" and about a second later registers
+//     "tsc" and switches to it, or to another if the TSC proved unstable;
+//     the switch stops the machine, prints to the console and re-times
+//     every clock user;
+//   - the link watcher: a link that came up (carrier on) is marked
+//     operationally up by a work the kernel runs at most once a second,
+//     which also activates its queues and announces the change over
+//     netlink.
+//
+// What cannot be read counts as settled.
+func Settle(ctx context.Context, fs Sysfs, max time.Duration) time.Duration {
+	start := time.Now()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		if clockSettled(fs.Clocksource) && linksSettled(fs.Net) {
+			return time.Since(start)
+		}
+		if time.Since(start) >= max {
+			return time.Since(start)
+		}
+		t.Reset(settlePoll)
+		select {
+		case <-ctx.Done():
+			return time.Since(start)
+		case <-t.C:
+		}
+	}
+}
+
+// clockSettled says the kernel is off its boot clocksource.
+func clockSettled(path string) bool {
+	b, err := os.ReadFile(path)
+	return err != nil || strings.TrimSpace(string(b)) != "tsc-early"
+}
+
+// iffUp is IFF_UP in an interface's flags.
+const iffUp = 0x1
+
+// linksSettled says no interface waits for the link watcher: none is up,
+// with carrier, and still operationally down.
+func linksSettled(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	read := func(name, file string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, name, file))
+		return strings.TrimSpace(string(b))
+	}
+	for _, e := range ents {
+		flags, err := strconv.ParseUint(strings.TrimPrefix(read(e.Name(), "flags"), "0x"), 16, 32)
+		if err != nil || flags&iffUp == 0 {
+			continue
+		}
+		if read(e.Name(), "carrier") == "1" && read(e.Name(), "operstate") == "down" {
+			return false
+		}
+	}
+	return true
+}
