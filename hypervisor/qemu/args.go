@@ -21,6 +21,10 @@ const (
 	launchFile    = "launch.json" // the launch decisions, for Attach and snapshots
 )
 
+// qmpListenerFD is the descriptor QEMU finds its QMP socket on: the first
+// of exec.Cmd.ExtraFiles (start).
+const qmpListenerFD = 3
+
 // Machine types.
 const (
 	machineMicroVM = "microvm"
@@ -175,7 +179,10 @@ func buildArgsWith(cfg hypervisor.Config, l launch, ram ramSpec, incoming bool) 
 		add("-device", l.device("net")+",netdev=net0,mac="+macFor(cfg))
 	}
 
-	add("-qmp", "unix:"+path(qmpSocket)+",server=on,wait=off",
+	// QMP listens on a socket the driver made (qmpListenerFD): the
+	// driver connects at once, and QEMU's greeting is the signal it is up.
+	add("-chardev", fmt.Sprintf("socket,id=qmp,fd=%d,server=on,wait=off", qmpListenerFD),
+		"-mon", "chardev=qmp,mode=control",
 		"-pidfile", path(pidFile))
 	if incoming {
 		add("-incoming", "defer")

@@ -39,7 +39,7 @@ func TestBuildArgs(t *testing.T) {
 			"-device", "virtio-rng-device",
 			"-netdev", "user,id=net0",
 			"-device", "virtio-net-device,netdev=net0,mac=52:54:00:84:b5:b2",
-			"-qmp", "unix:/run/volant/vms/sb-1/qmp.sock,server=on,wait=off",
+			"-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
 			"-pidfile", "/run/volant/vms/sb-1/qemu.pid",
 		},
 	}, {
@@ -72,7 +72,7 @@ func TestBuildArgs(t *testing.T) {
 			"-device", "virtio-blk-pci,drive=disk1",
 			"-netdev", "tap,id=net0,ifname=vt0,script=no,downscript=no",
 			"-device", "virtio-net-pci,netdev=net0,mac=52:54:00:00:00:01",
-			"-qmp", "unix:/run/volant/vms/sb-1/qmp.sock,server=on,wait=off",
+			"-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
 			"-pidfile", "/run/volant/vms/sb-1/qemu.pid",
 		},
 	}, {
@@ -92,7 +92,7 @@ func TestBuildArgs(t *testing.T) {
 			"-chardev", "socket,id=agent,path=/run/volant/vms/sb-1/agent.sock,server=on,wait=off",
 			"-device", "virtserialport,bus=vser0.0,chardev=agent,name=org.volant.agent.0",
 			"-device", "virtio-rng-device",
-			"-qmp", "unix:/run/volant/vms/sb-1/qmp.sock,server=on,wait=off",
+			"-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
 			"-pidfile", "/run/volant/vms/sb-1/qemu.pid",
 		},
 	}}
@@ -144,7 +144,7 @@ func TestBuildRestoreArgs(t *testing.T) {
 		"-device", "virtio-blk-device,drive=disk0",
 		"-netdev", "user,id=net0",
 		"-device", "virtio-net-device,netdev=net0,mac=52:54:00:00:00:02",
-		"-qmp", "unix:/run/volant/vms/clone-1/qmp.sock,server=on,wait=off",
+		"-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
 		"-pidfile", "/run/volant/vms/clone-1/qemu.pid",
 		"-incoming", "defer",
 	}

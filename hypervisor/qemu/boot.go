@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,13 +150,22 @@ func (d *Driver) start(ctx context.Context, cfg hypervisor.Config, rec record, a
 	if err != nil {
 		return nil, err
 	}
+	qmpl, err := listenQMP(filepath.Join(cfg.Dir, qmpSocket))
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
 	// Not exec.CommandContext: the VMM's life is not the request's.
 	cmd := exec.Command(d.qemu, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{qmpl} // qmpListenerFD
 	cmd.Dir = cfg.Dir
 	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	logf.Close()
+	// QEMU holds the listener now; with the driver's copy closed, a QEMU
+	// that exits resets the connection waiting for its greeting.
+	qmpl.Close()
 	if err != nil {
 		return nil, fmt.Errorf("starting qemu: %w", err)
 	}
@@ -177,9 +187,6 @@ func (d *Driver) start(ctx context.Context, cfg hypervisor.Config, rec record, a
 			vm.Close()
 		}
 	}()
-	if err := vm.waitSocket(ctx); err != nil {
-		return nil, err
-	}
 	if err := vm.connect(ctx); err != nil {
 		// QEMU may have created its sockets and then failed on a later
 		// option (a missing disk): say what QEMU said.
@@ -191,21 +198,26 @@ func (d *Driver) start(ctx context.Context, cfg hypervisor.Config, rec record, a
 	return vm, nil
 }
 
-// waitSocket waits for QEMU to listen on its QMP socket, failing early
-// with QEMU's own words if it exits first.
-func (vm *VM) waitSocket(ctx context.Context) error {
-	sock := filepath.Join(vm.dir, qmpSocket)
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			return nil
-		}
-		if vm.proc.exited(10 * time.Millisecond) {
-			return vm.exitError()
-		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("waiting for qemu's qmp socket: %w", err)
-		}
+// listenQMP makes the socket QEMU serves QMP on (at path, where Attach
+// finds it again) and returns it as a file to hand to QEMU. The driver
+// can then connect at once, before QEMU is up: the connection waits in
+// the socket's queue and QEMU's greeting says it is ready, with no
+// polling for a socket file to appear.
+func listenQMP(path string) (*os.File, error) {
+	os.Remove(path)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("qmp socket: %w", err)
 	}
+	// The path outlives the driver's copy: QEMU listens on it.
+	l.SetUnlinkOnClose(false)
+	defer l.Close()
+	f, err := l.File()
+	if err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("qmp socket: %w", err)
+	}
+	return f, nil
 }
 
 func (vm *VM) exitError() error {

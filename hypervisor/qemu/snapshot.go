@@ -428,7 +428,7 @@ func (d *Driver) createOverlay(ctx context.Context, path, backing string, size i
 }
 
 // migrateTo saves the device state (and RAM that is not shared) into
-// path with a migration to "exec:cat > path", and waits until it is done.
+// path with a migration to a descriptor of it, and waits until it is done.
 func (vm *VM) migrateTo(ctx context.Context, path string) error {
 	if err := vm.setMigrationCaps(ctx); err != nil {
 		return err
@@ -439,7 +439,16 @@ func (vm *VM) migrateTo(ctx context.Context, path string) error {
 	}, nil); err != nil {
 		return err
 	}
-	if err := vm.qmp.Execute(ctx, "migrate", map[string]any{"uri": "exec:cat > " + shellQuote(path)}, nil); err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
+	err = vm.passFile(ctx, f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
+	if err := vm.qmp.Execute(ctx, "migrate", map[string]any{"uri": "fd:" + stateFDName}, nil); err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
 	if err := vm.waitMigration(ctx); err != nil {
@@ -492,9 +501,4 @@ func (vm *VM) waitMigration(ctx context.Context) error {
 		}
 		delay = min(delay*2, 20*time.Millisecond)
 	}
-}
-
-// shellQuote quotes s for /bin/sh, which runs QEMU's exec: migrations.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

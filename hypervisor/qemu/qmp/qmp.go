@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/volant-sh/volant/errdefs"
+	"golang.org/x/sys/unix"
 )
 
 // Error is an error QEMU answered to a command.
@@ -276,6 +278,20 @@ func (c *Client) Subscribe() (<-chan Event, func()) {
 // value into out (if not nil). A QEMU error is returned as *Error.
 // ctx bounds the wait for the reply; the command may still run in QEMU.
 func (c *Client) Execute(ctx context.Context, command string, args, out any) error {
+	return c.execute(ctx, command, args, out, nil)
+}
+
+// ExecuteWithFile is Execute with f's descriptor passed along with the
+// command (SCM_RIGHTS), as getfd and add-fd take it. The connection must
+// be a unix socket. f stays the caller's to close.
+func (c *Client) ExecuteWithFile(ctx context.Context, command string, args, out any, f *os.File) error {
+	if _, ok := c.conn.(*net.UnixConn); !ok {
+		return fmt.Errorf("qmp %s: passing a file needs a unix socket", command)
+	}
+	return c.execute(ctx, command, args, out, f)
+}
+
+func (c *Client) execute(ctx context.Context, command string, args, out any, f *os.File) error {
 	ch := make(chan result, 1)
 	c.mu.Lock()
 	if c.closed {
@@ -298,7 +314,7 @@ func (c *Client) Execute(ctx context.Context, command string, args, out any) err
 		return fmt.Errorf("encoding qmp %s: %w", command, err)
 	}
 	buf = append(buf, '\n')
-	if err := c.write(ctx, buf); err != nil {
+	if err := c.write(ctx, buf, f); err != nil {
 		forget()
 		return fmt.Errorf("sending qmp %s: %w", command, err)
 	}
@@ -319,14 +335,27 @@ func (c *Client) Execute(ctx context.Context, command string, args, out any) err
 	}
 }
 
-func (c *Client) write(ctx context.Context, buf []byte) error {
+// write sends buf, with f's descriptor when f is not nil.
+func (c *Client) write(ctx context.Context, buf []byte, f *os.File) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if dl, ok := ctx.Deadline(); ok {
 		c.conn.SetWriteDeadline(dl)
 		defer c.conn.SetWriteDeadline(time.Time{})
 	}
-	if _, err := c.conn.Write(buf); err != nil {
+	var err error
+	if f != nil {
+		// The descriptor rides on the message's first byte; the rest of
+		// the line follows as plain data.
+		var n int
+		n, _, err = c.conn.(*net.UnixConn).WriteMsgUnix(buf, unix.UnixRights(int(f.Fd())), nil)
+		if err == nil && n < len(buf) {
+			_, err = c.conn.Write(buf[n:])
+		}
+	} else {
+		_, err = c.conn.Write(buf)
+	}
+	if err != nil {
 		return errors.Join(errdefs.ErrUnavailable, err)
 	}
 	return nil
