@@ -298,7 +298,16 @@ func (w *world) kubectlAttach(ctx context.Context, pod string, stdin bool, out i
 	}
 	opts := remotecommand.StreamOptions{Stdout: out, Stderr: out}
 	if stdin {
-		opts.Stdin = strings.NewReader("")
+		// Open, as a user's terminal is: an empty reader ends stdin at
+		// once, and the server may take that for the client going away
+		// before it sends its refusal (a flake seen once in CI).
+		r, w := io.Pipe()
+		defer w.Close()
+		opts.Stdin = r
+		// A server that took it would stream until the context ends.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
 	}
 	return exec.StreamWithContext(ctx, opts)
 }
