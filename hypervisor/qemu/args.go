@@ -227,6 +227,17 @@ func buildCmdline(cfg hypervisor.Config, l launch) string {
 		// jiffies, and guest time then runs slower than wall time.
 		"tsc=reliable",
 	}
+	if l.Accel == AccelTCG {
+		// The kernel hands a parameter it does not know to init's
+		// environment: kestrel (PID 1, a Go program) runs without async
+		// preemption. Under TCG its goroutines easily run the 10 ms that
+		// make the Go runtime signal them, and a restored guest's first
+		// requests then also ran the signal's delivery, handler and return
+		// (~400 translated blocks, ~2.5 % of a create's); kestrel has no
+		// loops that need it. Its children get an environment of their own
+		// (kestrel/proc), not this one.
+		args = append(args, "GODEBUG=asyncpreemptoff=1")
+	}
 	if l.Machine == machineMicroVM && l.TSCKHz > 0 {
 		// Without a PIT the kernel must be told the TSC rate, or it may
 		// hang calibrating it.
