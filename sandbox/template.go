@@ -387,7 +387,9 @@ func (m *Manager) templateRefs() []*snapshotRef {
 // warmGuest runs, in a template's guest before its snapshot, what every
 // restore of it runs first: a reconfigure of the kind a create makes
 // (warmIdentity: hostname, time, entropy and, on a bridge, a MAC and an
-// address the create's replaces) and an exec. Their first run in a guest
+// address the create's replaces) and an exec; then it lets the guest
+// kernel finish the work its boot deferred (POST /v1/settle), which every
+// restore would otherwise run first. Their first run in a guest
 // does one-time work (the agent's lazily made state, its runtime's threads
 // and buffers, the kernel's caches for the files, links and pipes they
 // use); done here, it is in the snapshot, and every restore's first
@@ -404,5 +406,11 @@ func (m *Manager) warmGuest(ctx context.Context, agent *client.Client, id string
 	}
 	if _, err := agent.Exec(ctx, client.ExecRequest{Argv: []string{"true"}}, nil); err != nil {
 		m.log.Debug("warming the template guest: exec", "template", id, "err", err)
+	}
+	// And the kernel's own deferred boot work (kestrel/system.Settle).
+	if d, err := agent.Settle(ctx); err != nil {
+		m.log.Debug("warming the template guest: settle", "template", id, "err", err)
+	} else if d > 0 {
+		m.log.Debug("warming the template guest: the kernel settled", "template", id, "waited", d)
 	}
 }

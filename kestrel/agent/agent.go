@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/kestrel/files"
@@ -92,32 +91,19 @@ func New(cfg Config) (*Agent, error) {
 // connKey holds a request's connection in its context.
 type connKey struct{}
 
-// settleMax bounds a quiesce's wait for the kernel's deferred boot work:
-// the host gives the whole quiesce 10 s.
-const settleMax = 3 * time.Second
-
-// settleLogged is the wait worth a debug line.
-const settleLogged = time.Millisecond
-
 // handleQuiesce serves POST /v1/quiesce: before a snapshot, the host asks
 // the agent to end the session the request came on once the answer is
 // out, and to write nothing more until a new host starts one. So the host
 // knows, rather than guesses, that no session state or unsent bytes of
 // the agent are frozen into the snapshot. A transport without sessions
 // (vsock) answers 409.
-//
-// It first lets the kernel finish the work its boot deferred
-// (system.Settle, at most settleMax), so that a snapshot of a guest just
-// booted, a template's, does not leave that work to every restore.
+
 func handleQuiesce(log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ender, ok := r.Context().Value(connKey{}).(transport.SessionEnder)
 		if !ok {
 			http.Error(w, "this connection has no session to end", http.StatusConflict)
 			return
-		}
-		if d := system.Settle(r.Context(), system.GuestSysfs, settleMax); d > settleLogged {
-			log.Debug("quiesce: waited for the kernel's deferred boot work", "took", d)
 		}
 		w.Header().Set("Connection", "close")
 		w.Header().Set("Content-Length", "0")

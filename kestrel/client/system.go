@@ -50,6 +50,17 @@ func (c *Client) Ready(ctx context.Context) (*Health, error) {
 	return h, nil
 }
 
+// Settle asks the agent to wait until the guest kernel's deferred boot
+// work is done (see PROTOCOL.md), before a snapshot that is restored many
+// times; it returns how long the agent waited.
+func (c *Client) Settle(ctx context.Context) (time.Duration, error) {
+	var resp SettleResponse
+	if err := c.DoJSON(ctx, http.MethodPost, "/v1/settle", nil, nil, &resp); err != nil {
+		return 0, err
+	}
+	return time.Duration(resp.WaitedMS) * time.Millisecond, nil
+}
+
 // Reconfigure gives the guest a new identity (address, MAC, hostname,
 // clock, entropy), typically right after a snapshot restore. It fails
 // unless the guest confirms the network part of req applied (see

@@ -177,6 +177,13 @@ type ReconfigureResponse struct {
 	Net *NetState `json:"net,omitempty"`
 }
 
+// SettleResponse is the answer to POST /v1/settle.
+type SettleResponse struct {
+	// WaitedMS is how long the agent waited for the kernel's deferred
+	// boot work (at most 3 s).
+	WaitedMS int64 `json:"waited_ms"`
+}
+
 // NetState is a guest interface as its kernel shows it.
 type NetState struct {
 	Link string `json:"link"`

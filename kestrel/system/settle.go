@@ -2,11 +2,15 @@ package system
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/volant-sh/volant/kestrel/client"
+	"github.com/volant-sh/volant/kestrel/internal/reply"
 )
 
 // Sysfs is where the kernel shows the state Settle waits on.
@@ -30,10 +34,12 @@ const settlePoll = 20 * time.Millisecond
 // Settle waits, at most max, until the kernel has done the deferred work
 // its boot leaves queued for a second or two, and says how long it
 // waited. A snapshot taken before that work makes every restore of it do
-// the work first, kernel code that a new QEMU under TCG translates
-// afresh while the restore's first requests wait. A snapshot of a
-// template is taken a moment after its guest booted, so this is its
-// case; in a guest up for longer Settle returns at once. The work:
+// the work first, kernel code that a new QEMU under TCG translates afresh
+// while the restore's first requests wait. A template's snapshot is taken
+// a moment after its guest booted and restored many times, so the host
+// asks for this before it (POST /v1/settle); a fork's or a hibernation's
+// snapshot is restored once or a few times, and is not worth the wait. In
+// a guest up for longer Settle returns at once. The work:
 //
 //   - the switch off the boot clocksource: an x86 kernel that must
 //     measure the TSC's rate itself (no hypervisor or CPUID tells it, as
@@ -97,4 +103,17 @@ func linksSettled(dir string) bool {
 		}
 	}
 	return true
+}
+
+// SettleMax bounds POST /v1/settle's wait.
+const SettleMax = 3 * time.Second
+
+// handleSettle serves POST /v1/settle: the host asks it of a guest it is
+// about to snapshot as a template, restored many times (Settle).
+func (s *Server) handleSettle(w http.ResponseWriter, r *http.Request) {
+	d := Settle(r.Context(), GuestSysfs, SettleMax)
+	if d > time.Millisecond {
+		s.cfg.Logger.Debug("settled: waited for the kernel's deferred boot work", "took", d)
+	}
+	reply.JSON(w, http.StatusOK, client.SettleResponse{WaitedMS: d.Milliseconds()})
 }

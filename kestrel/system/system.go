@@ -56,6 +56,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/health", s.handleHealth)
 	mux.HandleFunc("POST /v1/reconfigure", s.handleReconfigure)
 	mux.HandleFunc("POST /v1/poweroff", s.handlePoweroff)
+	mux.HandleFunc("POST /v1/settle", s.handleSettle)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
