@@ -459,7 +459,35 @@ func (vm *VM) migrateTo(ctx context.Context, path string) error {
 		}
 		return fmt.Errorf("saving state: %w", err)
 	}
+	if err := vm.waitFinalized(ctx); err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
 	return nil
+}
+
+// waitFinalized waits until QEMU has left the run state finish-migrate.
+// query-migrate says completed a moment before the migration thread sets
+// the next run state (postmigrate), and a cont in between is refused
+// ("Migration is not finalized yet"); QEMU sends no event for it.
+func (vm *VM) waitFinalized(ctx context.Context) error {
+	delay := time.Millisecond
+	for {
+		var st struct {
+			Status string `json:"status"`
+		}
+		if err := vm.qmp.Execute(ctx, "query-status", nil, &st); err != nil {
+			return err
+		}
+		if st.Status != "finish-migrate" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 20*time.Millisecond)
+	}
 }
 
 func (vm *VM) setMigrationCaps(ctx context.Context) error {
