@@ -199,13 +199,7 @@ func (vm *VM) loadState(ctx context.Context, snapshotDir string) error {
 	if err := vm.qmp.Execute(ctx, "migrate-set-parameters", map[string]any{"announce-rounds": 0}, nil); err != nil {
 		return fmt.Errorf("turning off the self-announce: %w", err)
 	}
-	f, err := os.Open(filepath.Join(snapshotDir, stateFile))
-	if err != nil {
-		return fmt.Errorf("loading state: %w", err)
-	}
-	err = vm.passFile(ctx, f)
-	f.Close()
-	if err != nil {
+	if err := vm.passStateFile(ctx, filepath.Join(snapshotDir, stateFile), false); err != nil {
 		return fmt.Errorf("loading state: %w", err)
 	}
 	if err := vm.qmp.Execute(ctx, "migrate-incoming", map[string]any{"uri": "fd:" + stateFDName}, nil); err != nil {

@@ -439,13 +439,7 @@ func (vm *VM) migrateTo(ctx context.Context, path string) error {
 	}, nil); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("saving state: %w", err)
-	}
-	err = vm.passFile(ctx, f)
-	f.Close()
-	if err != nil {
+	if err := vm.passStateFile(ctx, path, true); err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
 	if err := vm.qmp.Execute(ctx, "migrate", map[string]any{"uri": "fd:" + stateFDName}, nil); err != nil {
