@@ -388,7 +388,7 @@ func (m *Manager) templateRefs() []*snapshotRef {
 // restore of it runs first: a reconfigure of the kind a create makes
 // (warmIdentity: hostname, time, entropy and, on a bridge, a MAC and an
 // address the create's replaces) and an exec; then it lets the guest
-// kernel finish the work its boot deferred (POST /v1/settle), which every
+// kernel finish the work its boot deferred (the agent's Settle), which every
 // restore would otherwise run first. Their first run in a guest
 // does one-time work (the agent's lazily made state, its runtime's threads
 // and buffers, the kernel's caches for the files, links and pipes they
