@@ -203,8 +203,8 @@ func (d *Driver) start(ctx context.Context, cfg hypervisor.Config, rec record, a
 // can then connect at once, before QEMU is up: the connection waits in
 // the socket's queue and QEMU's greeting says it is ready, with no
 // polling for a socket file to appear.
+// Callers clear the VM directory's sockets first (prepareVMDir, Boot).
 func listenQMP(path string) (*os.File, error) {
-	os.Remove(path)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("qmp socket: %w", err)

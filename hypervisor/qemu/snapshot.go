@@ -14,6 +14,7 @@ import (
 
 	"github.com/volant-sh/volant/errdefs"
 	"github.com/volant-sh/volant/hypervisor"
+	"github.com/volant-sh/volant/internal/poll"
 )
 
 // A snapshot directory written by the driver holds:
@@ -464,25 +465,23 @@ func (vm *VM) migrateTo(ctx context.Context, path string) error {
 // the next run state (postmigrate), and a cont in between is refused
 // ("Migration is not finalized yet"); QEMU sends no event for it.
 func (vm *VM) waitFinalized(ctx context.Context) error {
-	delay := time.Millisecond
-	for {
+	return poll.Until(ctx, poll.Backoff{First: time.Millisecond, Max: 20 * time.Millisecond}, func(ctx context.Context) error {
 		var st struct {
 			Status string `json:"status"`
 		}
 		if err := vm.qmp.Execute(ctx, "query-status", nil, &st); err != nil {
-			return err
+			return poll.Permanent(err)
 		}
-		if st.Status != "finish-migrate" {
-			return nil
+		if st.Status == "finish-migrate" {
+			return errNotFinalized
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 20*time.Millisecond)
-	}
+		return nil
+	})
 }
+
+// errNotFinalized is an attempt of waitFinalized that found QEMU still in
+// finish-migrate.
+var errNotFinalized = errors.New("qemu has not finalized the migration")
 
 func (vm *VM) setMigrationCaps(ctx context.Context) error {
 	return vm.qmp.Execute(ctx, "migrate-set-capabilities", map[string]any{

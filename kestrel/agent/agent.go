@@ -97,7 +97,6 @@ type connKey struct{}
 // knows, rather than guesses, that no session state or unsent bytes of
 // the agent are frozen into the snapshot. A transport without sessions
 // (vsock) answers 409.
-
 func handleQuiesce(log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ender, ok := r.Context().Value(connKey{}).(transport.SessionEnder)

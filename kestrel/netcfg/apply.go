@@ -53,8 +53,8 @@ func Apply(cfg Config) error {
 // carrier then stays on, so no link-down and link-up notices, no
 // linkwatch event a second later and no restart of the link's protocols
 // follow, work that otherwise ran while a restored guest's first requests
-// waited. A driver that refuses a live change (EBUSY, EOPNOTSUPP) gets the address
-// with the link down.
+// waited. A driver that refuses a live change (EBUSY, EOPNOTSUPP) gets
+// the address with the link down.
 func setMAC(link netlink.Link, mac net.HardwareAddr) error {
 	err := netlink.LinkSetHardwareAddr(link, mac)
 	if err == nil || !(errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EOPNOTSUPP)) || link.Attrs().Flags&net.FlagUp == 0 {

@@ -2,6 +2,7 @@ package system
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/volant-sh/volant/internal/poll"
 	"github.com/volant-sh/volant/kestrel/client"
 	"github.com/volant-sh/volant/kestrel/internal/reply"
 )
@@ -55,23 +57,19 @@ const settlePoll = 20 * time.Millisecond
 // What cannot be read counts as settled.
 func Settle(ctx context.Context, fs Sysfs, max time.Duration) time.Duration {
 	start := time.Now()
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
+	ctx, cancel := context.WithTimeout(ctx, max)
+	defer cancel()
+	_ = poll.Until(ctx, poll.Backoff{First: settlePoll, Max: settlePoll}, func(context.Context) error {
 		if clockSettled(fs.Clocksource) && linksSettled(fs.Net) {
-			return time.Since(start)
+			return nil
 		}
-		if time.Since(start) >= max {
-			return time.Since(start)
-		}
-		t.Reset(settlePoll)
-		select {
-		case <-ctx.Done():
-			return time.Since(start)
-		case <-t.C:
-		}
-	}
+		return errNotSettled
+	})
+	return time.Since(start)
 }
+
+// errNotSettled is an attempt of Settle that found work still queued.
+var errNotSettled = errors.New("the kernel's deferred boot work is still queued")
 
 // clockSettled says the kernel is off its boot clocksource.
 func clockSettled(path string) bool {
