@@ -165,10 +165,10 @@ func imageType(format string) (string, error) {
 func buildCmdline(cfg hypervisor.Config) string {
 	args := []string{
 		"console=" + client.ConsoleDevice,
-		"reboot=k",          // a guest reboot ends the VMM
-		"panic=1",           // and a panic reboots
-		"cryptomgr.notests", // skip crypto self-tests at boot
+		"reboot=k", // a guest reboot ends the VMM
+		"panic=1",  // and a panic reboots
 	}
+	args = append(args, hypervisor.GuestKernelArgs...)
 	if cfg.Cmdline != "" {
 		args = append(args, cfg.Cmdline)
 	}

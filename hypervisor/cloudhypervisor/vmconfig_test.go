@@ -35,7 +35,7 @@ func TestBuildVMConfig(t *testing.T) {
 	}
 	const (
 		head    = `"cpus":{"boot_vcpus":2,"max_vcpus":2},`
-		payload = `"payload":{"kernel":"/img/vmlinux","initramfs":"/img/initrd","cmdline":"console=ttyS0 reboot=k panic=1 cryptomgr.notests volant.hostname=vm1"},`
+		payload = `"payload":{"kernel":"/img/vmlinux","initramfs":"/img/initrd","cmdline":"console=ttyS0 reboot=k panic=1 cryptomgr.notests psi=0 lsm=landlock,lockdown,yama,bpf volant.hostname=vm1"},`
 		tail    = `"rng":{"src":"/dev/urandom"},"serial":{"mode":"Socket","socket":"/run/v/vm1/serial.sock"},"console":{"mode":"Off"},"vsock":{"cid":3,"socket":"/run/v/vm1/vsock.sock"}}`
 	)
 	tests := []struct {
@@ -57,7 +57,7 @@ func TestBuildVMConfig(t *testing.T) {
 		{"a tap without a MAC gets a stable one", base(func(c *hypervisor.Config) { c.Net = hypervisor.Net{Mode: hypervisor.NetTap, Tap: "vt-vm1"} }),
 			`{` + head + `"memory":{"size":536870912},` + payload + `"net":[{"tap":"vt-vm1","mac":"` + hypervisor.StableMAC("vm1") + `","id":"net0"}],` + tail},
 		{"no initramfs, no extra cmdline", base(func(c *hypervisor.Config) { c.Initramfs, c.Cmdline = "", "" }),
-			`{` + head + `"memory":{"size":536870912},"payload":{"kernel":"/img/vmlinux","cmdline":"console=ttyS0 reboot=k panic=1 cryptomgr.notests"},` + tail},
+			`{` + head + `"memory":{"size":536870912},"payload":{"kernel":"/img/vmlinux","cmdline":"console=ttyS0 reboot=k panic=1 cryptomgr.notests psi=0 lsm=landlock,lockdown,yama,bpf"},` + tail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -218,15 +218,15 @@ func macFor(cfg hypervisor.Config) string {
 func buildCmdline(cfg hypervisor.Config, l launch) string {
 	args := []string{
 		"console=" + client.ConsoleDevice,
-		"reboot=t",          // reboot by triple fault, which -no-reboot turns into an exit
-		"panic=-1",          // and a panic reboots at once
-		"cryptomgr.notests", // skip crypto self-tests at boot (~0.2 s under TCG)
-		"rodata=off",        // no read-only remapping of kernel data (~0.2 s under TCG)
+		"reboot=t",   // reboot by triple fault, which -no-reboot turns into an exit
+		"panic=-1",   // and a panic reboots at once
+		"rodata=off", // no read-only remapping of kernel data (~0.2 s under TCG)
 		// The clocksource watchdog otherwise marks the TSC unstable on a
 		// busy host (vCPUs descheduled under TCG) and falls back to
 		// jiffies, and guest time then runs slower than wall time.
 		"tsc=reliable",
 	}
+	args = append(args, hypervisor.GuestKernelArgs...)
 	if l.Accel == AccelTCG {
 		// The kernel hands a parameter it does not know to init's
 		// environment: kestrel (PID 1, a Go program) runs without async
