@@ -14,7 +14,7 @@ import (
 
 // BuilderVersion is part of every image digest; bump it whenever Build
 // would produce different bytes from the same inputs.
-const BuilderVersion = "2"
+const BuilderVersion = "3"
 
 // File names inside an image directory.
 const (

@@ -120,6 +120,9 @@ func initramfsEntries(c initramfsContent) []cpio.Entry {
 	for name, content := range etcFiles(c.OSVersion) {
 		t.file(name, 0o644, []byte(content))
 	}
+	// The machine's name is the kernel's: kestrel sets it, and the file
+	// programs read it from follows without a write of its own.
+	t.symlink("etc/hostname", "/proc/sys/kernel/hostname")
 	return t.sorted()
 }
 
@@ -128,7 +131,6 @@ func etcFiles(version string) map[string]string {
 		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n" +
 			fmt.Sprintf("sandbox:x:%d:%d:sandbox:/home/sandbox:/bin/sh\n", SandboxUID, SandboxUID),
 		"etc/group":    fmt.Sprintf("root:x:0:\nsandbox:x:%d:\n", SandboxUID),
-		"etc/hostname": "volant\n",
 		"etc/hosts":    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
 		// kestrel writes the real resolver configuration when it sets up
 		// the network.

@@ -57,7 +57,7 @@ func TestInitramfsEntries(t *testing.T) {
 		"dev/null Dcrw-rw-rw- 0:0 1,3",
 		"etc drwxr-xr-x 0:0",
 		"etc/group -rw-r--r-- 0:0",
-		"etc/hostname -rw-r--r-- 0:0",
+		"etc/hostname Lrwxrwxrwx 0:0 -> /proc/sys/kernel/hostname",
 		"etc/hosts -rw-r--r-- 0:0",
 		"etc/kestrel drwxr-xr-x 0:0",
 		"etc/kestrel/modules -rw-r--r-- 0:0",

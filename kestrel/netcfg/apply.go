@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -38,7 +37,7 @@ func Apply(cfg Config) error {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 			return fmt.Errorf("setting hostname %s: %w", cfg.Hostname, err)
 		}
-		_ = os.WriteFile("/etc/hostname", []byte(cfg.Hostname+"\n"), 0o644)
+		writeHostnameFile(HostnameFile, cfg.Hostname)
 	}
 	if len(cfg.DNS) > 0 {
 		if err := WriteResolvConf("/etc/resolv.conf", cfg.DNS); err != nil {

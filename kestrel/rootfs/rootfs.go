@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/volant-sh/volant/kestrel/netcfg"
 	"golang.org/x/sys/unix"
 )
 
@@ -205,19 +206,30 @@ func Enter() error {
 	return nil
 }
 
-// prepareEtc makes /etc/hostname, /etc/hosts and /etc/resolv.conf plain
-// files the agent can write: an image's symlink there (resolv.conf into
-// a resolver's /run directory) would point nowhere in a sandbox.
+// prepareEtc makes /etc/hosts and /etc/resolv.conf plain files the agent
+// can write: an image's symlink there (resolv.conf into a resolver's /run
+// directory) would point nowhere in a sandbox. /etc/hostname becomes a
+// link to the kernel's name, as in the busybox guest, so setting the name
+// needs no file write.
 func prepareEtc() error {
 	if err := os.MkdirAll("/etc", 0o755); err != nil {
 		return err
 	}
-	for _, f := range []string{"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"} {
+	for _, f := range []string{"/etc/hosts", "/etc/resolv.conf"} {
 		if fi, err := os.Lstat(f); err == nil && !fi.Mode().IsRegular() {
 			if err := os.RemoveAll(f); err != nil {
 				return fmt.Errorf("replacing %s: %w", f, err)
 			}
 		}
+	}
+	if target, err := os.Readlink(netcfg.HostnameFile); err == nil && target == netcfg.KernelHostname {
+		return nil
+	}
+	if err := os.RemoveAll(netcfg.HostnameFile); err != nil {
+		return fmt.Errorf("replacing %s: %w", netcfg.HostnameFile, err)
+	}
+	if err := os.Symlink(netcfg.KernelHostname, netcfg.HostnameFile); err != nil {
+		return fmt.Errorf("linking %s to the kernel's name: %w", netcfg.HostnameFile, err)
 	}
 	return nil
 }
