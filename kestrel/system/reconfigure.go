@@ -3,9 +3,7 @@ package system
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -126,37 +124,4 @@ func applyClock(p Plan) error {
 		}
 	}
 	return nil
-}
-
-// addEntropy mixes data into the kernel pool and, as root, credits it
-// (RNDADDENTROPY), so a restored clone does not share its parent's stream.
-func addEntropy(data []byte) error {
-	f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("opening /dev/urandom: %w", err)
-	}
-	defer f.Close()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing entropy: %w", err)
-	}
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	// struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }
-	buf := make([]byte, 8+len(data)+3)
-	*(*int32)(unsafe.Pointer(&buf[0])) = int32(len(data) * 8)
-	*(*int32)(unsafe.Pointer(&buf[4])) = int32(len(data))
-	copy(buf[8:], data)
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	var ierr error
-	_ = rc.Control(func(fd uintptr) {
-		_, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, unix.RNDADDENTROPY, uintptr(unsafe.Pointer(&buf[0])))
-		if errno != 0 {
-			ierr = fmt.Errorf("crediting entropy: %w", errno)
-		}
-	})
-	return ierr
 }

@@ -44,6 +44,7 @@ type Server struct{ cfg Config }
 func New(cfg Config) *Server {
 	if cfg.Apply == nil {
 		cfg.Apply = ApplyPlan
+		_, _ = urandom() // entropy.go: open before any snapshot
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
