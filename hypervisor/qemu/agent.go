@@ -24,6 +24,9 @@ import (
 type agentSession struct {
 	conn net.Conn
 	sess *yamux.Session
+	// quiesced is closed once the agent marked the end of a quiesced
+	// session on the line (client.SerialQuiesced).
+	quiesced <-chan struct{}
 }
 
 func (s *agentSession) close() {
@@ -159,13 +162,13 @@ func (vm *VM) dialAgentSession(ctx context.Context, wait time.Duration) (*agentS
 		return nil, fmt.Errorf("agent channel of vm %s: %w", vm.id, err)
 	}
 	vm.log.Debug("agent answered the hello", "vm", vm.id, "took", time.Since(start).Round(100*time.Microsecond))
-	conn = client.WithPrefix(conn, rest)
-	sess, err := yamux.Client(conn, newYamuxConfig())
+	watched, quiesced := client.WatchQuiesced(client.WithPrefix(conn, rest))
+	sess, err := yamux.Client(watched, newYamuxConfig())
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("agent session of vm %s: %w", vm.id, err)
 	}
-	vm.agent = &agentSession{conn: conn, sess: sess}
+	vm.agent = &agentSession{conn: conn, sess: sess, quiesced: quiesced}
 	return vm.agent, nil
 }
 
@@ -233,7 +236,17 @@ func (vm *VM) quiesceAgent(ctx context.Context) bool {
 		vm.log.Debug("agent not quiesced before a snapshot", "err", err)
 		return false
 	}
-	err = askQuiesce(ctx, s.sess)
+	marked, err := askQuiesce(ctx, s.sess)
+	if err == nil && marked {
+		// The snapshot must not freeze the guest mid-teardown: its
+		// restores would all finish it first.
+		select {
+		case <-s.quiesced:
+		case <-time.After(agentQuiescedWait):
+			vm.log.Debug("agent did not mark its session's end before a snapshot", "waited", agentQuiescedWait)
+		case <-ctx.Done():
+		}
+	}
 	vm.agentMu.Lock()
 	if vm.agent == s {
 		vm.agent = nil
@@ -247,27 +260,33 @@ func (vm *VM) quiesceAgent(ctx context.Context) bool {
 	return true
 }
 
+// agentQuiescedWait bounds the wait for the agent's mark that a quiesced
+// session is torn down (the agent itself waits up to 2 s for the
+// session's streams to close).
+const agentQuiescedWait = 5 * time.Second
+
 // askQuiesce sends POST /v1/quiesce on a new stream of sess and reads the
-// answer's head: the agent sends nothing after it.
-func askQuiesce(ctx context.Context, sess *yamux.Session) error {
+// answer's head: the agent sends nothing after it but, when marked says
+// so, client.SerialQuiesced once the session is torn down.
+func askQuiesce(ctx context.Context, sess *yamux.Session) (marked bool, err error) {
 	st, err := sess.OpenStream()
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer st.Close()
 	if d, ok := ctx.Deadline(); ok {
 		st.SetDeadline(d)
 	}
 	if _, err := io.WriteString(st, "POST /v1/quiesce HTTP/1.1\r\nHost: agent\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"); err != nil {
-		return err
+		return false, err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(st), nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("agent answered %s", resp.Status)
+		return false, fmt.Errorf("agent answered %s", resp.Status)
 	}
-	return nil
+	return resp.Header.Get(client.QuiesceMarkHeader) == "1", nil
 }

@@ -103,7 +103,9 @@ func withoutDate(h http.Handler) http.Handler {
 
 // handleQuiesce serves POST /v1/quiesce: before a snapshot, the host asks
 // the agent to end the session the request came on once the answer is
-// out, and to write nothing more until a new host starts one. So the host
+// out, to mark on the line when that session is torn down
+// (client.SerialQuiesced), and to write nothing more until a new host
+// starts one. So the host
 // knows, rather than guesses, that no session state or unsent bytes of
 // the agent are frozen into the snapshot. A transport without sessions
 // (vsock) answers 409.
@@ -116,6 +118,7 @@ func handleQuiesce(log *slog.Logger) http.HandlerFunc {
 		}
 		w.Header().Set("Connection", "close")
 		w.Header().Set("Content-Length", "0")
+		w.Header().Set(client.QuiesceMarkHeader, "1") // the session's end is marked on the line
 		w.WriteHeader(http.StatusOK)
 		_ = http.NewResponseController(w).Flush()
 		log.Debug("agent port: quiescing for a snapshot")

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -312,16 +313,26 @@ func (l *SerialListener) serveSession(start []byte) (next []byte, err error) {
 		sess.Close()
 		conn.finish()
 		next = conn.next
+		if conn.quiesced.Load() && next == nil {
+			l.markQuiesced(&conn.streams) // quiesce.go
+		}
 	}()
+	end := func() {
+		conn.quiesced.Store(true)
+		conn.Close()
+		sess.Close()
+	}
 	for {
 		st, err := sess.AcceptStream()
 		if err != nil {
 			return nil, err
 		}
+		conn.streams.Add(1)
 		select {
-		case l.conns <- &serialStream{Stream: st, end: func() { conn.Close(); sess.Close() }}:
+		case l.conns <- &serialStream{Stream: st, end: end, closed: conn.streams.Done}:
 		case <-l.closing:
 			st.Close()
+			conn.streams.Done()
 			return nil, net.ErrClosed
 		}
 	}
@@ -344,6 +355,11 @@ type sessionConn struct {
 	closed bool
 	done   chan struct{}
 	wg     sync.WaitGroup
+
+	// quiesced says a quiesce ended the session (EndSession); streams
+	// counts its streams not yet closed by whoever took them.
+	quiesced atomic.Bool
+	streams  sync.WaitGroup
 }
 
 var errSessionDone = errors.New("session closed")
@@ -429,14 +445,24 @@ func (c *sessionConn) finish() {
 // without writing anything more to the line.
 type serialStream struct {
 	*yamux.Stream
-	end func()
+	end       func()
+	closed    func()
+	closeOnce sync.Once
+}
+
+// Close closes the stream and counts it closed for its session.
+func (s *serialStream) Close() error {
+	err := s.Stream.Close()
+	s.closeOnce.Do(s.closed)
+	return err
 }
 
 // EndSession ends the session the stream belongs to, quietly: the device
 // is cut off from the session first, so not even yamux's go-away frame
-// goes out. Whatever was written before it (an answer) has been sent. The
-// agent then waits for a host to start a new session, and until one does
-// it writes nothing: the line is clean for a snapshot.
+// goes out. Whatever was written before it (an answer) has been sent. Once
+// the session is torn down the agent writes client.SerialQuiesced, then
+// waits for a host to start a new session, and until one does it writes
+// nothing: the line is clean for a snapshot.
 func (s *serialStream) EndSession() { s.end() }
 
 // SessionEnder is a connection whose whole session can be ended quietly

@@ -81,17 +81,26 @@ func hostSession(t *testing.T, f *os.File) *yamux.Session {
 }
 
 func tryHostSession(f *os.File) (*yamux.Session, error) {
+	sess, _, err := watchedHostSession(f)
+	return sess, err
+}
+
+// watchedHostSession is a host session whose reads watch for the agent's
+// quiesce marker, as the QEMU driver's do: marked closes when it comes.
+func watchedHostSession(f *os.File) (_ *yamux.Session, marked <-chan struct{}, _ error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rest, err := client.GreetSerial(ctx, f, 10*time.Second)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg := yamux.DefaultConfig()
 	cfg.EnableKeepAlive = false
 	cfg.LogOutput = io.Discard
 	cfg.StreamOpenTimeout = 2 * time.Second
-	return yamux.Client(&hostConn{f: f, rest: rest}, cfg)
+	conn, marked := client.WatchQuiesced(&hostConn{f: f, rest: rest})
+	sess, err := yamux.Client(conn, cfg)
+	return sess, marked, err
 }
 
 // hostConn is the host end of the line as one session's connection:
@@ -330,10 +339,12 @@ func TestFindSerialPort(t *testing.T) {
 }
 
 // TestSerialEndSession: a stream's EndSession (the agent's quiesce) ends
-// its session after the answer with nothing more on the line, and the next
-// host gets through on its first try.
+// its session after the answer; once the session's streams are closed
+// (the handler returned) the agent writes the quiesce marker and nothing
+// more on the line, and the next host gets through on its first try.
 func TestSerialEndSession(t *testing.T) {
 	l, host := newPTYPort(t)
+	release := make(chan struct{})
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != "/quiesce" {
@@ -344,6 +355,7 @@ func TestSerialEndSession(t *testing.T) {
 			w.WriteHeader(http.StatusOK)
 			_ = http.NewResponseController(w).Flush()
 			r.Context().Value(ctxConn{}).(SessionEnder).EndSession()
+			<-release // a handler still returning keeps its stream open
 		}),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, ctxConn{}, c) },
 	}
@@ -351,8 +363,12 @@ func TestSerialEndSession(t *testing.T) {
 	go func() { defer close(done); _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close(); <-done })
 
-	f, sess := hostConnect(t, host)
+	f := openHost(t, host)
 	defer f.Close()
+	sess, marked, err := watchedHostSession(f)
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, err := sess.Open()
 	if err != nil {
 		t.Fatal(err)
@@ -363,6 +379,17 @@ func TestSerialEndSession(t *testing.T) {
 	resp, err := http.ReadResponse(bufio.NewReader(st), nil)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("quiesce: %v, %v", resp, err)
+	}
+	select {
+	case <-marked:
+		t.Fatal("the agent marked the session torn down while a handler still held its stream")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-marked:
+	case <-time.After(time.Minute):
+		t.Fatal("no quiesce marker a minute after the quiesced session's last stream closed")
 	}
 	// Read the raw line from now on: the guest must send nothing more,
 	// not even yamux's go-away.
