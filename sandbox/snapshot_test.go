@@ -90,6 +90,10 @@ func TestSnapshotForkAndChain(t *testing.T) {
 		if got := execOut(t, m, c.ID, "hostname"); got != c.ID {
 			t.Errorf("clone %s: hostname %q, want its own id", c.ID, got)
 		}
+		// /etc/hostname links to the kernel's name: no write, the new name.
+		if got := execOut(t, m, c.ID, "cat", "/etc/hostname"); got != c.ID {
+			t.Errorf("clone %s: /etc/hostname %q, want its own id", c.ID, got)
+		}
 		if !ticking(t, m, c.ID) {
 			t.Errorf("clone %s: the process started before the snapshot does not run", c.ID)
 		}
