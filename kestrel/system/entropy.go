@@ -13,10 +13,26 @@ import (
 // first reconfigure of every restore otherwise opened and closed it, and
 // under TCG the open, the os.File around it and the RCU work its close
 // queues were ~700 freshly translated blocks before the guest's answer.
-// New opens it at boot, so it is open in every snapshot.
-var urandom = sync.OnceValues(func() (int, error) {
-	return unix.Open("/dev/urandom", unix.O_WRONLY|unix.O_CLOEXEC, 0)
-})
+// New opens it at boot, so it is open in every snapshot; a failed open is
+// tried again at the next use.
+func urandom() (int, error) {
+	urandomFD.mu.Lock()
+	defer urandomFD.mu.Unlock()
+	if urandomFD.fd > 0 {
+		return urandomFD.fd, nil
+	}
+	fd, err := unix.Open("/dev/urandom", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	urandomFD.fd = fd
+	return fd, nil
+}
+
+var urandomFD struct {
+	mu sync.Mutex
+	fd int
+}
 
 // addEntropy mixes data into the kernel pool and, as root, credits it
 // (RNDADDENTROPY, which mixes it too), so a restored clone does not share
