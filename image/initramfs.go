@@ -130,8 +130,8 @@ func etcFiles(version string) map[string]string {
 	return map[string]string{
 		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n" +
 			fmt.Sprintf("sandbox:x:%d:%d:sandbox:/home/sandbox:/bin/sh\n", SandboxUID, SandboxUID),
-		"etc/group":    fmt.Sprintf("root:x:0:\nsandbox:x:%d:\n", SandboxUID),
-		"etc/hosts":    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"etc/group": fmt.Sprintf("root:x:0:\nsandbox:x:%d:\n", SandboxUID),
+		"etc/hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
 		// kestrel writes the real resolver configuration when it sets up
 		// the network.
 		"etc/resolv.conf": "# written by kestrel when the network is configured\n",
