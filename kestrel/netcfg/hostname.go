@@ -10,12 +10,18 @@ const (
 	KernelHostname = "/proc/sys/kernel/hostname"
 )
 
+// LinksToKernelHostname reports whether path is a link to KernelHostname.
+func LinksToKernelHostname(path string) bool {
+	target, err := os.Readlink(path)
+	return err == nil && target == KernelHostname
+}
+
 // writeHostnameFile writes name to path unless path links to the kernel's
-// name, which already is name. Under TCG the write (open, truncate, write,
-// close on tmpfs) was a fifth of the blocks a restore translated before
-// its identity was set.
+// name, which already is name: under TCG the open, truncate, write and
+// close on tmpfs ran, on a cold translation cache, in every restore's
+// reconfigure.
 func writeHostnameFile(path, name string) {
-	if target, err := os.Readlink(path); err == nil && target == KernelHostname {
+	if LinksToKernelHostname(path) {
 		return
 	}
 	_ = os.WriteFile(path, []byte(name+"\n"), 0o644)

@@ -222,7 +222,7 @@ func prepareEtc() error {
 			}
 		}
 	}
-	if target, err := os.Readlink(netcfg.HostnameFile); err == nil && target == netcfg.KernelHostname {
+	if netcfg.LinksToKernelHostname(netcfg.HostnameFile) {
 		return nil
 	}
 	if err := os.RemoveAll(netcfg.HostnameFile); err != nil {

@@ -12,26 +12,27 @@ import (
 // urandom is /dev/urandom, opened once for the life of the agent: the
 // first reconfigure of every restore otherwise opened and closed it, and
 // under TCG the open, the os.File around it and the RCU work its close
-// queues were ~700 freshly translated blocks before the guest's answer.
+// queues ran on a cold translation cache before the guest's answer.
 // New opens it at boot, so it is open in every snapshot; a failed open is
 // tried again at the next use.
 func urandom() (int, error) {
 	urandomFD.mu.Lock()
 	defer urandomFD.mu.Unlock()
-	if urandomFD.fd > 0 {
+	if urandomFD.open {
 		return urandomFD.fd, nil
 	}
 	fd, err := unix.Open("/dev/urandom", unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
-	urandomFD.fd = fd
+	urandomFD.fd, urandomFD.open = fd, true
 	return fd, nil
 }
 
 var urandomFD struct {
-	mu sync.Mutex
-	fd int
+	mu   sync.Mutex
+	fd   int
+	open bool
 }
 
 // addEntropy mixes data into the kernel pool and, as root, credits it
